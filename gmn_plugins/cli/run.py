@@ -1,0 +1,42 @@
+"""``gmn-run SPEC [dotted.field=value ...] [--dry-run]``: run an experiment spec (data, training, samples)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from . import user_errors
+from ..plugins import load_registry
+from ..spec import load_spec
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="gmn-run", description=__doc__)
+    parser.add_argument("spec", help="experiment spec, e.g. specs/quickstart.toml")
+    parser.add_argument("overrides", nargs="*", help="dotted.field=value, value read as TOML (bare words: strings)")
+    parser.add_argument("--dry-run", action="store_true", help="print modalities, shapes and parameters; train nothing")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    with user_errors():
+        spec = load_spec(args.spec, args.overrides)
+        registry = load_registry()
+        modalities = registry.resolve(spec.modalities, args.spec)
+        from ..train import build_model, train
+
+        if args.dry_run:
+            model = build_model(spec, modalities, device="meta")
+            print(f"experiment: {spec.name}  inference: {spec.model.inference}  preset: {spec.model.preset}")
+            for i, m in enumerate(modalities):
+                print(f"  {i:2d} {m.name:16s} {m.sensor.name:12s} {str(m.shape):16s} query={m.spec.query}")
+            print(f"latent grid: {tuple(model.latent_grid)}")
+            print(f"parameters: {sum(p.numel() for p in model.parameters())}")
+            return
+        summary = train(spec, args.spec, registry, progress=not args.no_progress)
+        print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(True)
+    main()

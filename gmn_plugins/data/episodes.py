@@ -1,0 +1,75 @@
+"""Scenes on disk -> training episodes: for every modality a context set and a target set of (sense, query) pairs.
+
+Sampling follows the paper (appendix; gmn_model_reference.md §5.3): per scene and per modality, a fresh view
+permutation and a context size k ~ U{0..V}; the context is the first k views, the targets the remaining ones
+(at most ``max_targets``). A scene with no target at all is re-drawn. Modalities are sampled independently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..mese.generate import load_split
+from ..modality import Modality, normalize
+from ..models.gmn import Points
+
+
+class SceneSet:
+    """One split of a dataset, kept raw in memory (uint8 images stay uint8); normalised and sliced per batch.
+
+    ``modalities``: the experiment's ordered modalities. ``stats``: the manifest's statistics (for ``minmax`` sensors).
+    """
+
+    def __init__(self, root, split: str, modalities: list[Modality], stats: dict):
+        self.modalities = modalities
+        self.stats = stats
+        arrays = load_split(root, split)
+        self.raw = {m.sensor.name: arrays[m.sensor.name] for m in modalities}
+        self.queries = {kind: arrays[f"query.{kind}"] for kind in {m.sensor.query for m in modalities}}
+        self.labels = arrays["label"]
+        self.num_scenes = len(self.labels)
+        self.views = self.raw[modalities[0].sensor.name].shape[1]
+
+    def senses(self, m: Modality, scenes: np.ndarray, views: np.ndarray) -> np.ndarray:
+        """(len(scenes), *m.shape) float32 senses of modality ``m`` at (scene, view) pairs."""
+        raw = self.raw[m.sensor.name][scenes, views]
+        return np.ascontiguousarray(m.slice(normalize(raw, m.sensor, self.stats)))
+
+    def points(self, m: Modality, scenes: np.ndarray, views: np.ndarray, batch_index: np.ndarray) -> Points:
+        """The ``Points`` of modality ``m`` for the given (scene, view) pairs, ``batch_index`` = scene slot in the batch."""
+        return Points(
+            senses=torch.from_numpy(self.senses(m, scenes, views)).reshape(len(scenes), *m.shape),
+            queries=torch.from_numpy(self.queries[m.sensor.query][scenes, views].astype(np.float32)),
+            scene=torch.from_numpy(batch_index.astype(np.int64)),
+        )
+
+    def episodes(
+        self, scene_ids: np.ndarray, rng: np.random.Generator, max_targets: int = 15, context_sizes=None
+    ) -> tuple[list[Points], list[Points]]:
+        """Context and target ``Points`` per modality (experiment order) for the scenes ``scene_ids``.
+
+        ``context_sizes``: None samples k ~ U{0..V} with a random view order; a list of ints (one per modality) uses
+        views 0..k-1 as context and the next ``max_targets`` as targets, deterministically (evaluation).
+        """
+        plan = []  # per scene: per modality (context views, target views)
+        for _ in scene_ids:
+            while True:
+                views = []
+                for i in range(len(self.modalities)):
+                    if context_sizes is None:
+                        order = rng.permutation(self.views)
+                        k = int(rng.integers(0, self.views + 1))
+                    else:
+                        order, k = np.arange(self.views), context_sizes[i]
+                    views.append((order[:k], order[k : k + max_targets]))
+                if any(len(t) for _, t in views):
+                    break
+            plan.append(views)
+        context, target = [], []
+        for i, m in enumerate(self.modalities):
+            for out, which in ((context, 0), (target, 1)):
+                slots = np.concatenate([np.full(len(p[i][which]), b) for b, p in enumerate(plan)]).astype(np.int64)
+                views = np.concatenate([p[i][which] for p in plan]).astype(np.int64)
+                out.append(self.points(m, np.asarray(scene_ids)[slots], views, slots))
+        return context, target

@@ -1,0 +1,91 @@
+"""Pictures people would rather look at than read: the loss curve and generated-vs-true image grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+CONTEXT_VIEWS = 5
+SHOWN_VIEWS = 6
+SCALE = 2
+
+
+def plot_losses(history: list[dict], path: str | Path) -> None:
+    """Training loss and per-dimension NLL against step (matplotlib, PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    steps = [row["step"] for row in history]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, key, title in ((axes[0], "loss", "negative ELBO per scene (nats)"),
+                           (axes[1], "nll_per_dim", "target NLL (nats per dimension)")):  # fmt: skip
+        ax.plot(steps, [row[key] for row in history], lw=0.6, alpha=0.5)
+        window = max(1, len(steps) // 25)
+        smooth = np.convolve([row[key] for row in history], np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], smooth, lw=1.5)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    """(C, H, W) float in [0, 1] with C in {1, 3} -> RGB PIL image, upscaled ×SCALE."""
+    arr = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    arr = np.repeat(arr, 3, axis=0) if arr.shape[0] == 1 else arr
+    img = Image.fromarray(arr.transpose(1, 2, 0))
+    return img.resize((img.width * SCALE, img.height * SCALE), Image.NEAREST)
+
+
+@torch.no_grad()
+def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int = 4) -> Path | None:
+    """For held-out scenes: ``CONTEXT_VIEWS`` context views of every modality, then for each image modality the true
+    target views (row "truth") above the model's generations from the prior (row "model"). Returns the PNG path, or
+    None if the experiment has no image modality."""
+    image_ids = [i for i, m in enumerate(scenes.modalities) if m.spec.family == "image"]
+    if not image_ids:
+        return None
+    torch.manual_seed(seed)
+    ids = np.arange(min(num_scenes, scenes.num_scenes))
+    shown = min(SHOWN_VIEWS, scenes.views - CONTEXT_VIEWS)
+    context, _ = scenes.episodes(ids, np.random.default_rng(seed), max_targets=1,
+                                 context_sizes=[CONTEXT_VIEWS] * len(scenes.modalities))  # fmt: skip
+    slots = np.repeat(ids, shown)
+    views = np.tile(np.arange(CONTEXT_VIEWS, CONTEXT_VIEWS + shown), len(ids))
+    queries = [None] * len(scenes.modalities)
+    scene_index = [None] * len(scenes.modalities)
+    for i in image_ids:
+        m = scenes.modalities[i]
+        queries[i] = torch.from_numpy(scenes.queries[m.sensor.query][slots, views].astype(np.float32))
+        scene_index[i] = torch.from_numpy(np.repeat(np.arange(len(ids)), shown))
+    generated = model.generate(context, queries, scene_index, len(ids))
+    rows = []
+    for i in image_ids:
+        m = scenes.modalities[i]
+        truth = scenes.senses(m, slots, views)
+        fake = generated[i].cpu().numpy()
+        for b in range(len(ids)):
+            for label, source in (("truth", truth), ("model", fake)):
+                rows.append((f"{m.name} {label}" if b == 0 else label, [source[b * shown + v] for v in range(shown)]))
+    tile_w, tile_h = _to_pil(rows[0][1][0]).size
+    label_w, gap = 80, 2
+    width = label_w + shown * (tile_w + gap)
+    height = len(rows) * (tile_h + gap) + 18
+    canvas = Image.new("RGB", (width, height), (40, 40, 40))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 3), f"{CONTEXT_VIEWS} context views per modality; generated target views from the prior", fill="white")
+    for r, (label, images) in enumerate(rows):
+        y = 18 + r * (tile_h + gap)
+        draw.text((4, y + tile_h // 2 - 6), label, fill="white")
+        for c, image in enumerate(images):
+            canvas.paste(_to_pil(image), (label_w + c * (tile_w + gap), y))
+    canvas.save(path)
+    return Path(path)

@@ -1,0 +1,6 @@
+"""MESE, the Multisensory Embodied 3D-Scene Environment (mese_environment_reference.md).
+
+``shapes`` (Shepard–Metzler objects), ``camera`` (the camera rig), ``hand`` and ``grasp`` (the project's own MPL-style
+hand and its closing policy), ``sensors`` (built-in sensors), ``scene`` (one scene), ``generate`` and ``shards``
+(datasets on disk).
+"""

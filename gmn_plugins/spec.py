@@ -1,0 +1,279 @@
+"""Experiment and modality specs: attrs classes read from TOML with a strict cattrs converter.
+
+Every problem with a spec is reported as one line ``FILE: dotted.field: what is wrong`` (``SpecError``); the CLIs
+print it and exit with code 2. Values are never coerced: TOML already types them, so ``"4"`` for an int or
+``"false"`` for a bool is an error, not a silent conversion (the only widening allowed is int -> float).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import attrs
+import cattrs
+from cattrs.errors import ForbiddenExtraKeysError
+
+
+class SpecError(Exception):
+    """A spec problem; ``str(err)`` is one or more lines ``FILE: dotted.field: what is wrong``."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# modality specs (modalities/*.toml and plugin packages)
+
+
+@attrs.frozen
+class SliceSpec:
+    """How a modality's sense is cut out of its sensor's per-view array (declarative, numpy only).
+
+    For an image sensor of shape (C, H, W): ``channels`` (indices), ``rows`` and ``cols`` ([start, stop) in pixels).
+    For a vector sensor of shape (D,): ``indices`` (0-based). Omitted fields keep everything.
+    """
+
+    channels: Optional[list[int]] = None
+    rows: Optional[list[int]] = None
+    cols: Optional[list[int]] = None
+    indices: Optional[list[int]] = None
+
+
+@attrs.frozen
+class ModalitySpec:
+    """One modality: which sensor it reads, how it slices it, its query kind and its model families.
+
+    ``shape`` is the sense shape, (C, H, W) for the ``image`` family and (D,) for ``vector``.
+    """
+
+    name: str
+    sensor: str
+    query: str
+    family: Literal["image", "vector"]
+    shape: list[int]
+    description: str = ""
+    slice: SliceSpec = attrs.Factory(SliceSpec)
+
+    def spec_hash(self) -> str:
+        """Short sha256 of the resolved spec, stored in checkpoints to detect a changed modality."""
+        text = json.dumps(converter.unstructure(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# experiment specs (specs/*.toml)
+
+
+@attrs.frozen
+class DataSpec:
+    """MESE dataset of a run: generated into ``dir`` if missing (reference: mese_environment_reference.md)."""
+
+    dir: str = "data/default"
+    train_scenes: int = 256
+    val_scenes: int = 16
+    blocks: int = 5
+    views: int = 15
+    shard_size: int = 32
+    hand: str = "builtin"
+    physics: Literal["faithful", "fast"] = "fast"
+    workers: int = 0  # 0 = one per CPU core
+
+
+@attrs.frozen
+class ModelSpec:
+    """Model choices (gmn_model_reference.md §3): variant, size preset and the experts in the Gaussian product."""
+
+    inference: Literal["apoe", "baseline"] = "apoe"
+    preset: Literal["v4", "small"] = "small"
+    experts: Literal["present", "all"] = "present"
+
+
+@attrs.frozen
+class TrainSpec:
+    """Optimisation (paper appendix; code differences in gmn_model_reference.md §8.2).
+
+    ``clip_mode``: ``value`` clips every gradient element to ±clip (paper), ``norm`` clips the global L2 norm (code).
+    β is annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper: 0.1 -> 1 over the
+    first epoch; code: constant 1, i.e. beta_start = 1).
+    """
+
+    out: str = "runs/default"
+    steps: int = 1000
+    batch_scenes: int = 8
+    lr: float = 1e-3
+    clip: float = 0.25
+    clip_mode: Literal["value", "norm"] = "value"
+    beta: float = 1.0
+    beta_start: float = 0.1
+    beta_anneal_steps: int = 100
+    max_targets: int = 15
+    checkpoint_every: int = 100
+    log_every: int = 10
+    threads: int = 0  # 0 = torch default
+
+
+@attrs.frozen
+class ExperimentSpec:
+    """A whole experiment: ordered modality names (their order is the modality id), data, model, training."""
+
+    name: str
+    modalities: list[str]
+    seed: int = 0
+    data: DataSpec = attrs.Factory(DataSpec)
+    model: ModelSpec = attrs.Factory(ModelSpec)
+    train: TrainSpec = attrs.Factory(TrainSpec)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# strict converter
+
+
+def _strict(kind: type):
+    def structure(value: Any, _type: type) -> Any:
+        ok = type(value) is kind or (kind is float and type(value) is int)
+        if not ok:
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+        return float(value) if kind is float else value
+
+    return structure
+
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+for _kind in (int, float, str, bool):
+    converter.register_structure_hook(_kind, _strict(_kind))
+
+
+def _format(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = [a.name for a in attrs.fields(exc.cl)]
+        hints = []
+        for name in sorted(exc.extra_fields):
+            close = difflib.get_close_matches(name, known, n=1)
+            hints.append(f"{name}|unknown field" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return "\x00".join(hints)
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    text = str(exc)
+    if " not in literal " in text:
+        value, _, choices = text.partition(" not in literal ")
+        return f"{value!r} is not one of {choices.removeprefix('typing.Literal')}"
+    return text
+
+
+def _lines(exc: Exception, file: str) -> list[str]:
+    lines = []
+    for message in cattrs.transform_error(exc, path="$", format_exception=_format):
+        text, _, where = message.rpartition(" @ ")
+        field = where.removeprefix("$").lstrip(".")
+        for problem in text.split("\x00"):
+            name, bar, what = problem.partition("|")
+            if bar:  # an unknown key: name it in the dotted path
+                lines.append(f"{file}: {'.'.join(filter(None, [field, name]))}: {what}")
+            else:
+                lines.append(f"{file}: {field or '(top level)'}: {problem}")
+    return lines
+
+
+def structure(data: dict, cls: type, file: str):
+    """Structure ``data`` into ``cls`` strictly; raise ``SpecError`` with one line per problem."""
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            raise SpecError("\n".join(_lines(exc, file))) from None
+        raise SpecError(f"{file}: {exc}") from None
+
+
+def read_toml(path: str | os.PathLike) -> dict:
+    """Read a TOML file with ``tomllib``; raise ``SpecError`` naming the file for a missing or malformed one."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: invalid TOML: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# overrides and validation
+
+
+def parse_override(text: str, file: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.c=VALUE``; VALUE is read as a TOML value, bare words as strings."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise SpecError(f"{file}: override {text!r}: expected dotted.field=value")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str], file: str) -> dict:
+    """Return a copy of ``data`` with dotted overrides applied (validated later like the file itself)."""
+    data = json.loads(json.dumps(data))
+    for text in overrides:
+        path, value = parse_override(text, file)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SpecError(f"{file}: {'.'.join(path)}: {part!r} is not a table")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def _check_ranges(spec: ExperimentSpec, file: str) -> None:
+    problems = []
+
+    def at_least(value: float, minimum: float, field: str) -> None:
+        if value < minimum:
+            problems.append(f"{file}: {field}: must be >= {minimum}, got {value}")
+
+    at_least(len(spec.modalities), 1, "modalities")
+    if len(set(spec.modalities)) != len(spec.modalities):
+        problems.append(f"{file}: modalities: names repeat: {spec.modalities}")
+    for field in ("train_scenes", "views", "shard_size"):
+        at_least(getattr(spec.data, field), 1, f"data.{field}")
+    at_least(spec.data.val_scenes, 0, "data.val_scenes")
+    at_least(spec.data.blocks, 2, "data.blocks")
+    at_least(spec.data.workers, 0, "data.workers")
+    for field in ("steps", "batch_scenes", "max_targets", "checkpoint_every", "log_every"):
+        at_least(getattr(spec.train, field), 1, f"train.{field}")
+    for field in ("lr", "clip", "beta", "beta_start"):
+        at_least(getattr(spec.train, field), 0.0, f"train.{field}")
+    at_least(spec.train.beta_anneal_steps, 0, "train.beta_anneal_steps")
+    if spec.data.hand != "builtin":
+        problems.append(f"{file}: data.hand: only 'builtin' is supported so far, got {spec.data.hand!r}")
+    if problems:
+        raise SpecError("\n".join(problems))
+
+
+def load_spec(path: str | os.PathLike, overrides: list[str] = ()) -> ExperimentSpec:
+    """Read an experiment spec from TOML, apply ``a.b=value`` overrides, structure and validate it.
+
+    Raises ``SpecError`` (one line per problem, ``FILE: dotted.field: what is wrong``). Modality names are
+    resolved against the registry later (``registry.Registry.resolve``).
+    """
+    file = str(path)
+    data = apply_overrides(read_toml(path), list(overrides), file)
+    spec = structure(data, ExperimentSpec, file)
+    _check_ranges(spec, file)
+    return spec
+
+
+def load_modality_spec(path: str | os.PathLike) -> ModalitySpec:
+    """Read a modality spec TOML (``modalities/*.toml``); raises ``SpecError``."""
+    return structure(read_toml(path), ModalitySpec, str(path))
+
+
+def to_dict(spec: Any) -> dict:
+    """Plain-dict form of any spec (JSON/TOML-safe), as stored in checkpoints."""
+    return converter.unstructure(spec)

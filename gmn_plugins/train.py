@@ -1,0 +1,165 @@
+"""The main job: make the spec's MESE data if missing, train the GMN, checkpoint, resume, draw samples.
+
+Every step's randomness (scene choice, context sizes, view order, reparameterisation noise) derives from
+(seed, step), so a run killed at any point and re-run ends exactly where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from .data.episodes import SceneSet
+from .figures import plot_losses, sample_grid
+from .mese.generate import DatasetConfig, generate
+from .mese.shards import atomic_write
+from .modality import Modality
+from .models.gmn import GMN, ModalityInfo
+from .models.presets import PRESETS
+from .registry import Registry
+from .spec import ExperimentSpec, to_dict
+
+
+def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetConfig:
+    """The dataset a spec needs: the sensors of its modalities (in first-use order) and its split sizes."""
+    sensors = tuple(dict.fromkeys(m.sensor.name for m in modalities))
+    d = spec.data
+    return DatasetConfig(seed=spec.seed, blocks=d.blocks, views=d.views, physics=d.physics, hand=d.hand,
+                         shard_size=d.shard_size, sensors=sensors,
+                         splits={"train": d.train_scenes, "val": d.val_scenes})  # fmt: skip
+
+
+def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | torch.device = "cpu") -> GMN:
+    """The GMN of a spec, modality ids in the spec's order."""
+    infos = [ModalityInfo(m.name, m.spec.family, m.shape) for m in modalities]
+    with torch.device(device):
+        return GMN(infos, PRESETS[spec.model.preset], inference=spec.model.inference, experts=spec.model.experts)
+
+
+def beta_at(spec: ExperimentSpec, step: int) -> float:
+    """β annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper appendix)."""
+    t = spec.train
+    if t.beta_anneal_steps == 0:
+        return t.beta
+    return t.beta_start + (t.beta - t.beta_start) * min(step, t.beta_anneal_steps) / t.beta_anneal_steps
+
+
+def step_seed(seed: int, stream: int, step: int) -> int:
+    return int(np.random.SeedSequence([seed, stream, step]).generate_state(1)[0])
+
+
+def clip_gradients(model: torch.nn.Module, spec: ExperimentSpec) -> None:
+    """Element-wise ±clip (paper) or global-norm clip (authors' code), by ``train.clip_mode``."""
+    if spec.train.clip_mode == "value":
+        torch.nn.utils.clip_grad_value_(model.parameters(), spec.train.clip)
+    else:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), spec.train.clip)
+
+
+def _append_metrics(path: Path, rows: list[dict], keep_until: int | None = None) -> None:
+    """Append rows to ``metrics.jsonl``; with ``keep_until`` first drop rows past that step (a resumed run)."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    if keep_until is not None:
+        lines = [line for line in lines if json.loads(line)["step"] <= keep_until]
+    lines += [json.dumps(row) for row in rows]
+    atomic_write(path, lambda f: f.write(("\n".join(lines) + "\n").encode() if lines else b""))
+
+
+def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bool = True) -> dict:
+    """Run the experiment ``spec``; return a summary (steps, losses, seconds per step, paths).
+
+    Raises ``SpecError`` (unknown modality), ``DataError`` (dataset made with other settings) and
+    ``CheckpointError`` (the run directory holds a checkpoint of another model).
+    """
+    modalities = registry.resolve(spec.modalities, spec_file)
+    t0 = time.perf_counter()
+    manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress)
+    data_seconds = time.perf_counter() - t0
+    train_set = SceneSet(spec.data.dir, "train", modalities, manifest["stats"])
+    val_set = SceneSet(spec.data.dir, "val", modalities, manifest["stats"]) if spec.data.val_scenes else train_set
+
+    if spec.train.threads:
+        torch.set_num_threads(spec.train.threads)
+    torch.manual_seed(spec.seed)
+    model = build_model(spec, modalities)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
+    out = Path(spec.train.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    spec_dict = to_dict(spec)
+    identities = [m.identity() for m in modalities]
+    step = 0
+    if ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        check_compatible(ckpt, spec_dict, identities, ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step = ckpt["step"]
+    resumed_from = step
+    atomic_write(out / "spec.json", lambda f: f.write(json.dumps(spec_dict, indent=2).encode()))
+    metrics_path = out / "metrics.jsonl"
+    _append_metrics(metrics_path, [], keep_until=step)
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "spec": spec_dict, "modalities": identities})  # fmt: skip
+
+    rows, step_times, last = [], [], {}
+    bar = tqdm(total=spec.train.steps, initial=step, desc=f"train {spec.name}", unit="step", disable=not progress,
+               dynamic_ncols=True)  # fmt: skip
+    model.train()
+    while step < spec.train.steps:
+        started = time.perf_counter()
+        rng = np.random.default_rng(step_seed(spec.seed, 1, step))
+        torch.manual_seed(step_seed(spec.seed, 2, step))
+        ids = rng.choice(train_set.num_scenes, size=min(spec.train.batch_scenes, train_set.num_scenes), replace=False)
+        context, target = train_set.episodes(ids, rng, spec.train.max_targets)
+        beta = beta_at(spec, step)
+        result = model(context, target, len(ids), beta=beta)
+        optimizer.zero_grad(set_to_none=True)
+        result["loss"].backward()
+        clip_gradients(model, spec)
+        optimizer.step()
+        step += 1
+        step_times.append(time.perf_counter() - started)
+        last = {"step": step, "loss": result["loss"].item(), "nll_per_dim": result["nll_per_dim"].item(),
+                "kl_per_scene": result["kl_per_scene"].item(), "beta": beta}  # fmt: skip
+        if not math.isfinite(last["loss"]):
+            raise FloatingPointError(f"loss became {last['loss']} at step {step}")
+        rows.append(last)
+        bar.set_postfix(loss=f"{last['loss']:.1f}", nll=f"{last['nll_per_dim']:.4f}", kl=f"{last['kl_per_scene']:.1f}")
+        bar.update(1)
+        if step % spec.train.log_every == 0 or step == spec.train.steps:
+            _append_metrics(metrics_path, rows)
+            rows = []
+        if step % spec.train.checkpoint_every == 0 or step == spec.train.steps:
+            _append_metrics(metrics_path, rows)
+            rows = []
+            checkpoint()
+    bar.close()
+
+    model.eval()
+    history = [json.loads(line) for line in metrics_path.read_text().splitlines()]
+    plot_losses(history, out / "loss.png")
+    samples = sample_grid(model, val_set, out / "samples.png", seed=spec.seed)
+    first = history[0] if history else {}
+    return {
+        "steps": step,
+        "resumed_from": resumed_from,
+        "data_seconds": round(data_seconds, 1),
+        "seconds_per_step": float(np.median(step_times)) if step_times else None,
+        "loss_start": first.get("loss"),
+        "loss_end": last.get("loss", history[-1]["loss"] if history else None),
+        "nll_per_dim_start": first.get("nll_per_dim"),
+        "nll_per_dim_end": history[-1]["nll_per_dim"] if history else None,
+        "checkpoint": str(ckpt_path),
+        "samples": str(samples) if samples else None,
+        "loss_plot": str(out / "loss.png"),
+    }

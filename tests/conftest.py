@@ -1,0 +1,24 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MPL_XML = SHARED / "assets" / "mpl_hand" / "mpl_right.xml"
+
+
+def run_cli(module: str, *args: str, cwd=None, env=None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run one of the console scripts (``python -m gmn_plugins.cli.X``) for real and capture its output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", f"gmn_plugins.cli.{module}", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+@pytest.fixture
+def quickstart_spec() -> Path:
+    return REPO / "specs" / "quickstart.toml"
