@@ -1,0 +1,104 @@
+"""Modality encoders f_m(x, v) with their learned rho_m (reference §2), and the shared query encoding (§1.2)."""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .presets import Preset
+
+QUERY_DIM = 7
+
+
+def encode_query(queries: torch.Tensor) -> torch.Tensor:
+    """(N, 5) raw query (x, y, z, q3, q4), metres and radians -> (N, 7) [x, y, z, cos q3, sin q3, cos q4, sin q4]
+    (reference §1.2; shared by cameras and wrists). Raises ValueError if the last dimension is not 5."""
+    if queries.ndim != 2 or queries.shape[1] != 5:
+        raise ValueError(f"queries must have shape (N, 5), got {tuple(queries.shape)}")
+    angles = queries[:, 3:]
+    return torch.cat([queries[:, :3], angles[:, :1].cos(), angles[:, :1].sin(),
+                      angles[:, 1:].cos(), angles[:, 1:].sin()], 1)
+
+
+class Encoder(nn.Module):
+    """Base: per-point encoder f_m plus the learned representation offset rho_m (zero init, reference §2.3)."""
+
+    def __init__(self, r_channels: int, grid: tuple[int, int]):
+        super().__init__()
+        self.rho = nn.Parameter(torch.zeros(r_channels, *grid))
+
+    def aggregate(self, senses, queries, scene, num_scenes):
+        """r_m = rho_m + sum over each scene's points of f_m(x, v) (reference §2.3).
+        senses (N, *shape), queries (N, 7), scene (N,) int64 in [0, num_scenes) -> (num_scenes, r, h, w);
+        N = 0 gives rho_m for every scene."""
+        rho = self.rho.expand(num_scenes, *self.rho.shape)
+        if senses.shape[0] == 0:
+            return rho
+        return rho.index_add(0, scene, self(senses, queries))
+
+
+class _Residual(nn.Module):
+    """main(x) + skip(x), no nonlinearity inside (reference §2.1-2.2)."""
+
+    def __init__(self, main: nn.Module, skip: nn.Module):
+        super().__init__()
+        self.main, self.skip = main, skip
+
+    def forward(self, x):
+        return self.main(x) + self.skip(x)
+
+
+def _res_conv(cin, cout):
+    return _Residual(nn.Conv2d(cin, cout, 3, padding=1), nn.Conv2d(cin, cout, 1))
+
+
+def _res_linear(cin, cout):
+    return _Residual(nn.Linear(cin, cout), nn.Linear(cin, cout))
+
+
+def broadcast_query(query, grid):
+    """(N, 7) -> (N, 7, h, w), constant over the grid (reference §1.2)."""
+    return query[:, :, None, None].expand(-1, -1, *grid)
+
+
+class ImageEncoder(Encoder):
+    """GQN "tower" (reference §2.1): (N, C, H, W) images and (N, 7) queries -> (N, r, H/4, W/4), every layer
+    followed by ReLU. Raises ValueError unless (H, W) = 4 * grid."""
+
+    def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int]):
+        super().__init__(preset.r_channels, grid)
+        channels, height, width = shape
+        if (height, width) != (4 * grid[0], 4 * grid[1]):
+            raise ValueError(f"image size {(height, width)} must be 4x the latent grid {tuple(grid)}")
+        r = preset.r_channels
+        self.grid = tuple(grid)
+        self.conv1 = nn.Conv2d(channels, r, 2, stride=2)
+        self.res1 = _res_conv(r, r // 2)
+        self.conv2 = nn.Conv2d(r // 2, r, 2, stride=2)
+        self.res2 = _res_conv(r + QUERY_DIM, r // 2)
+        self.conv3 = nn.Conv2d(r // 2, r, 3, padding=1)
+        self.conv4 = nn.Conv2d(r, r, 3, padding=1)
+
+    def forward(self, senses, queries):
+        x = F.relu(self.conv2(F.relu(self.res1(F.relu(self.conv1(senses))))))
+        x = F.relu(self.res2(torch.cat([x, broadcast_query(queries, self.grid)], 1)))
+        return F.relu(self.conv4(F.relu(self.conv3(x))))
+
+
+class VectorEncoder(Encoder):
+    """MLP encoder (reference §2.2): (N, D) vectors and (N, 7) queries -> (N, r, h, w). Layers (each + ReLU):
+    D -> V, Res(V -> V/2), V/2 -> V, cat query, Res(V+7 -> V/2), V/2 -> V, V -> r*h*w (V = vector_hidden)."""
+
+    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int]):
+        super().__init__(preset.r_channels, grid)
+        (dim,), v = shape, preset.vector_hidden
+        self.fc1 = nn.Linear(dim, v)
+        self.res1 = _res_linear(v, v // 2)
+        self.fc2 = nn.Linear(v // 2, v)
+        self.res2 = _res_linear(v + QUERY_DIM, v // 2)
+        self.fc3 = nn.Linear(v // 2, v)
+        self.out = nn.Linear(v, preset.r_channels * grid[0] * grid[1])
+
+    def forward(self, senses, queries):
+        x = F.relu(self.fc2(F.relu(self.res1(F.relu(self.fc1(senses))))))
+        x = F.relu(self.fc3(F.relu(self.res2(torch.cat([x, queries], 1)))))
+        return F.relu(self.out(x)).view(-1, *self.rho.shape)

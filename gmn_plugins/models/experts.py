@@ -1,0 +1,32 @@
+"""Diagonal Gaussians: the product of experts (reference §3.3, paper §2.5), KL and log-density."""
+
+import math
+
+EPS = 1e-8  # precision = 1 / (variance + EPS), as the authors' code (which adds it twice)
+
+
+def gaussian_product(mu, logvar, scene, num_scenes, mask=None, unit=False):
+    """Precision-weighted product of Gaussian experts, grouped by scene (paper §2.5, reference §3.3).
+
+    mu, logvar: (P, C, h, w), one row per (expert, scene) pair; scene: (P,) int64 in [0, num_scenes);
+    mask: optional (P,) bool, False drops that expert from the product; unit: also multiply by a N(0, I) expert
+    (precision 1, mean 0), so that a scene without experts gets N(0, I).
+    Returns (mu, logvar), each (num_scenes, C, h, w): mean = sum T_m mu_m / sum T_m, variance = 1 / sum T_m.
+    A scene with no expert and unit=False gets a NaN mean.
+    """
+    precision = 1.0 / (logvar.exp() + EPS)
+    if mask is not None:
+        precision = precision * mask.to(precision.dtype).view(-1, 1, 1, 1)
+    total = mu.new_full((num_scenes, *mu.shape[1:]), 1.0 if unit else 0.0).index_add(0, scene, precision)
+    mean = mu.new_zeros(total.shape).index_add(0, scene, precision * mu) / total
+    return mean, -total.log()
+
+
+def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
+    """Elementwise KL(N(mu_q, var_q) || N(mu_p, var_p)) in nats."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0)
+
+
+def gaussian_log_density(x, mu, logvar):
+    """Elementwise log N(x; mu, exp(logvar)) in nats, the 0.5 log(2 pi) constant included."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + (x - mu) ** 2 / logvar.exp())

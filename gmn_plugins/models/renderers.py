@@ -1,0 +1,68 @@
+"""Renderers: the mean of P(x | v, z) for one modality at target queries (reference §4.1-4.2)."""
+
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .convlstm import ConvLSTM
+from .encoders import QUERY_DIM, broadcast_query
+from .presets import Preset
+
+
+class Renderer(nn.Module):
+    """Base: a ConvLSTM over [z_1..T, query] run for `steps` steps; canvas = sum over steps of decoder(h_s),
+    where subclasses set `decoder`.
+
+    z comes once per scene, (B, T*z, h, w). The input convolution is linear, so its z part (with the bias) is
+    computed once per scene and gathered per target, and its query part is computed per target: exactly
+    conv_x([z[scene], query broadcast]) without copying z to every target before the convolution.
+    """
+
+    def __init__(self, preset: Preset, grid: tuple[int, int]):
+        super().__init__()
+        self.steps, self.grid = preset.steps, tuple(grid)
+        self.z_channels = preset.steps * preset.z_channels
+        self.lstm = ConvLSTM(self.z_channels + QUERY_DIM, preset.hidden, preset.kernel)
+
+    def forward(self, z, queries, scene):
+        """z (B, T*z, h, w), queries (N, 7) encoded, scene (N,) int64 in [0, B) -> mean (N, *shape)."""
+        conv = self.lstm.conv_x
+        weight = conv.weight
+        gates_z = F.conv2d(z, weight[:, : self.z_channels], conv.bias, padding=conv.padding)
+        query_map = broadcast_query(queries, self.grid)
+        gates = gates_z[scene] + F.conv2d(query_map, weight[:, self.z_channels :], padding=conv.padding)
+        state, canvas = None, 0.0
+        for _ in range(self.steps):
+            state = self.lstm(gates, state)
+            canvas = canvas + self.decoder(state[0])
+        return canvas
+
+
+class ImageRenderer(Renderer):
+    """Image canvas (reference §4.1): decoder conv5x5 (hidden -> W) + ReLU, ConvTranspose 4x4 s2 (W -> 2W) + ReLU,
+    ConvTranspose 4x4 s2 (2W -> C), W = decoder_width; no output nonlinearity (the mean is unbounded).
+    Output (N, C, 4h, 4w). Raises ValueError unless (H, W) = 4 * grid."""
+
+    def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int]):
+        super().__init__(preset, grid)
+        channels, height, width = shape
+        if (height, width) != (4 * grid[0], 4 * grid[1]):
+            raise ValueError(f"image size {(height, width)} must be 4x the latent grid {tuple(grid)}")
+        w = preset.decoder_width
+        self.decoder = nn.Sequential(
+            nn.Conv2d(preset.hidden, w, 5, padding=2), nn.ReLU(),
+            nn.ConvTranspose2d(w, 2 * w, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(2 * w, channels, 4, stride=2, padding=1),
+        )
+
+
+class VectorRenderer(Renderer):
+    """Vector canvas (reference §4.2): h_s flattened (hidden*h*w) -> V, ReLU, V -> V, ReLU, V -> D per step
+    (V = vector_hidden), summed over steps. Output (N, D)."""
+
+    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int]):
+        super().__init__(preset, grid)
+        (dim,), v = shape, preset.vector_hidden
+        self.decoder = nn.Sequential(
+            nn.Flatten(), nn.Linear(preset.hidden * grid[0] * grid[1], v), nn.ReLU(),
+            nn.Linear(v, v), nn.ReLU(), nn.Linear(v, dim),
+        )

@@ -1,0 +1,293 @@
+"""Tests of the model layer (gmn_plugins.models) at tiny sizes; the v4 parameter count on the meta device."""
+
+import math
+
+import attrs
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gmn_plugins.models import GMN, PRESETS, ModalityInfo, Points, Preset
+from gmn_plugins.models.convdraw import Latents
+from gmn_plugins.models.convlstm import ConvLSTM
+from gmn_plugins.models.encoders import ImageEncoder, VectorEncoder, encode_query
+from gmn_plugins.models.experts import gaussian_product
+from gmn_plugins.models.gmn import _elements
+from gmn_plugins.models.inference import APoE
+from gmn_plugins.models.renderers import ImageRenderer, VectorRenderer
+
+TINY = Preset(r_channels=8, hidden=8, z_channels=2, steps=2, kernel=3, decoder_width=4, vector_hidden=16)
+IMAGE = ModalityInfo("cam", "image", (3, 16, 16))
+VECTOR = ModalityInfo("hand", "vector", (5,))
+GRID = (4, 4)
+B = 3
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def points(info, per_scene):
+    """Points with per_scene[b] observations in scene b."""
+    scene = torch.repeat_interleave(torch.arange(len(per_scene)), torch.tensor(per_scene))
+    n = scene.shape[0]
+    return Points(torch.rand(n, *info.shape), torch.randn(n, 5), scene)
+
+
+def test_query_encoding():
+    q = torch.tensor([[1.0, 2.0, 3.0, 0.0, math.pi / 2]])
+    assert torch.allclose(encode_query(q), torch.tensor([[1.0, 2.0, 3.0, 1.0, 0.0, 0.0, 1.0]]), atol=1e-6)
+    with pytest.raises(ValueError):
+        encode_query(torch.zeros(2, 7))
+
+
+@pytest.mark.parametrize("encoder_cls,info", [(ImageEncoder, IMAGE), (VectorEncoder, VECTOR)])
+def test_encoder_shapes_and_aggregation(encoder_cls, info):
+    encoder = encoder_cls(info.shape, TINY, GRID)
+    with torch.no_grad():
+        encoder.rho.normal_()
+    p = points(info, [2, 0, 3])
+    q = encode_query(p.queries)
+    assert encoder(p.senses, q).shape == (5, TINY.r_channels, *GRID)
+    r = encoder.aggregate(p.senses, q, p.scene, B)
+    assert r.shape == (B, TINY.r_channels, *GRID)
+    f = encoder(p.senses, q)
+    assert torch.allclose(r[0], encoder.rho + f[:2].sum(0), atol=1e-5)
+    assert torch.equal(r[1], encoder.rho)  # empty context: r_m = rho_m
+    assert torch.allclose(r[2], encoder.rho + f[2:].sum(0), atol=1e-5)
+    empty = points(info, [0, 0, 0])
+    assert torch.equal(encoder.aggregate(empty.senses, encode_query(empty.queries), empty.scene, B),
+                       encoder.rho.expand(B, -1, -1, -1))
+
+
+@pytest.mark.parametrize("renderer_cls,info", [(ImageRenderer, IMAGE), (VectorRenderer, VECTOR)])
+def test_renderer_shapes_and_per_scene_input_conv(renderer_cls, info):
+    """The z part of the input conv, computed once per scene and gathered, equals the plain ConvLSTM over
+    [z copied per target, query broadcast] (reference §4.1)."""
+    renderer = renderer_cls(info.shape, TINY, GRID)
+    z = torch.randn(B, TINY.steps * TINY.z_channels, *GRID)
+    queries, scene = encode_query(torch.randn(4, 5)), torch.tensor([2, 0, 2, 1])
+    mean = renderer(z, queries, scene)
+    assert mean.shape == (4, *info.shape)
+    x = torch.cat([z[scene], queries[:, :, None, None].expand(-1, -1, *GRID)], 1)
+    state, canvas = None, 0.0
+    for _ in range(TINY.steps):
+        state = renderer.lstm.forward_reference(x, state)
+        canvas = canvas + renderer.decoder(state[0])
+    assert torch.allclose(mean, canvas, atol=1e-5)
+
+
+@pytest.mark.parametrize("var_channels", [0, 3])
+def test_hoisted_convlstm_equals_single_conv(var_channels):
+    cell = ConvLSTM(5, 6, 3, var_channels=var_channels)
+    x = torch.randn(2, 5, 7, 6)
+    gates = cell.input_gates(x)
+    state = state_ref = None
+    for _ in range(4):
+        var = torch.randn(2, var_channels, 7, 6) if var_channels else None
+        state, state_ref = cell(gates, state, var), cell.forward_reference(x, state_ref, var)
+        for a, b in zip(state, state_ref):
+            assert torch.allclose(a, b, atol=1e-5)
+    # parameters = one conv over [x, v, h] with one bias
+    assert sum(p.numel() for p in cell.parameters()) == (5 + var_channels + 6) * 4 * 6 * 9 + 4 * 6
+
+
+def test_convlstm_gate_order():
+    """Gates in the order input, forget, output, cell (reference §3.1)."""
+    cell = ConvLSTM(2, 3, 1)
+    x, h, c = torch.randn(1, 2, 1, 1), torch.randn(1, 3, 1, 1), torch.randn(1, 3, 1, 1)
+    gates = F.conv2d(torch.cat([x, h], 1), torch.cat([cell.conv_x.weight, cell.conv_h.weight], 1), cell.conv_x.bias)
+    i, f, o, g = gates.sigmoid()[:, :3], gates.sigmoid()[:, 3:6], gates.sigmoid()[:, 6:9], gates[:, 9:].tanh()
+    c_new = f * c + i * g
+    h_new, c_out = cell(cell.input_gates(x), (h, c))
+    assert torch.allclose(c_out, c_new, atol=1e-6) and torch.allclose(h_new, o * c_new.tanh(), atol=1e-6)
+
+
+def test_gmn_forward_generate_and_log_likelihood_shapes():
+    model = GMN([IMAGE, VECTOR], TINY)
+    assert model.grid == GRID
+    context = [points(IMAGE, [1, 0, 2]), points(VECTOR, [0, 0, 1])]
+    target = [points(IMAGE, [2, 1, 1]), points(VECTOR, [1, 2, 0])]
+    out = model(context, target, B, beta=0.5)
+    assert torch.isfinite(out["nll_per_dim"]) and out["nll_per_dim"] > 0.5 * math.log(2 * math.pi)
+    elements = 4 * 3 * 16 * 16 + 3 * 5
+    assert torch.allclose(out["nll_per_dim"], out["nll"] / elements)
+    assert torch.allclose(out["loss"], (out["nll"] + 0.5 * out["kl"]) / B)
+    assert out["kl"] >= 0
+    ll = model.log_likelihood(context, target, B, samples=3)
+    assert ll.shape == (B,) and torch.isfinite(ll).all()
+    with pytest.raises(ValueError, match="every scene"):
+        model.log_likelihood(context, [points(IMAGE, [1, 0, 1]), points(VECTOR, [0, 0, 1])], B)
+    scene = [torch.tensor([0, 1, 2, 2]), torch.tensor([1])]
+    images, vectors = model.generate(context, [torch.randn(4, 5), torch.randn(1, 5)], scene, B)
+    assert images.shape == (4, 3, 16, 16) and vectors.shape == (1, 5)
+    assert model.generate(context, [None, torch.randn(1, 5)], [None, scene[1]], B)[0] is None
+
+
+def test_malformed_input_raises():
+    model = GMN([IMAGE, VECTOR], TINY)
+    good = [points(IMAGE, [1, 1, 1]), points(VECTOR, [1, 1, 1])]
+    with pytest.raises(ValueError, match="one per modality"):
+        model(good[:1], good, B)
+    with pytest.raises(ValueError, match="scene indices"):
+        model(good, good, 2)
+    with pytest.raises(ValueError, match="empty"):
+        model(good, [points(IMAGE, [0, 0, 0]), points(VECTOR, [0, 0, 0])], B)
+
+
+def test_latent_grid_rules():
+    other = ModalityInfo("small_cam", "image", (3, 8, 8))
+    with pytest.raises(ValueError, match="small_cam"):
+        GMN([IMAGE, other], TINY)
+    with pytest.raises(ValueError):
+        GMN([IMAGE], TINY, latent_grid=(8, 8))
+    assert GMN([VECTOR], TINY).grid == (16, 16)
+    assert GMN([VECTOR], TINY, latent_grid=(2, 3)).grid == (2, 3)
+    with pytest.raises(ValueError):
+        ModalityInfo("x", "vector", (3, 4))
+    with pytest.raises(ValueError):
+        ModalityInfo("x", "audio", (3,))
+
+
+def _params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_apoe_one_hot_width_is_number_of_modalities():
+    mods = [IMAGE, VECTOR, ModalityInfo("hand2", "vector", (4,))]
+    apoe = GMN(mods, TINY).inference
+    r = torch.randn(3, B, TINY.r_channels, *GRID)
+    expert, scene = torch.tensor([0, 2, 1]), torch.tensor([1, 1, 0])
+    rows = apoe.expert_inputs([r], expert, scene)
+    assert rows.shape == (3, TINY.r_channels + 3, *GRID)
+    assert torch.equal(rows[:, -3:, 0, 0], torch.eye(3)[expert])
+    assert torch.equal(rows[1, : TINY.r_channels], r[2, 1])
+    assert apoe.draw.q_lstm.conv_x.in_channels == 2 * TINY.r_channels + 3
+    assert apoe.draw.p_lstm.conv_x.in_channels == TINY.r_channels + 3
+    difference = _params(GMN(mods, TINY)) - _params(GMN(mods, TINY, inference="baseline"))
+    assert difference == 2 * len(mods) * 4 * TINY.hidden * TINY.kernel**2
+
+
+def test_v4_parameter_count():
+    """Reference §8.1: 52,681,217 (APoE) and 52,655,617 (baseline) minus the 14 unused init_query parameters."""
+    mods = [ModalityInfo("image", "image", (3, 64, 64)), ModalityInfo("vector", "vector", (132,))]
+    with torch.device("meta"):
+        apoe = GMN(mods, PRESETS["v4"])
+        baseline = GMN(mods, PRESETS["v4"], inference="baseline")
+    assert _params(apoe) == 52_681_203
+    assert _params(baseline) == 52_655_603
+    assert _params(apoe) - _params(baseline) == 2 * 2 * 256 * 25
+    assert _params(apoe.encoders[1].out) == 512 * 256 * 16 * 16 + 256 * 16 * 16
+
+
+def test_gaussian_product():
+    mu = torch.tensor([1.0, 3.0, 5.0]).view(3, 1, 1, 1)
+    logvar = torch.tensor([0.0, math.log(0.5), 0.0]).view(3, 1, 1, 1)
+    scene = torch.tensor([0, 0, 1])
+    mean, lv = gaussian_product(mu, logvar, scene, 3)  # precisions 1 and 2 in scene 0, 1 in scene 1
+    assert torch.allclose(mean[:2].flatten(), torch.tensor([7 / 3, 5.0]), atol=1e-5)
+    assert torch.allclose(lv[:2].flatten(), torch.tensor([-math.log(3), 0.0]), atol=1e-5)
+    mean, lv = gaussian_product(mu, logvar, scene, 3, mask=torch.tensor([True, False, True]), unit=True)
+    assert torch.allclose(mean.flatten(), torch.tensor([0.5, 2.5, 0.0]), atol=1e-5)
+    assert torch.allclose(lv.flatten(), torch.tensor([-math.log(2), -math.log(2), 0.0]), atol=1e-5)
+
+
+def test_present_experts_with_empty_context_give_unit_prior():
+    """experts="present": no modality in the context -> the prior is the N(0, I) expert alone at every step,
+    so z = eps exactly. experts="all" multiplies M context-free experts instead (reference §3.4)."""
+    r = torch.randn(2, B, TINY.r_channels, *GRID)
+    no_context = torch.zeros(2, B, dtype=torch.bool)
+    shape = (B, TINY.z_channels, *GRID)
+    present = APoE(2, TINY, "present")
+    torch.manual_seed(1)
+    z = present.prior(r, no_context).z
+    torch.manual_seed(1)
+    assert torch.equal(z, torch.cat([torch.randn(shape) for _ in range(TINY.steps)], 1))
+    with pytest.raises(ValueError):
+        APoE(2, TINY, "some")
+
+
+def test_all_experts_step_one_prior_is_the_head_bias():
+    """experts="all": at step 1 every prior expert is the head bias (h_p = 0), so the product of the M = 2
+    experts has that mean and half that variance (reference §3.1, §3.4 step-1 quirk)."""
+    apoe = APoE(2, TINY, "all")
+    r = torch.randn(2, B, TINY.r_channels, *GRID)
+    torch.manual_seed(1)
+    z1 = apoe.prior(r, torch.zeros(2, B, dtype=torch.bool)).z[:, : TINY.z_channels]
+    torch.manual_seed(1)
+    eps = torch.randn(B, TINY.z_channels, *GRID)
+    head = apoe.draw.p_head
+    expected = head.mean.bias.view(1, -1, 1, 1) + (0.5 * (head.logvar.bias.view(1, -1, 1, 1) - math.log(2))).exp() * eps
+    assert torch.allclose(z1, expected, atol=1e-5)
+
+
+def test_present_experts_posterior_and_prior_sets(monkeypatch):
+    """experts="present": the prior multiplies only context experts (plus N(0, I)); the posterior also the
+    target-only ones (paper Eq. 2 and 5)."""
+    apoe = APoE(2, TINY, "present")
+    r, t = torch.randn(2, 2, 2, TINY.r_channels, *GRID).unbind(0)
+    in_context = torch.tensor([[True, False], [False, False]])  # scene 1 has no context
+    in_target = torch.tensor([[False, True], [True, True]])
+    seen = {}
+    monkeypatch.setattr(apoe.draw, "posterior", lambda xq, xp, scene, combine_q, combine_p: seen.update(locals()))
+    apoe.posterior(r, t, in_context, in_target)
+    assert seen["scene"].tolist() == [0, 1, 0, 1]  # pairs (m, b) of context | target, expert-major
+    expert_mu = torch.full((4, TINY.z_channels, *GRID), 3.0)
+    mu_p, logvar_p = seen["combine_p"](expert_mu, torch.zeros_like(expert_mu))
+    assert torch.allclose(mu_p[0], torch.tensor(1.5)) and torch.allclose(logvar_p[0], torch.tensor(-math.log(2)))
+    assert torch.equal(mu_p[1], torch.zeros_like(mu_p[1])) and torch.equal(logvar_p[1], torch.zeros_like(mu_p[1]))
+    mu_q, logvar_q = seen["combine_q"](expert_mu, torch.zeros_like(expert_mu))
+    assert torch.allclose(mu_q, torch.tensor(2.0)) and torch.allclose(logvar_q, torch.tensor(-math.log(3)))
+
+
+def test_posterior_reads_the_previous_prior_state():
+    """h_q^t = LSTM_q([input_q, h_p^{t-1}]) (reference §3.1): changing only the prior LSTM leaves z_1 and
+    changes z_2."""
+    apoe = APoE(2, TINY, "all")
+    r, t = torch.randn(2, 2, B, TINY.r_channels, *GRID).unbind(0)
+    mask = torch.ones(2, B, dtype=torch.bool)
+    torch.manual_seed(1)
+    z = apoe.posterior(r, t, mask, mask).z
+    with torch.no_grad():
+        apoe.draw.p_lstm.conv_x.bias.add_(1.0)
+    torch.manual_seed(1)
+    z_changed = apoe.posterior(r, t, mask, mask).z
+    k = TINY.z_channels
+    assert torch.equal(z[:, :k], z_changed[:, :k]) and not torch.allclose(z[:, k:], z_changed[:, k:])
+
+
+def test_posterior_pass_prior_comes_before_the_update():
+    """One step: the prior is the head bias (h_p = 0), so the KL ignores the prior LSTM (reference §3.1)."""
+    apoe = APoE(2, attrs.evolve(TINY, steps=1), "all")
+    r, t = torch.randn(2, 2, B, TINY.r_channels, *GRID).unbind(0)
+    mask = torch.ones(2, B, dtype=torch.bool)
+    torch.manual_seed(1)
+    kl = apoe.posterior(r, t, mask, mask).kl
+    with torch.no_grad():
+        apoe.draw.p_lstm.conv_x.bias.add_(1.0)
+    torch.manual_seed(1)
+    assert torch.equal(kl, apoe.posterior(r, t, mask, mask).kl)
+
+
+def test_log_likelihood_weights(monkeypatch):
+    """w_s = log p(X | V, z_s) + log p(z_s | C) - log q(z_s | C, O), per target dimension (reference §6.1)."""
+    model = GMN([IMAGE, VECTOR], TINY)
+    context = [points(IMAGE, [1, 0, 2]), points(VECTOR, [0, 0, 1])]
+    target = [points(IMAGE, [2, 1, 1]), points(VECTOR, [1, 2, 0])]
+    fixed = Latents(torch.zeros(B, TINY.steps * TINY.z_channels, *GRID), torch.zeros(B), torch.tensor([-1.0, 2.0, 0.5]))
+    monkeypatch.setattr(model.inference, "posterior", lambda *args: fixed)
+    nll, elements = model._nll(fixed.z, target, B), _elements(target, B)
+    expected = (fixed.log_ratio - nll) / elements
+    assert torch.allclose(model.log_likelihood(context, target, B, samples=2), expected, atol=1e-5)
+    assert elements.tolist() == [2 * 768 + 5, 768 + 10, 768]
+
+
+@pytest.mark.parametrize("inference", ["apoe", "baseline"])
+def test_gradients_reach_every_parameter(inference):
+    model = GMN([IMAGE, VECTOR], TINY, inference=inference)
+    context = [points(IMAGE, [1, 2, 1]), points(VECTOR, [2, 1, 1])]
+    target = [points(IMAGE, [1, 1, 2]), points(VECTOR, [1, 2, 1])]
+    model(context, target, B)["loss"].backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
