@@ -24,7 +24,7 @@ def plot_losses(history: list[dict], path: str | Path) -> None:
         return
     steps = [row["step"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, key, title in ((axes[0], "loss", "negative ELBO per scene (nats)"),
+    for ax, key, title in ((axes[0], "neg_elbo_per_dim", "negative ELBO (nats per target dimension)"),
                            (axes[1], "nll_per_dim", "target NLL (nats per dimension)")):  # fmt: skip
         ax.plot(steps, [row[key] for row in history], lw=0.6, alpha=0.5)
         window = max(1, len(steps) // 25)
@@ -77,11 +77,12 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
                 rows.append((f"{m.name} {label}" if b == 0 else label, [source[b * shown + v] for v in range(shown)]))
     tile_w, tile_h = _to_pil(rows[0][1][0]).size
     label_w, gap = 80, 2
-    width = label_w + shown * (tile_w + gap)
+    title = f"{CONTEXT_VIEWS} context views per modality; target views generated from the prior"
+    width = max(label_w + shown * (tile_w + gap), 8 + 6 * len(title))
     height = len(rows) * (tile_h + gap) + 18
     canvas = Image.new("RGB", (width, height), (40, 40, 40))
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 3), f"{CONTEXT_VIEWS} context views per modality; generated target views from the prior", fill="white")
+    draw.text((4, 3), title, fill="white")
     for r, (label, images) in enumerate(rows):
         y = 18 + r * (tile_h + gap)
         draw.text((4, y + tile_h // 2 - 6), label, fill="white")

@@ -84,11 +84,14 @@ class DataSpec:
 
 @attrs.frozen
 class ModelSpec:
-    """Model choices (gmn_model_reference.md §3): variant, size preset and the experts in the Gaussian product."""
+    """Model choices (gmn_model_reference.md §3–4): variant, size preset, the experts in the Gaussian product
+    (``present``: paper Eq. 2/5 with a N(0, I) expert; ``all``: the authors' code) and the fixed likelihood
+    standard deviation ``sigma`` (1 in the paper's runs)."""
 
     inference: Literal["apoe", "baseline"] = "apoe"
     preset: Literal["v4", "small"] = "small"
     experts: Literal["present", "all"] = "present"
+    sigma: float = 1.0
 
 
 @attrs.frozen
@@ -247,6 +250,8 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     at_least(spec.data.workers, 0, "data.workers")
     for field in ("steps", "batch_scenes", "max_targets", "checkpoint_every", "log_every"):
         at_least(getattr(spec.train, field), 1, f"train.{field}")
+    if spec.model.sigma <= 0:
+        problems.append(f"{file}: model.sigma: must be > 0, got {spec.model.sigma}")
     for field in ("lr", "clip", "beta", "beta_start"):
         at_least(getattr(spec.train, field), 0.0, f"train.{field}")
     at_least(spec.train.beta_anneal_steps, 0, "train.beta_anneal_steps")

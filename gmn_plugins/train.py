@@ -40,7 +40,8 @@ def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | 
     """The GMN of a spec, modality ids in the spec's order."""
     infos = [ModalityInfo(m.name, m.spec.family, m.shape) for m in modalities]
     with torch.device(device):
-        return GMN(infos, PRESETS[spec.model.preset], inference=spec.model.inference, experts=spec.model.experts)
+        return GMN(infos, PRESETS[spec.model.preset], inference=spec.model.inference, experts=spec.model.experts,
+                   sigma=spec.model.sigma)
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -111,7 +112,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
         save_checkpoint(ckpt_path, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "spec": spec_dict, "modalities": identities})  # fmt: skip
 
-    rows, step_times, last = [], [], {}
+    rows, step_times = [], []
     bar = tqdm(total=spec.train.steps, initial=step, desc=f"train {spec.name}", unit="step", disable=not progress,
                dynamic_ncols=True)  # fmt: skip
     model.train()
@@ -129,12 +130,15 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
         optimizer.step()
         step += 1
         step_times.append(time.perf_counter() - started)
+        dims = sum(p.senses.numel() for p in target)
         last = {"step": step, "loss": result["loss"].item(), "nll_per_dim": result["nll_per_dim"].item(),
+                "neg_elbo_per_dim": (result["nll"].item() + beta * result["kl"].item()) / dims,
                 "kl_per_scene": result["kl_per_scene"].item(), "beta": beta}  # fmt: skip
         if not math.isfinite(last["loss"]):
             raise FloatingPointError(f"loss became {last['loss']} at step {step}")
         rows.append(last)
-        bar.set_postfix(loss=f"{last['loss']:.1f}", nll=f"{last['nll_per_dim']:.4f}", kl=f"{last['kl_per_scene']:.1f}")
+        bar.set_postfix(elbo=f"{last['neg_elbo_per_dim']:.4f}", nll=f"{last['nll_per_dim']:.4f}",
+                        kl=f"{last['kl_per_scene']:.1f}")  # fmt: skip
         bar.update(1)
         if step % spec.train.log_every == 0 or step == spec.train.steps:
             _append_metrics(metrics_path, rows)
@@ -149,16 +153,22 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     history = [json.loads(line) for line in metrics_path.read_text().splitlines()]
     plot_losses(history, out / "loss.png")
     samples = sample_grid(model, val_set, out / "samples.png", seed=spec.seed)
-    first = history[0] if history else {}
+    window = max(1, len(history) // 10)
+
+    def mean(key: str, rows: list[dict]) -> float | None:
+        return float(np.mean([row[key] for row in rows])) if rows else None
+
     return {
         "steps": step,
         "resumed_from": resumed_from,
         "data_seconds": round(data_seconds, 1),
         "seconds_per_step": float(np.median(step_times)) if step_times else None,
-        "loss_start": first.get("loss"),
-        "loss_end": last.get("loss", history[-1]["loss"] if history else None),
-        "nll_per_dim_start": first.get("nll_per_dim"),
-        "nll_per_dim_end": history[-1]["nll_per_dim"] if history else None,
+        # means over the first and the last tenth of all logged steps (nats per target dimension)
+        "neg_elbo_per_dim_start": mean("neg_elbo_per_dim", history[:window]),
+        "neg_elbo_per_dim_end": mean("neg_elbo_per_dim", history[-window:]),
+        "nll_per_dim_start": mean("nll_per_dim", history[:window]),
+        "nll_per_dim_end": mean("nll_per_dim", history[-window:]),
+        "final_loss": history[-1]["loss"] if history else None,
         "checkpoint": str(ckpt_path),
         "samples": str(samples) if samples else None,
         "loss_plot": str(out / "loss.png"),
