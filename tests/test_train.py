@@ -18,7 +18,8 @@ from gmn_plugins.spec import load_spec
 from gmn_plugins.train import train
 
 TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.views=6", "data.shard_size=4", "data.workers=1",
-        "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.001"]  # fmt: skip
+        "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.001",
+        "model.sigma=0.3"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

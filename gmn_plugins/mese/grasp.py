@@ -4,7 +4,7 @@ accepted grasps of one scene (mese_environment_reference.md §3.2–3.3)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import mujoco
 import numpy as np
@@ -58,19 +58,23 @@ def accepted(sensordata: np.ndarray) -> bool:
 
 
 def grasp_views(
-    hand: Hand, rng: np.random.Generator, n_views: int = 15, max_attempts: int = 200
+    hand: Hand, rng: np.random.Generator, n_views: int = 15, max_attempts: int = 200,
+    on_accept: Callable[[Hand], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Grasp the hand's current object at random wrist poses until ``n_views`` grasps are accepted.
 
-    Returns haptics (n_views, 132) float32 sensordata, queries (n_views, 5) float32 and the number of grasps made.
-    (MESE's second rule, "hand-view image equal to the previous one", has no counterpart: no images are rendered.)
-    Raises ``RuntimeError`` if ``max_attempts`` grasps do not give ``n_views`` accepted ones.
+    ``on_accept(hand)`` is called after each accepted grasp, with the hand still in its end state (the scene maker
+    records its sensors there). Returns haptics (n_views, 132) float32 sensordata, queries (n_views, 5) float32 and
+    the number of grasps made. (MESE's second rule, "hand-view image equal to the previous one", has no counterpart:
+    no images are rendered.) Raises ``RuntimeError`` if ``max_attempts`` grasps do not give ``n_views`` accepted ones.
     """
     haptics, queries = [], []
     for attempt in range(1, max_attempts + 1):
         query = sample_wrist_pose(rng)
         sensordata = hand.grasp(query)
         if accepted(sensordata):
+            if on_accept is not None:
+                on_accept(hand)
             haptics.append(sensordata)
             queries.append(query)
             if len(queries) == n_views:

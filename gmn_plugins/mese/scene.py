@@ -9,7 +9,7 @@ import numpy as np
 
 from ..modality import Sensor
 from .camera import CameraRig, sample_viewpoint
-from .grasp import accepted, sample_wrist_pose
+from .grasp import grasp_views
 from .hand import Hand
 from .shapes import block_centres, class_label, sample_colours, sample_walk
 
@@ -42,7 +42,7 @@ class SceneMaker:
         (x, y, z in metres, pitch, yaw in radians), ``walk`` (blocks-1,) int8, ``colours`` (blocks, 3) float32,
         ``label`` () int64 and ``grasp_attempts`` () int64.
 
-        Raises ``RuntimeError`` if a grasp view is rejected more than ``MAX_GRASP_ATTEMPTS_PER_VIEW`` times.
+        Raises ``RuntimeError`` if more than ``MAX_GRASP_ATTEMPTS_PER_VIEW × views`` grasps are needed.
         """
         object_rng, camera_rng, hand_rng = scene_rngs(seed, split, index)
         walk = sample_walk(object_rng, self.blocks)
@@ -78,21 +78,10 @@ class SceneMaker:
 
     def _grasp_views(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         records = {s.name: [] for s in self.sensors if s.query == "wrist"}
-        queries, attempts = [], 0
-        while len(queries) < self.views:
-            attempts += 1
-            if attempts > MAX_GRASP_ATTEMPTS_PER_VIEW * self.views:
-                raise RuntimeError(f"more than {attempts - 1} grasps rejected for {self.views} views")
-            query = sample_wrist_pose(rng)
-            if not accepted(self.hand.grasp(query)):  # reference §3.3: reject any value > 150
-                continue
-            self._record("wrist", self.hand, records)
-            queries.append(query)
-        return {
-            "query.wrist": np.array(queries, np.float32),
-            "grasp_attempts": np.int64(attempts),
-            **{k: np.stack(v) for k, v in records.items()},
-        }
+        _, queries, attempts = grasp_views(self.hand, rng, self.views, MAX_GRASP_ATTEMPTS_PER_VIEW * self.views,
+                                           on_accept=lambda hand: self._record("wrist", hand, records))  # fmt: skip
+        return {"query.wrist": queries, "grasp_attempts": np.int64(attempts),
+                **{k: np.stack(v) for k, v in records.items()}}  # fmt: skip
 
     def close(self) -> None:
         if self.camera is not None:
