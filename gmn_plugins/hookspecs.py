@@ -7,9 +7,14 @@ hookspec = HookspecMarker("gmn_plugins")
 
 @hookspec
 def register_modalities(register):
-    """Call ``register(spec_or_path)`` for each modality: a ``ModalitySpec`` or the path of its TOML file."""
+    """Call ``register(path_or_spec)`` for each modality TOML file (one modality or a family), or a ``ModalitySpec``."""
 
 
 @hookspec
 def register_sensors(register):
     """Call ``register(sensor)`` for each sensor (a ``Sensor``) the environment can record per view."""
+
+
+@hookspec
+def register_families(register):
+    """Call ``register(family)`` for each model family (a ``Family``: encoder and renderer classes)."""

@@ -12,7 +12,7 @@ from typing import Any, Callable, Literal
 import attrs
 import numpy as np
 
-from .spec import ModalitySpec
+from .modality_spec import ModalitySpec
 
 QUERY_KINDS = ("camera", "wrist")
 
@@ -53,6 +53,23 @@ def normalize(raw: np.ndarray, sensor: Sensor, stats: dict | None) -> np.ndarray
 
 
 @attrs.frozen
+class Family:
+    """A model family: the encoder and renderer classes every modality of that family instantiates.
+
+    ``dims``: 3 for senses (C, H, W), 1 for (D,). ``encoder(shape, preset, grid)`` is a
+    ``gmn_plugins.models.encoders.Encoder``: ``forward(senses (N, *shape), queries (N, 7)) -> (N, r, h, w)``;
+    ``renderer(shape, preset, grid)`` is a ``gmn_plugins.models.renderers.Renderer``:
+    ``forward(z (B, T*z, h, w), queries (N, 7), scene (N,)) -> (N, *shape)`` (design.md, layer 3).
+    """
+
+    name: str
+    dims: int
+    encoder: type = attrs.field(eq=False)
+    renderer: type = attrs.field(eq=False)
+    description: str = ""
+
+
+@attrs.frozen
 class Modality:
     """A registered modality: its spec, its sensor, and where it came from (for listings and checkpoints)."""
 
@@ -72,18 +89,8 @@ class Modality:
         return tuple(self.spec.shape)
 
     def slice(self, sense: np.ndarray) -> np.ndarray:
-        """Cut this modality out of sensor arrays: (..., *sensor.shape) -> (..., *self.shape). Pure numpy, no copy."""
-        s = self.spec.slice
-        if self.spec.family == "image":
-            out = sense
-            if s.channels is not None:
-                out = out[..., s.channels, :, :]
-            if s.rows is not None:
-                out = out[..., s.rows[0] : s.rows[1], :]
-            if s.cols is not None:
-                out = out[..., s.cols[0] : s.cols[1]]
-            return out
-        return sense if s.indices is None else sense[..., s.indices]
+        """Cut this modality out of sensor arrays: (..., *sensor.shape) -> (..., *self.shape). Pure numpy."""
+        return self.spec.slice.apply(sense, len(self.sensor.shape))
 
     def check(self) -> None:
         """Raise ``ValueError`` if the slice of this sensor does not give the declared shape or query kind."""

@@ -16,11 +16,12 @@ import pluggy
 
 from . import __version__, hookspecs
 from .modality import Modality
+from .modality_spec import ModalityFile, ModalitySpec, expand, read_modality_file
 from .registry import PluginStatus, Registry
-from .spec import ModalitySpec, SpecError, load_modality_spec
+from .spec import SpecError
 
 ENTRY_POINT_GROUP = "gmn_plugins"
-BUILTIN_PLUGINS = ("gmn_plugins.mese.sensors", "gmn_modalities")
+BUILTIN_PLUGINS = ("gmn_plugins.mese.sensors", "gmn_plugins.families", "gmn_modalities")
 
 
 def _plugin_manager() -> tuple[pluggy.PluginManager, list[PluginStatus]]:
@@ -57,42 +58,65 @@ def _call(pm: pluggy.PluginManager, hook_name: str, statuses: dict[str, PluginSt
 
 
 def load_registry() -> Registry:
-    """Discover plugins and return what they registered. Never raises for a broken plugin: see ``Registry.plugins``."""
+    """Discover plugins and return what they registered. Never raises for a broken plugin: see ``Registry.plugins``.
+
+    Sensors register first, then model families, then modalities (which name a sensor and a family).
+    """
     pm, status_list = _plugin_manager()
     statuses = {s.name: s for s in status_list}
     registry = Registry(plugins=status_list)
     owner: dict[str, PluginStatus] = {}
 
-    def sensor_register(status: PluginStatus):
-        def register(sensor) -> None:
-            if sensor.name in registry.sensors:
-                first = owner["sensor:" + sensor.name]
-                raise ValueError(f"sensor {sensor.name!r} is registered by both {first.distribution} and {status.distribution}")
-            registry.sensors[sensor.name] = sensor
-            owner["sensor:" + sensor.name] = status
+    def claim(kind: str, name: str, table: dict, status: PluginStatus) -> None:
+        if name in table:
+            first = owner[f"{kind}:{name}"]
+            raise ValueError(f"{kind} {name!r} is registered by both {first.distribution} ({first.name}) and "
+                             f"{status.distribution} ({status.name})")  # fmt: skip
+        owner[f"{kind}:{name}"] = status
 
-        return register
+    def simple_register(kind: str, table: dict):
+        def register_for(status: PluginStatus):
+            def register(item) -> None:
+                claim(kind, item.name, table, status)
+                table[item.name] = item
+
+            return register
+
+        return register_for
 
     def modality_register(status: PluginStatus):
-        def register(spec_or_path) -> None:
+        def register(item) -> None:
             path = ""
-            if isinstance(spec_or_path, ModalitySpec):
-                spec = spec_or_path
+            if isinstance(item, ModalitySpec):
+                specs = [item]
             else:
-                path = str(spec_or_path)
-                spec = load_modality_spec(Path(path))
-            if spec.name in registry.modalities:
-                first = owner["modality:" + spec.name]
-                raise ValueError(f"modality {spec.name!r} is registered by both {first.distribution} and {status.distribution}")
-            if spec.sensor not in registry.sensors:
-                raise SpecError(f"{path or spec.name}: sensor: unknown sensor {spec.sensor!r}")
-            modality = Modality(spec, registry.sensors[spec.sensor], status.distribution, status.version, status.source, path)
-            modality.check()
-            registry.modalities[spec.name] = modality
-            owner["modality:" + spec.name] = status
+                if not isinstance(item, ModalityFile):
+                    path = str(item)
+                    item = read_modality_file(Path(path))
+                where = path or item.name
+                if item.sensor not in registry.sensors:
+                    raise SpecError(f"{where}: sensor: unknown sensor {item.sensor!r}; installed: "
+                                    f"{', '.join(sorted(registry.sensors))}")  # fmt: skip
+                specs = expand(item, registry.sensors[item.sensor].shape, where)
+            for spec in specs:
+                family = registry.families.get(spec.family)
+                if family is None:
+                    raise SpecError(f"{path or spec.name}: family: unknown family {spec.family!r}; installed: "
+                                    f"{', '.join(sorted(registry.families))}")  # fmt: skip
+                if len(spec.shape) != family.dims:
+                    raise SpecError(f"{path or spec.name}: shape: family {family.name!r} needs {family.dims} "
+                                    f"dimensions, got {spec.shape}")  # fmt: skip
+                sensor = registry.sensors.get(spec.sensor)
+                if sensor is None:
+                    raise SpecError(f"{path or spec.name}: sensor: unknown sensor {spec.sensor!r}")
+                modality = Modality(spec, sensor, status.distribution, status.version, status.source, path)
+                modality.check()
+                claim("modality", spec.name, registry.modalities, status)
+                registry.modalities[spec.name] = modality
 
         return register
 
-    _call(pm, "register_sensors", statuses, sensor_register)
+    _call(pm, "register_sensors", statuses, simple_register("sensor", registry.sensors))
+    _call(pm, "register_families", statuses, simple_register("family", registry.families))
     _call(pm, "register_modalities", statuses, modality_register)
     return registry

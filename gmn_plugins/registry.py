@@ -6,7 +6,7 @@ import difflib
 
 import attrs
 
-from .modality import Modality, Sensor
+from .modality import Family, Modality, Sensor
 from .spec import SpecError
 
 
@@ -23,9 +23,10 @@ class PluginStatus:
 
 @attrs.define
 class Registry:
-    """Sensors and modalities by name, plus the status of every plugin that contributed (or failed to)."""
+    """Sensors, model families and modalities by name, plus the status of every plugin that contributed (or failed)."""
 
     sensors: dict[str, Sensor] = attrs.Factory(dict)
+    families: dict[str, Family] = attrs.Factory(dict)
     modalities: dict[str, Modality] = attrs.Factory(dict)
     plugins: list[PluginStatus] = attrs.Factory(list)
 

@@ -28,9 +28,11 @@ def test_list_prints_one_row_per_modality():
     result = run_cli("plugins", "list")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert lines[0].split() == ["NAME", "SENSOR", "SHAPE", "QUERY", "DISTRIBUTION", "STATUS"]
-    rows = {line.split()[0]: line for line in lines[1:]}
-    assert "camera.rgb" in rows["rgb"] and "(3, 64, 64)" in rows["rgb"] and "gmn-plugins==" in rows["rgb"]
-    assert "hand.haptic" in rows["haptic"] and "wrist" in rows["haptic"]
-    listed = json.loads(run_cli("plugins", "list", "--json").stdout)
-    assert {r["name"] for r in listed} == {"rgb", "haptic"}
+    assert lines[0].split() == ["NAME", "SENSOR", "SHAPE", "QUERY", "FAMILY", "DISTRIBUTION", "SOURCE", "STATUS"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["rgb"][1:5] == ["camera.rgb", "3x64x64", "camera", "image"] and rows["rgb"][-1] == "ok"
+    assert rows["haptic"][1:5] == ["hand.haptic", "132", "wrist", "vector"]
+    assert rows["rgb"][5].startswith("gmn-plugins==") and rows["rgb"][6] == "built-in"
+    listed = {r["name"]: r for r in json.loads(run_cli("plugins", "list", "--json").stdout)}
+    assert len(lines) - 1 == len(listed) >= 105
+    assert listed["haptic"]["spec"].endswith("haptic.toml") and listed["haptic"]["shape"] == [132]

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="dotted.field=value, value read as TOML (bare words: strings)")
     parser.add_argument("--dry-run", action="store_true", help="print modalities, shapes and parameters; train nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     with user_errors():
         spec = load_spec(args.spec, args.overrides)
         registry = load_registry()
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"experiment: {spec.name}  inference: {spec.model.inference}  preset: {spec.model.preset}")
             for i, m in enumerate(modalities):
                 print(f"  {i:2d} {m.name:16s} {m.sensor.name:12s} {str(m.shape):16s} query={m.spec.query}")
-            print(f"latent grid: {tuple(model.latent_grid)}")
+            print(f"latent grid: {tuple(model.grid)}")
             print(f"parameters: {sum(p.numel() for p in model.parameters())}")
             return
         summary = train(spec, args.spec, registry, progress=not args.no_progress)
