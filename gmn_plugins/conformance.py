@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .modality import Family, Modality
+from .modality import Modality
 from .models.encoders import encode_query
 from .models.presets import PRESETS
 
@@ -21,9 +21,9 @@ def _expect(condition: bool, point: str, message: str) -> None:
         raise ConformanceError(f"{point}: {message}")
 
 
-def check_modality(modality: Modality, family: Family, preset_name: str = "small", points: int = 5) -> list[str]:
+def check_modality(modality: Modality, preset_name: str = "small", points: int = 5) -> list[str]:
     """Run the checks; return what passed, one line each. Raises ``ConformanceError`` at the first failure."""
-    preset = PRESETS[preset_name]
+    preset, family = PRESETS[preset_name], modality.family
     shape = modality.shape
     grid = (max(1, shape[1] // 4), max(1, shape[2] // 4)) if family.dims == 3 else (4, 4)
     done = []

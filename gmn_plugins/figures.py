@@ -47,19 +47,20 @@ def _to_pil(image: np.ndarray) -> Image.Image:
 
 @torch.no_grad()
 def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int = 4) -> Path | None:
-    """For held-out scenes: ``CONTEXT_VIEWS`` context views of every modality, then for each image modality the true
+    """For held-out scenes: ``CONTEXT_VIEWS`` (at most views - 1) context views of every modality, then for each image modality the true
     target views (row "truth") above the model's generations from the prior (row "model"). Returns the PNG path, or
     None if the experiment has no image modality."""
-    image_ids = [i for i, m in enumerate(scenes.modalities) if m.spec.family == "image"]
+    image_ids = [i for i, m in enumerate(scenes.modalities) if len(m.shape) == 3]
     if not image_ids:
         return None
     torch.manual_seed(seed)
     ids = np.arange(min(num_scenes, scenes.num_scenes))
-    shown = min(SHOWN_VIEWS, scenes.views - CONTEXT_VIEWS)
+    k = min(CONTEXT_VIEWS, scenes.views - 1)
+    shown = min(SHOWN_VIEWS, scenes.views - k)
     context, _ = scenes.episodes(ids, np.random.default_rng(seed), max_targets=1,
-                                 context_sizes=[CONTEXT_VIEWS] * len(scenes.modalities))  # fmt: skip
+                                 context_sizes=[k] * len(scenes.modalities))  # fmt: skip
     slots = np.repeat(ids, shown)
-    views = np.tile(np.arange(CONTEXT_VIEWS, CONTEXT_VIEWS + shown), len(ids))
+    views = np.tile(np.arange(k, k + shown), len(ids))
     queries = [None] * len(scenes.modalities)
     scene_index = [None] * len(scenes.modalities)
     for i in image_ids:
@@ -77,7 +78,7 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
                 rows.append((f"{m.name} {label}" if b == 0 else label, [source[b * shown + v] for v in range(shown)]))
     tile_w, tile_h = _to_pil(rows[0][1][0]).size
     label_w, gap = 80, 2
-    title = f"{CONTEXT_VIEWS} context views per modality; target views generated from the prior"
+    title = f"{k} context views per modality; target views generated from the prior"
     width = max(label_w + shown * (tile_w + gap), 8 + 6 * len(title))
     height = len(rows) * (tile_h + gap) + 18
     canvas = Image.new("RGB", (width, height), (40, 40, 40))

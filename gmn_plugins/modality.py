@@ -71,10 +71,11 @@ class Family:
 
 @attrs.frozen
 class Modality:
-    """A registered modality: its spec, its sensor, and where it came from (for listings and checkpoints)."""
+    """A registered modality: its spec, its sensor, its model family, and where it came from (listings, checkpoints)."""
 
     spec: ModalitySpec
     sensor: Sensor
+    family: Family
     distribution: str
     version: str
     source: str  # "built-in" or "entry point"

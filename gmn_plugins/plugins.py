@@ -109,7 +109,7 @@ def load_registry() -> Registry:
                 sensor = registry.sensors.get(spec.sensor)
                 if sensor is None:
                     raise SpecError(f"{path or spec.name}: sensor: unknown sensor {spec.sensor!r}")
-                modality = Modality(spec, sensor, status.distribution, status.version, status.source, path)
+                modality = Modality(spec, sensor, family, status.distribution, status.version, status.source, path)
                 modality.check()
                 claim("modality", spec.name, registry.modalities, status)
                 registry.modalities[spec.name] = modality

@@ -8,7 +8,6 @@ print it and exit with code 2. Values are never coerced: TOML already types them
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import tomllib
@@ -25,51 +24,26 @@ class SpecError(Exception):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# modality specs (modalities/*.toml and plugin packages)
-
-
-@attrs.frozen
-class SliceSpec:
-    """How a modality's sense is cut out of its sensor's per-view array (declarative, numpy only).
-
-    For an image sensor of shape (C, H, W): ``channels`` (indices), ``rows`` and ``cols`` ([start, stop) in pixels).
-    For a vector sensor of shape (D,): ``indices`` (0-based). Omitted fields keep everything.
-    """
-
-    channels: Optional[list[int]] = None
-    rows: Optional[list[int]] = None
-    cols: Optional[list[int]] = None
-    indices: Optional[list[int]] = None
-
-
-@attrs.frozen
-class ModalitySpec:
-    """One modality: which sensor it reads, how it slices it, its query kind and its model families.
-
-    ``shape`` is the sense shape, (C, H, W) for the ``image`` family and (D,) for ``vector``.
-    """
-
-    name: str
-    sensor: str
-    query: str
-    family: Literal["image", "vector"]
-    shape: list[int]
-    description: str = ""
-    slice: SliceSpec = attrs.Factory(SliceSpec)
-
-    def spec_hash(self) -> str:
-        """Short sha256 of the resolved spec, stored in checkpoints to detect a changed modality."""
-        text = json.dumps(converter.unstructure(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # experiment specs (specs/*.toml)
 
 
 @attrs.frozen
+class HandFileSpec:
+    """A hand read from an MJCF file (``hand = {mjcf = "PATH"}``), e.g. the real MPL ``mpl_right.xml``; PATH is
+    relative to the working directory. Its sensordata must be the 132-value MPL layout (reference §3.4)."""
+
+    mjcf: str
+
+
+@attrs.frozen
 class DataSpec:
-    """MESE dataset of a run: generated into ``dir`` if missing (reference: mese_environment_reference.md)."""
+    """MESE dataset of a run: generated into ``dir`` if missing (reference: mese_environment_reference.md).
+
+    ``hand``: ``"builtin"`` (the project's own MPL-kinematics hand) or ``{mjcf = "PATH"}``. ``physics``: grasp
+    simulation preset (``faithful`` = the authors' 0.002 s x 20, ``fast`` = 0.004 s x 10). ``saturation``: block
+    colour saturation range, ``code`` = U(0.75, 1) as the authors' code (default), ``paper`` = U(0, 0.75) as the
+    paper's text (reference §1, §5). Held-out 4/6-block sets are separate datasets with ``blocks = 4`` / ``6``.
+    """
 
     dir: str = "data/default"
     train_scenes: int = 256
@@ -77,21 +51,30 @@ class DataSpec:
     blocks: int = 5
     views: int = 15
     shard_size: int = 32
-    hand: str = "builtin"
+    hand: str | HandFileSpec = "builtin"
     physics: Literal["faithful", "fast"] = "fast"
+    saturation: Literal["code", "paper"] = "code"
     workers: int = 0  # 0 = one per CPU core
 
 
 @attrs.frozen
 class ModelSpec:
-    """Model choices (gmn_model_reference.md §3–4): variant, size preset, the experts in the Gaussian product
-    (``present``: paper Eq. 2/5 with a N(0, I) expert; ``all``: the authors' code) and the fixed likelihood
-    standard deviation ``sigma`` (1 in the paper's runs)."""
+    """Model choices (gmn_model_reference.md §3–4, §8.2), each a named option; paper by default where it speaks.
 
-    inference: Literal["apoe", "baseline"] = "apoe"
+    ``inference``: ``apoe`` (paper), ``poe``, ``baseline`` (C-GQN). ``preset``: ``v4`` (the authors' sizes) or
+    ``small`` (CPU). ``experts``: ``present`` (paper Eq. 2/5 with a N(0, I) expert) or ``all`` (code).
+    ``sigma``: fixed likelihood std (1 in the paper's runs). ``first_step_prior``: ``bias`` (code; the paper is
+    silent) or ``context``. ``stochastic_representation``: r_m as a latent with its own KL (paper Eq. 3).
+    ``vector_projection``: ``dense`` (v4's 512 -> r·h·w layer) or ``light`` (learned spatial broadcast).
+    """
+
+    inference: Literal["apoe", "poe", "baseline"] = "apoe"
     preset: Literal["v4", "small"] = "small"
     experts: Literal["present", "all"] = "present"
     sigma: float = 1.0
+    first_step_prior: Literal["bias", "context"] = "bias"
+    stochastic_representation: bool = False
+    vector_projection: Literal["dense", "light"] = "dense"
 
 
 @attrs.frozen
@@ -100,7 +83,8 @@ class TrainSpec:
 
     ``clip_mode``: ``value`` clips every gradient element to ±clip (paper), ``norm`` clips the global L2 norm (code).
     β is annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper: 0.1 -> 1 over the
-    first epoch; code: constant 1, i.e. beta_start = 1).
+    first epoch; code: constant 1, i.e. beta_start = 1). ``add_opposite`` also trains on every episode with context and
+    target swapped (the authors' code; the paper is silent), doubling the episodes per step.
     """
 
     out: str = "runs/default"
@@ -113,6 +97,7 @@ class TrainSpec:
     beta_start: float = 0.1
     beta_anneal_steps: int = 100
     max_targets: int = 15
+    add_opposite: bool = True
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 0  # 0 = torch default
@@ -147,6 +132,17 @@ def _strict(kind: type):
 converter = cattrs.Converter(forbid_extra_keys=True)
 for _kind in (int, float, str, bool):
     converter.register_structure_hook(_kind, _strict(_kind))
+
+
+def _structure_hand(value: Any, _type: Any) -> str | HandFileSpec:  # DataSpec.hand: "builtin" or {mjcf = PATH}
+    if type(value) is str and value == "builtin":
+        return value
+    if isinstance(value, dict):
+        return converter.structure(value, HandFileSpec)
+    raise ValueError(f"expected \"builtin\" or a table {{mjcf = \"PATH\"}}, got {value!r}")
+
+
+converter.register_structure_hook(str | HandFileSpec, _structure_hand)
 
 
 def _format(exc: BaseException, _type: Any) -> str:
@@ -255,8 +251,8 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     for field in ("lr", "clip", "beta", "beta_start"):
         at_least(getattr(spec.train, field), 0.0, f"train.{field}")
     at_least(spec.train.beta_anneal_steps, 0, "train.beta_anneal_steps")
-    if spec.data.hand != "builtin":
-        problems.append(f"{file}: data.hand: only 'builtin' is supported so far, got {spec.data.hand!r}")
+    if isinstance(spec.data.hand, HandFileSpec) and not Path(spec.data.hand.mjcf).is_file():
+        problems.append(f"{file}: data.hand.mjcf: no such file {spec.data.hand.mjcf!r}")
     if problems:
         raise SpecError("\n".join(problems))
 
@@ -272,11 +268,6 @@ def load_spec(path: str | os.PathLike, overrides: list[str] = ()) -> ExperimentS
     spec = structure(data, ExperimentSpec, file)
     _check_ranges(spec, file)
     return spec
-
-
-def load_modality_spec(path: str | os.PathLike) -> ModalitySpec:
-    """Read a modality spec TOML (``modalities/*.toml``); raises ``SpecError``."""
-    return structure(read_toml(path), ModalitySpec, str(path))
 
 
 def to_dict(spec: Any) -> dict:

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
-from .data.episodes import SceneSet
+from .data.episodes import SceneSet, add_opposite
 from .figures import plot_losses, sample_grid
 from .mese.generate import DatasetConfig, generate
 from .mese.shards import atomic_write
@@ -28,20 +28,24 @@ from .spec import ExperimentSpec, to_dict
 
 
 def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetConfig:
-    """The dataset a spec needs: the sensors of its modalities (in first-use order) and its split sizes."""
+    """The dataset a spec needs: the sensors of its modalities (in first-use order), its split sizes, the hand
+    (``"builtin"`` or ``{"mjcf": PATH}``), physics preset and colour saturation option."""
     sensors = tuple(dict.fromkeys(m.sensor.name for m in modalities))
     d = spec.data
-    return DatasetConfig(seed=spec.seed, blocks=d.blocks, views=d.views, physics=d.physics, hand=d.hand,
-                         shard_size=d.shard_size, sensors=sensors,
+    hand = d.hand if isinstance(d.hand, str) else {"mjcf": d.hand.mjcf}
+    return DatasetConfig(seed=spec.seed, blocks=d.blocks, views=d.views, physics=d.physics, hand=hand,
+                         saturation=d.saturation, shard_size=d.shard_size, sensors=sensors,
                          splits={"train": d.train_scenes, "val": d.val_scenes})  # fmt: skip
 
 
 def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | torch.device = "cpu") -> GMN:
     """The GMN of a spec, modality ids in the spec's order."""
-    infos = [ModalityInfo(m.name, m.spec.family, m.shape) for m in modalities]
+    infos = [ModalityInfo(m.name, m.family.name, m.shape, m.family.encoder, m.family.renderer) for m in modalities]
+    s = spec.model
     with torch.device(device):
-        return GMN(infos, PRESETS[spec.model.preset], inference=spec.model.inference, experts=spec.model.experts,
-                   sigma=spec.model.sigma)
+        return GMN(infos, PRESETS[s.preset], inference=s.inference, experts=s.experts, sigma=s.sigma,
+                   first_step_prior=s.first_step_prior, stochastic_representation=s.stochastic_representation,
+                   vector_projection=s.vector_projection)
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -122,8 +126,12 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
         torch.manual_seed(step_seed(spec.seed, 2, step))
         ids = rng.choice(train_set.num_scenes, size=min(spec.train.batch_scenes, train_set.num_scenes), replace=False)
         context, target = train_set.episodes(ids, rng, spec.train.max_targets)
+        episodes = len(ids)
+        if spec.train.add_opposite:
+            context, target = add_opposite(context, target, episodes)
+            episodes *= 2
         beta = beta_at(spec, step)
-        result = model(context, target, len(ids), beta=beta)
+        result = model(context, target, episodes, beta=beta)
         optimizer.zero_grad(set_to_none=True)
         result["loss"].backward()
         clip_gradients(model, spec)

@@ -72,21 +72,31 @@ def test_renderer_shapes_and_per_scene_input_conv(renderer_cls, info):
     assert mean.shape == (4, *info.shape)
     x = torch.cat([z[scene], queries[:, :, None, None].expand(-1, -1, *GRID)], 1)
     state, canvas = None, 0.0
+    weight = torch.cat([renderer.lstm.conv_x.weight, renderer.lstm.conv_h.weight], 1)
     for _ in range(TINY.steps):
-        state = renderer.lstm.forward_reference(x, state)
+        h, c = state if state is not None else (torch.zeros(4, TINY.hidden, *GRID), 0.0)
+        i, f, o, g = F.conv2d(torch.cat([x, h], 1), weight, renderer.lstm.conv_x.bias, padding=1).chunk(4, 1)
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        state = (o.sigmoid() * c.tanh(), c)
         canvas = canvas + renderer.decoder(state[0])
     assert torch.allclose(mean, canvas, atol=1e-5)
+    renderer.lstm.hoisted = False
+    assert torch.allclose(renderer(z, queries, scene), mean, atol=1e-5)
 
 
 @pytest.mark.parametrize("var_channels", [0, 3])
 def test_hoisted_convlstm_equals_single_conv(var_channels):
     cell = ConvLSTM(5, 6, 3, var_channels=var_channels)
     x = torch.randn(2, 5, 7, 6)
-    gates = cell.input_gates(x)
+    gates = cell.prepare(x)
+    assert gates.shape == (2, 24, 7, 6)
     state = state_ref = None
     for _ in range(4):
         var = torch.randn(2, var_channels, 7, 6) if var_channels else None
-        state, state_ref = cell(gates, state, var), cell.forward_reference(x, state_ref, var)
+        cell.hoisted = True
+        state = cell(gates, state, var)
+        cell.hoisted = False
+        state_ref = cell(cell.prepare(x), state_ref, var)
         for a, b in zip(state, state_ref):
             assert torch.allclose(a, b, atol=1e-5)
     # parameters = one conv over [x, v, h] with one bias
@@ -100,7 +110,7 @@ def test_convlstm_gate_order():
     gates = F.conv2d(torch.cat([x, h], 1), torch.cat([cell.conv_x.weight, cell.conv_h.weight], 1), cell.conv_x.bias)
     i, f, o, g = gates.sigmoid()[:, :3], gates.sigmoid()[:, 3:6], gates.sigmoid()[:, 6:9], gates[:, 9:].tanh()
     c_new = f * c + i * g
-    h_new, c_out = cell(cell.input_gates(x), (h, c))
+    h_new, c_out = cell(cell.prepare(x), (h, c))
     assert torch.allclose(c_out, c_new, atol=1e-6) and torch.allclose(h_new, o * c_new.tanh(), atol=1e-6)
 
 
@@ -163,22 +173,11 @@ def test_apoe_one_hot_width_is_number_of_modalities():
     assert rows.shape == (3, TINY.r_channels + 3, *GRID)
     assert torch.equal(rows[:, -3:, 0, 0], torch.eye(3)[expert])
     assert torch.equal(rows[1, : TINY.r_channels], r[2, 1])
-    assert apoe.draw.q_lstm.conv_x.in_channels == 2 * TINY.r_channels + 3
-    assert apoe.draw.p_lstm.conv_x.in_channels == TINY.r_channels + 3
+    assert len(apoe.draw.cells) == 1
+    assert apoe.draw.cells[0].q_lstm.conv_x.in_channels == 2 * TINY.r_channels + 3
+    assert apoe.draw.cells[0].p_lstm.conv_x.in_channels == TINY.r_channels + 3
     difference = _params(GMN(mods, TINY)) - _params(GMN(mods, TINY, inference="baseline"))
     assert difference == 2 * len(mods) * 4 * TINY.hidden * TINY.kernel**2
-
-
-def test_v4_parameter_count():
-    """Reference §8.1: 52,681,217 (APoE) and 52,655,617 (baseline) minus the 14 unused init_query parameters."""
-    mods = [ModalityInfo("image", "image", (3, 64, 64)), ModalityInfo("vector", "vector", (132,))]
-    with torch.device("meta"):
-        apoe = GMN(mods, PRESETS["v4"])
-        baseline = GMN(mods, PRESETS["v4"], inference="baseline")
-    assert _params(apoe) == 52_681_203
-    assert _params(baseline) == 52_655_603
-    assert _params(apoe) - _params(baseline) == 2 * 2 * 256 * 25
-    assert _params(apoe.encoders[1].out) == 512 * 256 * 16 * 16 + 256 * 16 * 16
 
 
 def test_gaussian_product():
@@ -217,7 +216,7 @@ def test_all_experts_step_one_prior_is_the_head_bias():
     z1 = apoe.prior(r, torch.zeros(2, B, dtype=torch.bool)).z[:, : TINY.z_channels]
     torch.manual_seed(1)
     eps = torch.randn(B, TINY.z_channels, *GRID)
-    head = apoe.draw.p_head
+    head = apoe.draw.cells[0].p_head
     expected = head.mean.bias.view(1, -1, 1, 1) + (0.5 * (head.logvar.bias.view(1, -1, 1, 1) - math.log(2))).exp() * eps
     assert torch.allclose(z1, expected, atol=1e-5)
 
@@ -230,7 +229,7 @@ def test_present_experts_posterior_and_prior_sets(monkeypatch):
     in_context = torch.tensor([[True, False], [False, False]])  # scene 1 has no context
     in_target = torch.tensor([[False, True], [True, True]])
     seen = {}
-    monkeypatch.setattr(apoe.draw, "posterior", lambda xq, xp, scene, combine_q, combine_p: seen.update(locals()))
+    monkeypatch.setattr(apoe.draw, "posterior", lambda xq, xp, groups, scene, combine_q, combine_p: seen.update(locals()))
     apoe.posterior(r, t, in_context, in_target)
     assert seen["scene"].tolist() == [0, 1, 0, 1]  # pairs (m, b) of context | target, expert-major
     expert_mu = torch.full((4, TINY.z_channels, *GRID), 3.0)
@@ -250,7 +249,7 @@ def test_posterior_reads_the_previous_prior_state():
     torch.manual_seed(1)
     z = apoe.posterior(r, t, mask, mask).z
     with torch.no_grad():
-        apoe.draw.p_lstm.conv_x.bias.add_(1.0)
+        apoe.draw.cells[0].p_lstm.conv_x.bias.add_(1.0)
     torch.manual_seed(1)
     z_changed = apoe.posterior(r, t, mask, mask).z
     k = TINY.z_channels
@@ -265,7 +264,7 @@ def test_posterior_pass_prior_comes_before_the_update():
     torch.manual_seed(1)
     kl = apoe.posterior(r, t, mask, mask).kl
     with torch.no_grad():
-        apoe.draw.p_lstm.conv_x.bias.add_(1.0)
+        apoe.draw.cells[0].p_lstm.conv_x.bias.add_(1.0)
     torch.manual_seed(1)
     assert torch.equal(kl, apoe.posterior(r, t, mask, mask).kl)
 
@@ -283,11 +282,205 @@ def test_log_likelihood_weights(monkeypatch):
     assert elements.tolist() == [2 * 768 + 5, 768 + 10, 768]
 
 
-@pytest.mark.parametrize("inference", ["apoe", "baseline"])
-def test_gradients_reach_every_parameter(inference):
-    model = GMN([IMAGE, VECTOR], TINY, inference=inference)
+@pytest.mark.parametrize("inference", ["apoe", "baseline", "poe"])
+@pytest.mark.parametrize("options", [{}, {"first_step_prior": "context", "stochastic_representation": True,
+                                          "vector_projection": "light"}])
+def test_gradients_reach_every_parameter(inference, options):
+    model = GMN([IMAGE, VECTOR], TINY, inference=inference, **options)
     context = [points(IMAGE, [1, 2, 1]), points(VECTOR, [2, 1, 1])]
     target = [points(IMAGE, [1, 1, 2]), points(VECTOR, [1, 2, 1])]
     model(context, target, B)["loss"].backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing
+
+
+# ---- paper Table 1 parameter counts (reference §8.1), on the meta device ----
+
+def table1_modalities(m):
+    """The four environments of reference §1.1: |M| = 2, 5, 8, 14."""
+    if m == 2:
+        return [ModalityInfo("image", "image", (3, 64, 64)), ModalityInfo("haptic", "vector", (132,))]
+    if m == 5:
+        return [ModalityInfo(f"image{k}", "image", (3, 32, 32)) for k in range(4)] + [
+            ModalityInfo("haptic", "vector", (132,))]
+    size = {8: (1, 48, 24), 14: (1, 24, 24)}[m]
+    return [ModalityInfo(f"image{k}", "image", size) for k in range(m - 2)] + [
+        ModalityInfo("haptics1", "vector", (61,)), ModalityInfo("haptics2", "vector", (71,))]
+
+
+# Reference §8.1 (authors' code) minus the 7 unused init_query parameters per modality.
+TABLE1 = {
+    "baseline": {2: 52_655_603, 5: 28_470_812, 8: 48_294_102, 14: 51_177_756},
+    "apoe": {2: 52_681_203, 5: 28_534_812, 8: 48_396_502, 14: 51_356_956},
+    "poe": {2: 58_838_527, 5: 53_202_508, 8: 91_574_570, 14: 131_555_768},
+}
+V4_CELL = (640 * 256 * 25 + 256) + (323 * 256 * 25 + 256) + 4 * (64 * 3 * 25 + 3)  # one posterior + prior pair
+
+
+@pytest.mark.parametrize("inference", list(TABLE1))
+@pytest.mark.parametrize("m", [2, 5, 8, 14])
+def test_v4_parameter_counts(inference, m):
+    with torch.device("meta"):
+        model = GMN(table1_modalities(m), PRESETS["v4"], inference=inference)
+    assert _params(model) == TABLE1[inference][m]
+    assert _params(model.inference) == {"baseline": V4_CELL, "apoe": V4_CELL + 2 * m * 256 * 25,
+                                        "poe": m * V4_CELL}[inference]
+
+
+def test_v4_option_parameter_deltas():
+    """first_step_prior and hoisted add nothing; stochastic_representation adds (2r + 2) r per modality;
+    the light projection removes 33,357,312 per vector modality at 16x16 (encoders.VectorEncoder)."""
+    mods, v4 = table1_modalities(2), PRESETS["v4"]
+    with torch.device("meta"):
+        base = _params(GMN(mods, v4))
+        assert _params(GMN(mods, v4, first_step_prior="context", hoisted=False, amortizer="loop")) == base
+        assert _params(GMN(mods, v4, stochastic_representation=True)) - base == 2 * (2 * 256 + 2) * 256
+        light = GMN(mods, v4, vector_projection="light")
+    assert base - _params(light) == 33_357_312
+    assert _params(light.encoders[1].out) + light.encoders[1].position.numel() + _params(light.encoders[1].mix) \
+        == 513 * 256 + 256 * 256 + 257 * 256
+
+
+# ---- PoE ----
+
+def test_poe_has_one_cell_pair_per_modality():
+    mods = [IMAGE, VECTOR, ModalityInfo("hand2", "vector", (4,))]
+    poe, baseline = GMN(mods, TINY, inference="poe"), GMN(mods, TINY, inference="baseline")
+    cell = _params(baseline.inference)
+    assert len(poe.inference.draw.cells) == 3
+    assert _params(poe) - _params(baseline) == 2 * cell
+    assert poe.inference.draw.cells[0].q_lstm.conv_x.in_channels == 2 * TINY.r_channels  # no one-hot
+
+
+def test_poe_shapes_and_each_expert_uses_its_own_cells():
+    model = GMN([IMAGE, VECTOR], TINY, inference="poe")
+    context = [points(IMAGE, [1, 0, 2]), points(VECTOR, [0, 0, 0])]
+    target = [points(IMAGE, [2, 1, 1]), points(VECTOR, [0, 0, 0])]  # the vector modality is absent
+    torch.manual_seed(1)
+    out = model(context, target, B)
+    assert torch.isfinite(out["loss"]) and out["kl"] >= 0
+    assert model.log_likelihood(context, target, B, samples=2).shape == (B,)
+    assert model.generate(context, [torch.randn(2, 5), None], [torch.tensor([0, 2]), None], B)[0].shape == (2, 3, 16, 16)
+    with torch.no_grad():  # experts="present": the absent modality's cells take no part
+        model.inference.draw.cells[1].q_lstm.conv_x.bias.add_(1.0)
+    torch.manual_seed(1)
+    assert torch.equal(model(context, target, B)["loss"], out["loss"])
+    with torch.no_grad():
+        model.inference.draw.cells[0].q_lstm.conv_x.bias.add_(1.0)
+    torch.manual_seed(1)
+    assert not torch.equal(model(context, target, B)["loss"], out["loss"])
+
+
+# ---- options ----
+
+def _context_target():
+    context = [points(IMAGE, [1, 0, 2]), points(VECTOR, [2, 1, 0])]
+    target = [points(IMAGE, [2, 1, 1]), points(VECTOR, [1, 2, 1])]
+    return context, target
+
+
+@pytest.mark.parametrize("inference", ["apoe", "baseline", "poe"])
+def test_first_step_prior(inference):
+    """"bias": the step-1 prior (hence z_1 drawn from it) ignores the context; "context": it depends on it."""
+    r = torch.randn(2, B, TINY.r_channels, *GRID)
+    in_context = torch.ones(2, B, dtype=torch.bool)
+    for mode, depends in [("bias", False), ("context", True)]:
+        model = GMN([IMAGE, VECTOR], TINY, inference=inference, experts="all", first_step_prior=mode)
+        z1 = []
+        for reps in (r, r + 1.0):
+            torch.manual_seed(1)
+            z1.append(model.inference.prior(reps, in_context).z[:, : TINY.z_channels])
+        assert torch.equal(z1[0], z1[1]) != depends
+    with pytest.raises(ValueError, match="first_step_prior"):
+        GMN([IMAGE], TINY, first_step_prior="zero")
+
+
+@pytest.mark.parametrize("inference", ["apoe", "baseline", "poe"])
+def test_stochastic_representation_adds_its_kl(inference, monkeypatch):
+    """Paper Eq. 3: r_m latent, KL(q(r | C u O) || p(r | C)) > 0 added to the KL and to the IWAE weights."""
+    context, target = _context_target()
+    for stochastic in (False, True):
+        model = GMN([IMAGE, VECTOR], TINY, inference=inference, stochastic_representation=stochastic)
+        zero = Latents(torch.zeros(B, TINY.steps * TINY.z_channels, *GRID), torch.zeros(B), torch.zeros(B))
+        monkeypatch.setattr(model.inference, "posterior", lambda *args: zero)
+        kl = model(context, target, B)["kl"]
+        assert (kl > 0) == stochastic
+        nll, elements = model._nll(zero.z, target, B), _elements(target, B)
+        ll = model.log_likelihood(context, target, B, samples=1)
+        assert torch.allclose(ll, -nll / elements, atol=1e-5) != stochastic
+    monkeypatch.undo()
+    assert torch.isfinite(model(context, target, B)["loss"])
+    assert model.generate(context, [torch.randn(1, 5), None], [torch.tensor([1]), None], B)[0].shape == (1, 3, 16, 16)
+
+
+def test_light_vector_projection():
+    dense, light = GMN([VECTOR], TINY, latent_grid=GRID), GMN([VECTOR], TINY, latent_grid=GRID, vector_projection="light")
+    r, v, hw = TINY.r_channels, TINY.vector_hidden, GRID[0] * GRID[1]
+    assert _params(dense) - _params(light) == (v + 1) * r * hw - ((v + 1) * r + r * hw + (r + 1) * r)
+    p = points(VECTOR, [1, 2, 0])
+    assert light.encoders[0](p.senses, encode_query(p.queries)).shape == (3, r, *GRID)
+    with pytest.raises(ValueError, match="vector_projection"):
+        GMN([VECTOR], TINY, vector_projection="sparse")
+
+
+def test_bad_options_raise():
+    with pytest.raises(ValueError, match="inference"):
+        GMN([IMAGE], TINY, inference="moe")
+    with pytest.raises(ValueError, match="amortizer"):
+        GMN([IMAGE], TINY, amortizer="loop", inference="poe")
+    with pytest.raises(ValueError, match="amortizer"):
+        GMN([IMAGE], TINY, amortizer="grouped")
+
+
+# ---- hoisted vs straightforward, batched vs per-expert loop (same weights, same noise) ----
+
+def _twin(model, **kwargs):
+    """A GMN with the same modalities and weights as `model`, built with other execution options."""
+    other = GMN(model.modalities, model.preset, **kwargs)
+    other.load_state_dict(model.state_dict())
+    return other
+
+
+def _run(model, context, target):
+    torch.manual_seed(7)
+    out = model(context, target, B)
+    torch.manual_seed(7)
+    ll = model.log_likelihood(context, target, B, samples=2)
+    return torch.stack([out["nll"], out["kl"]]), ll
+
+
+@pytest.mark.parametrize("inference,options", [
+    ("apoe", {}), ("baseline", {}), ("poe", {}),
+    ("apoe", {"experts": "all", "first_step_prior": "context", "stochastic_representation": True}),
+    ("poe", {"first_step_prior": "context", "vector_projection": "light"}),
+])
+def test_hoisted_equals_straightforward_with_fewer_flops(inference, options):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    context, target = _context_target()
+    kwargs = dict(inference=inference, **options)
+    model = GMN([IMAGE, VECTOR], TINY, **kwargs)
+    reference = _twin(model, hoisted=False, **kwargs)
+    for a, b in zip(_run(model, context, target), _run(reference, context, target)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    flops = []
+    for m in (model, reference):
+        with FlopCounterMode(display=False) as counter:
+            m(context, target, B)["loss"].backward()
+        flops.append(counter.get_total_flops())
+    assert flops[0] < flops[1]
+
+
+@pytest.mark.parametrize("experts", ["present", "all"])
+def test_batched_apoe_equals_per_expert_loop(experts):
+    context = [points(IMAGE, [1, 0, 2]), points(VECTOR, [0, 0, 1])]
+    target = [points(IMAGE, [2, 1, 0]), points(VECTOR, [1, 2, 1])]
+    model = GMN([IMAGE, VECTOR], TINY, experts=experts)
+    loop = _twin(model, experts=experts, amortizer="loop")
+    for a, b in zip(_run(model, context, target), _run(loop, context, target)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    scene = [torch.tensor([0, 2]), None]
+    torch.manual_seed(3)
+    g = model.generate(context, [torch.randn(2, 5), None], scene, B)[0]
+    torch.manual_seed(3)
+    torch.testing.assert_close(g, loop.generate(context, [torch.randn(2, 5), None], scene, B)[0], rtol=1e-5, atol=1e-5)

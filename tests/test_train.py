@@ -98,3 +98,52 @@ def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     rows_a = [json.loads(l) for l in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     rows_b = [json.loads(l) for l in metrics.read_text().splitlines()]
     assert rows_a == rows_b  # no step lost or logged twice
+
+
+def test_add_opposite_appends_the_swapped_episodes():
+    from gmn_plugins.data.episodes import add_opposite
+    from gmn_plugins.models.gmn import Points
+
+    def points(n, scene):
+        return Points(torch.rand(n, 4), torch.rand(n, 5), torch.tensor(scene, dtype=torch.int64))
+
+    context, target = [points(3, [0, 1, 1])], [points(2, [1, 0])]
+    c2, t2 = add_opposite(context, target, 2)
+    assert c2[0].scene.tolist() == [0, 1, 1, 3, 2] and t2[0].scene.tolist() == [1, 0, 2, 3, 3]
+    assert torch.equal(c2[0].senses[3:], target[0].senses) and torch.equal(t2[0].senses[2:], context[0].senses)
+
+
+def test_single_modality_and_m32_specs_train(data_dir, tmp_path):
+    registry = load_registry()
+    single = tiny_spec(tmp_path / "haptic-data", tmp_path / "single", 2, 'modalities=["haptic"]')
+    assert train(single, "single", registry, progress=False)["steps"] == 2
+
+    m32 = load_spec(REPO / "specs" / "m32.toml")
+    spec = tiny_spec(data_dir, tmp_path / "m32", 2, f"modalities={json.dumps(m32.modalities)}")
+    assert train(spec, "m32", registry, progress=False)["steps"] == 2
+    from gmn_plugins.train import build_model
+
+    model = build_model(spec, registry.resolve(spec.modalities))
+    assert model.inference.num_modalities == 32
+    q_input = model.inference.draw.cells[0].q_lstm.conv_x.in_channels
+    assert q_input == 2 * model.preset.r_channels + 32  # [t_m, r_m, one-hot(m)] with a 32-wide one-hot
+    counts = {}
+    for inference in ("apoe", "baseline"):
+        v4 = load_spec(REPO / "specs" / "m32.toml", [f"model.inference={inference}"])
+        counts[inference] = sum(p.numel() for p in build_model(v4, registry.resolve(v4.modalities), "meta").parameters())
+    assert counts["apoe"] - counts["baseline"] == 2 * 32 * 256 * 25
+
+
+def test_a_checkpoint_of_another_model_is_refused(data_dir, tmp_path):
+    base = [str(REPO / "specs" / "quickstart.toml"), *TINY, f"data.dir={json.dumps(str(data_dir))}",
+            f"train.out={json.dumps(str(tmp_path / 'run'))}", "train.steps=1", "--no-progress"]  # fmt: skip
+    first = subprocess.run([sys.executable, "-m", "gmn_plugins.cli.run", *base], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run([sys.executable, "-m", "gmn_plugins.cli.run", *base, "model.inference=baseline"],
+                           capture_output=True, text=True)  # fmt: skip
+    assert again.returncode == 2
+    assert again.stderr.strip() == (f"{tmp_path / 'run' / 'checkpoint.pt'}: model.inference: checkpoint has 'apoe', "
+                                    "spec has 'baseline'")  # fmt: skip
+    other = subprocess.run([sys.executable, "-m", "gmn_plugins.cli.run", *base, 'modalities=["haptic", "rgb"]'],
+                           capture_output=True, text=True)  # fmt: skip
+    assert other.returncode == 2 and "modalities: checkpoint has ['rgb', 'haptic'], spec has ['haptic', 'rgb']" in other.stderr

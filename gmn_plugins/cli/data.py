@@ -1,4 +1,17 @@
-"""``gmn-data generate --out DIR --scenes N [--val N] [--workers K] [--seed S] ...``: make a MESE dataset."""
+"""``gmn-data``: make, merge, check and look at MESE datasets.
+
+    gmn-data generate --out DIR --scenes N [--val N] [--test N] [--workers K] [--seed S] [--blocks B]
+                      [--hand builtin|PATH.xml] [--physics fast|faithful] [--saturation code|paper]
+                      [--sensors camera.rgb,hand.haptic] [--shard-range A:B]
+    gmn-data finalize DIR        (re)write the manifest from the per-shard records (after --shard-range runs)
+    gmn-data verify DIR          check every shard's sha256; one line per bad shard, exit 2 if any
+    gmn-data info DIR [--json]   counts, splits, sensors, shapes, statistics
+    gmn-data show DIR --scene I [--split train] [--grasp G] --out PNG
+
+Shards are pure functions of (seed, split, shard index): ``--shard-range A:B`` makes the global shards A..B-1 only
+(no manifest), so N machines can each make a range of one dataset; ``finalize`` merges them. Errors are one line on
+stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +19,185 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from . import user_errors
-from ..mese.generate import DatasetConfig, generate
+from ..mese.generate import DataError, DatasetConfig, finalize, generate, read_config, shard_tasks, verify
+
+
+def _shard_range(text: str) -> tuple[int, int]:
+    a, sep, b = text.partition(":")
+    try:
+        return int(a), int(b)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A:B (two integers), got {text!r}") from None
+
+
+def _fail(message: str) -> None:
+    print(f"gmn-data: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _generate(args: argparse.Namespace) -> None:
+    for name in ("shard_size", "views"):
+        if getattr(args, name) < 1:
+            _fail(f"--{name.replace('_', '-')}: must be >= 1")
+    for name in ("scenes", "val", "test"):
+        if getattr(args, name) < 0:
+            _fail(f"--{name}: must be >= 0")
+    if args.scenes + args.val + args.test < 1:
+        _fail("--scenes/--val/--test: the dataset must hold at least one scene")
+    splits = {"train": args.scenes, **({"val": args.val} if args.val else {}), **({"test": args.test} if args.test else {})}
+    hand = "builtin" if args.hand == "builtin" else {"mjcf": args.hand}
+    config = DatasetConfig(seed=args.seed, blocks=args.blocks, views=args.views, physics=args.physics, hand=hand,
+                           saturation=args.saturation, shard_size=args.shard_size,
+                           sensors=tuple(args.sensors.split(",")), splits=splits)  # fmt: skip
+    started = time.perf_counter()
+    result = generate(args.out, config, workers=args.workers, progress=not args.no_progress,
+                      shard_range=args.shard_range)  # fmt: skip
+    seconds = time.perf_counter() - started
+    if "splits" in result:
+        scenes = sum(s["scenes"] for s in result["splits"].values())
+        report = {"dir": args.out, "scenes": scenes}
+    else:
+        scenes = sum(e["scenes"] for e in result["shards"])
+        report = {"dir": args.out, "scenes": scenes, "shards": len(result["shards"]),
+                  "total_shards": result["total_shards"], "next": f"gmn-data finalize {args.out} once all shards exist"}  # fmt: skip
+    report.update(seconds=round(seconds, 2), scenes_per_second=round(scenes / max(seconds, 1e-9), 2))
+    print(json.dumps(report))
+
+
+def _info(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    root = Path(args.dir)
+    config = read_config(root)
+    tasks = shard_tasks(config)
+    present = sum((root / split / f"shard-{shard:05d}.npz").exists() for split, shard, _, _ in tasks)
+    manifest_path = root / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    info = {"dir": str(root), "config": config.to_json(), "shards": {"total": len(tasks), "present": present},
+            "finalized": manifest is not None}  # fmt: skip
+    if manifest:
+        info["splits"] = {}
+        for name, split in manifest["splits"].items():
+            grasps = split["scenes"] * config.views if "query.wrist" in manifest["shapes"] else 0
+            info["splits"][name] = {"scenes": split["scenes"], "shards": len(split["shards"]),
+                                    "grasp_acceptance": round(grasps / split["grasp_attempts"], 4) if grasps else None}  # fmt: skip
+        info["shapes_per_scene"] = manifest["shapes"]
+        info["sensors"] = manifest["sensor_info"]
+        info["stats"] = {}
+        for key, s in manifest["stats"].items():
+            lo, hi = np.array(s["min"]), np.array(s["max"])
+            info["stats"][key] = {"dims": len(lo), "min": float(lo.min()), "max": float(hi.max()),
+                                  "dims_below_range_floor_0.1": int(((hi - lo) < 0.1).sum())}  # fmt: skip
+        info["bytes"] = sum(p.stat().st_size for p in root.glob("*/shard-*.npz"))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    c = info["config"]
+    print(f"{root}: MESE dataset, seed {c['seed']}, {c['blocks']} blocks, {c['views']} views/scene, hand {c['hand']}, "
+          f"physics {c['physics']}, saturation {c['saturation']}, generator v{c['generator_version']}")  # fmt: skip
+    print(f"shards: {present} of {len(tasks)} present; " + ("finalized" if manifest else f"not finalized (gmn-data finalize {root})"))
+    if not manifest:
+        return
+    for name, s in info["splits"].items():
+        acc = f", grasp acceptance {s['grasp_acceptance']:.3f}" if s["grasp_acceptance"] else ""
+        print(f"  {name:<6}{s['scenes']:>9} scenes in {s['shards']} shards{acc}")
+    print(f"  {info['bytes'] / 2**20:.1f} MiB on disk")
+    print("sensors:")
+    for name, s in info["sensors"].items():
+        optics = f", {s['resolution'][0]}x{s['resolution'][1]} px, fovy {s['fovy_degrees']:.2f}°" if "resolution" in s else ""
+        print(f"  {name:<14}{str(tuple(s['shape'])):<14}{s['dtype']:<8} {s['units']}{optics}; query {s['query']}, "
+              f"normalization {s['normalization']}")  # fmt: skip
+    print("arrays per scene: " + ", ".join(f"{k} {tuple(v)}" for k, v in sorted(info["shapes_per_scene"].items())))
+    for key, s in info["stats"].items():
+        print(f"stats {key}: {s['dims']} dims over the train split, min {s['min']:.4g}, max {s['max']:.4g}, "
+              f"{s['dims_below_range_floor_0.1']} dims with range < 0.1 (floored)")  # fmt: skip
+
+
+def _show(args: argparse.Namespace) -> None:
+    from ..mese.shards import read_json, read_shard
+    from ..mese.show import show_scene
+
+    root = Path(args.dir)
+    config = read_config(root)
+    manifest = read_json(root / "manifest.json") if (root / "manifest.json").exists() else {}
+    scenes = config.splits.get(args.split, 0)
+    if not 0 <= args.scene < scenes:
+        raise DataError(f"{root}: --scene {args.scene}: split {args.split!r} has {scenes} scenes")
+    shard, within = divmod(args.scene, config.shard_size)
+    path = root / args.split / f"shard-{shard:05d}.npz"
+    if not path.exists():
+        raise DataError(f"{path}: missing; generate it first")
+    arrays = {k: v[within] for k, v in read_shard(path).items()}
+    if not 0 <= args.grasp < config.views:
+        raise DataError(f"{root}: --grasp {args.grasp}: scenes have {config.views} views")
+    title = (f"{root} {args.split} scene {args.scene}: label {int(arrays['label'])}, walk {arrays['walk'].tolist()}, "
+             f"hand {config.hand}, physics {config.physics}")  # fmt: skip
+    try:
+        show_scene(arrays, config, manifest.get("stats", {}), args.out, title, grasp=args.grasp)
+    except OSError as exc:
+        raise DataError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    print(args.out)
+
+
+def _finalize(args: argparse.Namespace) -> None:
+    manifest = finalize(args.dir)
+    scenes = {name: s["scenes"] for name, s in manifest["splits"].items()}
+    print(json.dumps({"dir": args.dir, "scenes": scenes, "manifest": str(Path(args.dir) / "manifest.json")}))
+
+
+def _verify(args: argparse.Namespace) -> None:
+    problems = verify(args.dir)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        sys.exit(2)
+    print(f"{args.dir}: all shard checksums match the manifest")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="gmn-data", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gmn-data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="generate (or finish) a dataset; same bytes for any --workers")
     gen.add_argument("--out", required=True, help="dataset directory")
-    gen.add_argument("--scenes", type=int, required=True, help="training scenes")
+    gen.add_argument("--scenes", type=int, required=True, help="training scenes (0 for a test-only held-out set)")
     gen.add_argument("--val", type=int, default=0, help="validation scenes")
+    gen.add_argument("--test", type=int, default=0, help="test scenes")
     gen.add_argument("--workers", type=int, default=0, help="processes (0 = one per core)")
     gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--blocks", type=int, default=5)
+    gen.add_argument("--blocks", type=int, default=5, help="blocks per object (5; 4 and 6 for held-out sets)")
     gen.add_argument("--views", type=int, default=15)
+    gen.add_argument("--hand", default="builtin", help="'builtin' or the path of an MPL-layout MJCF file")
     gen.add_argument("--physics", choices=("faithful", "fast"), default="fast")
+    gen.add_argument("--saturation", choices=("code", "paper"), default="code",
+                     help="block colour saturation: code = U(0.75, 1) (authors' code), paper = U(0, 0.75)")
     gen.add_argument("--shard-size", type=int, default=32)
     gen.add_argument("--sensors", default="camera.rgb,hand.haptic", help="comma-separated sensor names")
+    gen.add_argument("--shard-range", type=_shard_range, help="make only global shards A..B-1, no manifest")
     gen.add_argument("--no-progress", action="store_true")
+    gen.set_defaults(run=_generate)
+    fin = sub.add_parser("finalize", help="(re)write the manifest from the per-shard records")
+    fin.add_argument("dir")
+    fin.set_defaults(run=_finalize)
+    ver = sub.add_parser("verify", help="check every shard against its sha256 in the manifest")
+    ver.add_argument("dir")
+    ver.set_defaults(run=_verify)
+    inf = sub.add_parser("info", help="counts, splits, sensors, shapes, statistics")
+    inf.add_argument("dir")
+    inf.add_argument("--json", action="store_true")
+    inf.set_defaults(run=_info)
+    show = sub.add_parser("show", help="camera views, hand-view renders and the haptic vector of one scene as a PNG")
+    show.add_argument("dir")
+    show.add_argument("--scene", type=int, required=True)
+    show.add_argument("--split", default="train")
+    show.add_argument("--grasp", type=int, default=0, help="which grasp's haptic vector to plot")
+    show.add_argument("--out", required=True, help="PNG file")
+    show.set_defaults(run=_show)
     args = parser.parse_args(argv)
-    for name in ("scenes", "shard_size", "views"):
-        if getattr(args, name) < 1:
-            print(f"gmn-data: --{name.replace('_', '-')}: must be >= 1", file=sys.stderr)
-            sys.exit(2)
-    splits = {"train": args.scenes, **({"val": args.val} if args.val else {})}
-    config = DatasetConfig(seed=args.seed, blocks=args.blocks, views=args.views, physics=args.physics,
-                           shard_size=args.shard_size, sensors=tuple(args.sensors.split(",")), splits=splits)  # fmt: skip
     with user_errors():
-        started = time.perf_counter()
-        manifest = generate(args.out, config, workers=args.workers, progress=not args.no_progress)
-        seconds = time.perf_counter() - started
-        scenes = sum(s["scenes"] for s in manifest["splits"].values())
-        print(json.dumps({"dir": args.out, "scenes": scenes, "seconds": round(seconds, 2),
-                          "scenes_per_second": round(scenes / seconds, 2)}))  # fmt: skip
+        args.run(args)
 
 
 if __name__ == "__main__":

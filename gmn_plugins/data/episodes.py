@@ -63,8 +63,8 @@ class SceneSet:
                     else:
                         order, k = np.arange(self.views), context_sizes[i]
                     views.append((order[:k], order[k : k + max_targets]))
-                if any(len(t) for _, t in views):
-                    break
+                if context_sizes is not None or any(len(t) for _, t in views):
+                    break  # a fixed plan is used as given; a sampled one is re-drawn until it has a target
             plan.append(views)
         context, target = [], []
         for i, m in enumerate(self.modalities):
@@ -73,3 +73,14 @@ class SceneSet:
                 views = np.concatenate([p[i][which] for p in plan]).astype(np.int64)
                 out.append(self.points(m, np.asarray(scene_ids)[slots], views, slots))
         return context, target
+
+
+def add_opposite(context: list[Points], target: list[Points], num_scenes: int) -> tuple[list[Points], list[Points]]:
+    """The authors' ``--add-opposite`` (gmn_model_reference.md §5.2): append a copy of every episode with context and
+    target swapped, as scenes ``num_scenes .. 2*num_scenes-1``. Returns the new (context, target) for 2B scenes."""
+
+    def join(a: Points, b: Points) -> Points:
+        return Points(torch.cat([a.senses, b.senses]), torch.cat([a.queries, b.queries]),
+                      torch.cat([a.scene, b.scene + num_scenes]))  # fmt: skip
+
+    return [join(c, t) for c, t in zip(context, target)], [join(t, c) for c, t in zip(context, target)]

@@ -4,3 +4,8 @@
 hand and its closing policy), ``sensors`` (built-in sensors), ``scene`` (one scene), ``generate`` and ``shards``
 (datasets on disk).
 """
+
+import os as _os
+
+# Headless rendering by default; must be set before the first ``import mujoco`` of the process (any submodule).
+_os.environ.setdefault("MUJOCO_GL", "egl")

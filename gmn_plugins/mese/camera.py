@@ -3,6 +3,10 @@
 The model is compiled once; per scene only the blocks' body positions and geom colours change, and per view only
 the camera pose. Images are rendered at their final size with the effective field of view of the authors' 150-pixel
 centre crop of a 512-pixel, 45° frame: fovy = 2·atan(tan 22.5° · 150/512) = 13.84°; shadows off.
+
+The 48-pixel variant (``render_rgb48``, sensor ``camera.rgb48``) is the authors' |M| = 8/14 loader input: the
+centre 132 of the 150 crop pixels resized to 48, i.e. the same camera with fovy = 2·atan(tan 22.5° · 132/512) =
+12.19°, rendered directly at 48x48 by a second camera of the rig posed with the first.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import mujoco  # noqa: E402  (MUJOCO_GL must be set before import)
 
 from .shapes import BLOCK_HALF_SIZE  # noqa: E402
 
-FOVY_DEGREES = math.degrees(2 * math.atan(math.tan(math.radians(22.5)) * 150 / 512))
+FOVY_DEGREES = math.degrees(2 * math.atan(math.tan(math.radians(22.5)) * 150 / 512))  # 13.84°
+FOVY48_DEGREES = math.degrees(2 * math.atan(math.tan(math.radians(22.5)) * 132 / 512))  # 12.19°: 0.88 centre crop
+MAX_RENDER_ATTEMPTS = 3  # an all-black render (max pixel < 1) is retried on a rebuilt renderer (reference §2)
 CAMERA_RADIUS = 1.0  # metres
 
 
@@ -64,6 +70,7 @@ def camera_xml(n_blocks: int) -> str:
     {room_xml()}
     {blocks_xml(n_blocks)}
     <camera name="view" pos="0 0 1" fovy="{FOVY_DEGREES:.6f}"/>
+    <camera name="view48" pos="0 0 1" fovy="{FOVY48_DEGREES:.6f}"/>
   </worldbody>
 </mujoco>"""
 
@@ -111,6 +118,7 @@ class CameraRig:
         self._body_ids = [self.model.body(f"block{i}").id for i in range(n_blocks)]
         self._geom_ids = [self.model.geom(f"block{i}").id for i in range(n_blocks)]
         self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+        self._renderer48 = None  # made on first use
 
     def set_object(self, block_centres: np.ndarray, rgb: np.ndarray) -> None:
         """Place the blocks: ``block_centres`` (n, 3) metres, ``rgb`` (n, 3) in [0, 1]; n must equal ``n_blocks``."""
@@ -122,20 +130,42 @@ class CameraRig:
 
     def look_from(self, query: np.ndarray) -> None:
         """Pose the camera at a (5,) query (x, y, z, pitch, yaw) looking at the origin with the world z axis up."""
-        self.model.cam_pos[0] = query[:3]
         quat = np.empty(4)
         mujoco.mju_mat2Quat(quat, camera_frame(query[3], query[4]).reshape(-1))
-        self.model.cam_quat[0] = quat
+        self.model.cam_pos[:2] = query[:3]
+        self.model.cam_quat[:2] = quat
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_camlight(self.model, self.data)
 
     def render_rgb(self) -> np.ndarray:
-        """(3, H, W) uint8 RGB of the current view."""
-        self._renderer.update_scene(self.data, camera=0)
-        return np.ascontiguousarray(self._renderer.render().transpose(2, 0, 1))
+        """(3, H, W) uint8 RGB of the current view (fovy 13.84°). An all-black frame (max pixel < 1, a rendering
+        glitch: the object is always in view) is rendered again on a rebuilt renderer; ``RuntimeError`` after
+        ``MAX_RENDER_ATTEMPTS``."""
+        return self._render_guarded("_renderer", (self.height, self.width), camera=0)
+
+    def render_rgb48(self) -> np.ndarray:
+        """(3, 48, 48) uint8 RGB of the current view with fovy 12.19°: the authors' 0.88 centre crop of the 64-px
+        field of view, rendered directly at 48x48 (same guard as ``render_rgb``)."""
+        return self._render_guarded("_renderer48", (48, 48), camera=1)
+
+    def _render_guarded(self, attr: str, size: tuple[int, int], camera: int) -> np.ndarray:
+        for _ in range(MAX_RENDER_ATTEMPTS):
+            renderer = getattr(self, attr)
+            if renderer is None:
+                renderer = mujoco.Renderer(self.model, *size)
+                setattr(self, attr, renderer)
+            renderer.update_scene(self.data, camera=camera)
+            image = renderer.render()
+            if image.max() >= 1:
+                return np.ascontiguousarray(image.transpose(2, 0, 1))
+            renderer.close()  # the reference's guard: discard the frame, rebuild, render again
+            setattr(self, attr, None)
+        raise RuntimeError(f"{MAX_RENDER_ATTEMPTS} all-black renders in a row (GL problem?)")
 
     def render_depth(self) -> np.ndarray:
         """(H, W) float32 depth in metres along the optical axis of the current view."""
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, self.height, self.width)
         self._renderer.enable_depth_rendering()
         try:
             self._renderer.update_scene(self.data, camera=0)
@@ -145,9 +175,10 @@ class CameraRig:
 
     def close(self) -> None:
         """Release the GL context."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        for attr in ("_renderer", "_renderer48"):
+            if getattr(self, attr, None) is not None:
+                getattr(self, attr).close()
+                setattr(self, attr, None)
 
     def __enter__(self) -> "CameraRig":
         return self

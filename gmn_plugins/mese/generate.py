@@ -1,18 +1,37 @@
-"""Generate a MESE dataset: shards as pure functions of (seed, split, shard index), in parallel, resumable.
+"""Generate a MESE dataset: shards as pure functions of (seed, split, shard index), in parallel, resumable, mergeable.
 
 Layout of a dataset directory::
 
     config.json                 what was asked for (written first; a re-run with other settings is refused)
     train/shard-00000.npz ...   ``shard_size`` scenes each (the last may hold fewer)
+    train/shard-00000.json ...  per-shard record: scenes, sha256, shapes, min/max statistics, grasp attempts
     val/shard-00000.npz ...
-    manifest.json               counts, shapes, sensors, per-shard sha256, statistics (written last)
+    manifest.json               counts, shapes, sensors, per-shard sha256, statistics (written last, by ``finalize``)
 
 Each scene's randomness comes from (seed, split, scene index) alone, so the bytes are the same for any number of
-workers. Every file is written atomically, so a killed run resumes with nothing lost: finished shards are kept.
+workers and any split of the work. Every file is written atomically (temp file + rename), so a killed run resumes
+with nothing lost and never leaves a half-written shard.
+
+Scale-out: the shards of a dataset are numbered globally (``shard_tasks``: train first, then val, then test);
+``generate(..., shard_range=(a, b))`` makes only shards a..b-1 and writes no manifest, so the machines of an array
+job each make a range (into one shared directory, or into their own directories whose ``*/shard-*`` files are then
+copied together); ``finalize(root)`` then checks that every shard is there and intact and writes the manifest from
+the per-shard records — byte-identical to the manifest of a single run. The paper-sized 5-block dataset on N
+machines (1M/20k/100k scenes of 32: 31250 + 625 + 3125 = 35000 shards; machine k of N takes its slice)::
+
+    gmn-data generate --out DIR --scenes 1000000 --val 20000 --test 100000 --physics faithful \
+        --shard-range $((35000*k/N)):$((35000*(k+1)/N))      # on machine k = 0..N-1, any --workers
+    gmn-data finalize DIR                                   # once, after copying all */shard-* files into DIR
+
+Held-out classification sets (4 and 6 blocks) are separate, test-only datasets, e.g.
+``gmn-data generate --out DIR4 --blocks 4 --scenes 0 --test 1000``; their labels index the canonical walks of that
+block count (150 and 3534 classes, ``shapes.class_label``) and, having no train split, they are scaled with the
+5-block dataset's training statistics.
 """
 
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
 import os
 from pathlib import Path
@@ -23,7 +42,7 @@ from tqdm import tqdm
 
 from .shards import file_sha256, read_json, read_shard, write_json, write_shard
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: hand / saturation options, per-shard records, sensor descriptions in the manifest
 SPLITS = ("train", "val", "test")
 
 
@@ -33,23 +52,33 @@ class DataError(Exception):
 
 @attrs.frozen
 class DatasetConfig:
-    """What a dataset holds. ``splits`` maps split name -> number of scenes; ``sensors`` are sensor names."""
+    """What a dataset holds. ``splits`` maps split name (train/val/test) -> number of scenes; ``sensors`` are sensor
+    names (kept sorted); ``hand`` is ``"builtin"`` or ``{"mjcf": PATH}``; ``physics`` a preset of ``hand.PHYSICS_PRESETS``;
+    ``saturation`` ``"code"`` (U(0.75, 1), default) or ``"paper"`` (U(0, 0.75)), see ``scene.SATURATION``."""
 
     seed: int = 0
     blocks: int = 5
     views: int = 15
     physics: str = "fast"
-    hand: str = "builtin"
+    hand: str | dict = "builtin"
+    saturation: str = "code"
     shard_size: int = 32
-    sensors: tuple[str, ...] = ("camera.rgb", "hand.haptic")
+    # sorted: the same dataset serves any modality order (recording order does not change the arrays)
+    sensors: tuple[str, ...] = attrs.field(default=("camera.rgb", "hand.haptic"), converter=lambda s: tuple(sorted(s)))
     splits: dict[str, int] = attrs.Factory(lambda: {"train": 256, "val": 16})
 
     def to_json(self) -> dict:
         return {**attrs.asdict(self), "sensors": list(self.sensors), "generator_version": GENERATOR_VERSION}
 
+    @classmethod
+    def from_json(cls, data: dict) -> "DatasetConfig":
+        fields = {a.name for a in attrs.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in fields}
+        return cls(**{**kwargs, "sensors": tuple(kwargs.get("sensors", ()))})
+
 
 def shard_tasks(config: DatasetConfig) -> list[tuple[str, int, int, int]]:
-    """(split, shard index, first scene, number of scenes) for every shard of the dataset."""
+    """(split, shard index, first scene, number of scenes) for every shard of the dataset, in global shard order."""
     tasks = []
     for split, scenes in config.splits.items():
         for shard, first in enumerate(range(0, scenes, config.shard_size)):
@@ -61,6 +90,11 @@ def shard_path(root: Path, split: str, shard: int) -> Path:
     return root / split / f"shard-{shard:05d}.npz"
 
 
+def record_path(shard: Path) -> Path:
+    """The per-shard record (sha256, shapes, statistics) beside a shard."""
+    return shard.with_suffix(".json")
+
+
 # ------------------------------------------------------------------------------------------------- worker side
 
 _maker = None
@@ -69,27 +103,48 @@ _maker = None
 def _init_worker(config_json: dict) -> None:
     global _maker
     from ..plugins import load_registry
-    from .scene import SceneMaker
+    from .scene import SATURATION, SceneMaker
 
     registry = load_registry()
     sensors = [registry.sensor(name) for name in config_json["sensors"]]
-    _maker = SceneMaker(sensors, config_json["blocks"], config_json["views"], config_json["physics"])
+    _maker = SceneMaker(sensors, config_json["blocks"], config_json["views"], config_json["physics"],
+                        hand=config_json["hand"], saturation=SATURATION[config_json["saturation"]])  # fmt: skip
+
+
+def _write_error(path: Path, exc: OSError) -> DataError:
+    what = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+    return DataError(f"{path}: cannot write: {what}; nothing half-written was kept, free space and re-run to resume")
 
 
 def _make_shard(args: tuple) -> dict:
     root, seed, split, shard, first, count = args
     path = shard_path(Path(root), split, shard)
-    if not path.exists():  # files appear atomically, so an existing one is complete
+    record = record_path(path)
+    if path.exists():  # files appear atomically, so an existing one is complete
+        if record.exists():
+            return read_json(record)
+        arrays = read_shard(path)
+    else:
         scenes = [_maker.make(seed, split, first + i) for i in range(count)]
-        write_shard(path, {key: np.stack([s[key] for s in scenes]) for key in scenes[0]})
-    return _shard_entry(path, split, shard, count)
-
-
-def _shard_entry(path: Path, split: str, shard: int, count: int) -> dict:
-    arrays = read_shard(path)
+        arrays = {key: np.stack([s[key] for s in scenes]) for key in scenes[0]}
+        try:
+            write_shard(path, arrays)
+        except OSError as exc:
+            raise _write_error(path, exc) from None
     minmax = [s.name for s in _maker.sensors if s.normalization == "minmax"]
+    entry = shard_record(path, split, count, arrays, minmax)
+    try:
+        write_json(record, entry)
+    except OSError as exc:
+        raise _write_error(record, exc) from None
+    return entry
+
+
+def shard_record(path: Path, split: str, count: int, arrays: dict[str, np.ndarray], minmax: list[str]) -> dict:
+    """The per-shard record: file, scenes, sha256, per-scene shapes, per-dimension min/max of ``minmax`` sensors
+    (over scenes and views) and the number of grasps made."""
     stats = {key: {"min": arrays[key].min(axis=(0, 1)).tolist(), "max": arrays[key].max(axis=(0, 1)).tolist()}
-             for key in minmax}  # fmt: skip
+             for key in minmax if key in arrays}  # fmt: skip
     shapes = {key: list(arr.shape[1:]) for key, arr in arrays.items()}
     return {"file": f"{split}/{path.name}", "scenes": count, "sha256": file_sha256(path), "stats": stats,
             "shapes": shapes, "grasp_attempts": int(arrays["grasp_attempts"].sum()) if "grasp_attempts" in arrays else 0}  # fmt: skip
@@ -109,9 +164,62 @@ def _check_config(root: Path, config: DatasetConfig) -> None:
                                 f"{wanted.get(key)!r}; use another data directory")  # fmt: skip
     else:
         try:
+            root.mkdir(parents=True, exist_ok=True)
             write_json(path, wanted)
         except OSError as exc:
-            raise DataError(f"{root}: cannot write the dataset here: {exc.strerror}") from None
+            raise DataError(f"{root}: cannot write the dataset here: {exc.strerror or exc}") from None
+
+
+def _check_request(root: Path, config: DatasetConfig) -> list:
+    """Validate a config before any work: sensors, splits, saturation, physics and (if grasps are needed) the hand,
+    which is compiled once here so that a bad MJCF is one clear line. Returns the resolved sensors."""
+    from ..plugins import load_registry
+    from .hand import PHYSICS_PRESETS, Hand
+    from .scene import SATURATION, SPLIT_CODES, hand_mjcf
+
+    known = load_registry().sensors
+    unknown = [name for name in config.sensors if name not in known]
+    if unknown:
+        raise DataError(f"{root}: sensors: unknown sensor(s) {', '.join(unknown)}; installed: {', '.join(sorted(known))}")
+    bad_splits = [s for s in config.splits if s not in SPLIT_CODES]
+    if bad_splits:
+        raise DataError(f"{root}: splits: unknown split(s) {', '.join(bad_splits)}; expected {', '.join(SPLIT_CODES)}")
+    if config.saturation not in SATURATION:
+        raise DataError(f"{root}: saturation: {config.saturation!r} is not one of {sorted(SATURATION)}")
+    if config.physics not in PHYSICS_PRESETS:
+        raise DataError(f"{root}: physics: {config.physics!r} is not one of {sorted(PHYSICS_PRESETS)}")
+    sensors = [known[name] for name in config.sensors]
+    if any(s.query == "wrist" for s in sensors):
+        try:
+            mjcf = hand_mjcf(config.hand)
+        except ValueError as exc:
+            raise DataError(f"{root}: hand: {exc}") from None
+        where = f"hand.mjcf {mjcf}" if mjcf else "hand (builtin)"
+        try:
+            Hand(config.blocks, physics=config.physics, mjcf=mjcf).close()
+        except FileNotFoundError:
+            raise DataError(f"{where}: no such file") from None
+        except Exception as exc:  # mujoco compile errors (ValueError), bad XML (ParseError), a wrong sensor layout
+            text = " ".join(str(exc).split())
+            raise DataError(f"{where}: cannot be used as the MESE hand: {text[:300]}") from None
+    return sensors
+
+
+def sensor_info(sensors: list) -> dict:
+    """What the manifest records about each sensor: shape, dtype, units, query, normalization, description, and for
+    image sensors of the camera rig the resolution and vertical field of view (degrees)."""
+    from .camera import FOVY_DEGREES
+    from .sensors import OPTICS
+
+    info = {}
+    for s in sensors:
+        entry = {"shape": list(s.shape), "dtype": s.dtype, "units": s.units, "query": s.query,
+                 "normalization": s.normalization, "description": s.description}  # fmt: skip
+        if s.query == "camera" and len(s.shape) >= 2:
+            entry["resolution"] = list(s.shape[-2:])
+            entry["fovy_degrees"] = round(OPTICS.get(s.name, FOVY_DEGREES), 6)
+        info[s.name] = entry
+    return info
 
 
 def merge_stats(entries: list[dict]) -> dict:
@@ -127,29 +235,60 @@ def merge_stats(entries: list[dict]) -> dict:
     return merged
 
 
-def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, progress: bool = True) -> dict:
+def build_manifest(config: DatasetConfig, entries: list[dict], sensors: list) -> dict:
+    """The manifest from the per-shard records (any order): counts, shard checksums, train-split min/max statistics,
+    per-scene shapes, sensor descriptions and grasp acceptance."""
+    entries = sorted((dict(e) for e in entries), key=lambda e: e["file"])
+    splits = {}
+    for split, n in config.splits.items():
+        shards = [e for e in entries if e["file"].startswith(f"{split}/")]
+        attempts = sum(e["grasp_attempts"] for e in shards)
+        splits[split] = {"scenes": n, "shards": shards, "grasp_attempts": attempts}
+    manifest = {
+        **config.to_json(),
+        "splits": splits,
+        "stats": merge_stats([e for e in entries if e["file"].startswith("train/")]),
+        "shapes": entries[0]["shapes"] if entries else {},
+        "sensor_info": sensor_info(sensors),
+    }
+    if isinstance(config.hand, dict) and Path(config.hand["mjcf"]).is_file():
+        manifest["hand_sha256"] = file_sha256(config.hand["mjcf"])  # which hand file made the grasps
+    for split in manifest["splits"].values():
+        split["shards"] = [{k: v for k, v in e.items() if k not in ("stats", "shapes")} for e in split["shards"]]
+    return manifest
+
+
+def _parse_range(shard_range, total: int) -> range:
+    a, b = shard_range
+    if not (0 <= a < b) or a >= total:
+        raise DataError(f"--shard-range {a}:{b}: must satisfy 0 <= A < B and A < {total} (the dataset has {total} shards)")
+    return range(a, min(b, total))
+
+
+def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, progress: bool = True,
+             shard_range: tuple[int, int] | None = None) -> dict:  # fmt: skip
     """Make (or finish) the dataset in ``root`` and return its manifest.
 
-    ``workers``: processes (0 = one per CPU core). Raises ``DataError`` when ``root`` holds a dataset made with other
-    settings or cannot be written.
+    ``workers``: processes (0 = one per CPU core). ``shard_range=(a, b)``: make only the global shards a..b-1 (see
+    ``shard_tasks``) and write no manifest; then the return value is ``{"shards": [...records], "total_shards": n}``
+    and ``finalize(root)`` writes the manifest once all shards exist. Raises ``DataError`` (one line) when ``root``
+    holds a dataset made with other settings or cannot be written (also: disk full), for an unknown sensor, split,
+    preset or saturation option, and for a hand file that is missing, does not compile or lacks the 132-value layout.
     """
-    from ..plugins import load_registry
-
     root = Path(root)
-    known = load_registry().sensors
-    unknown = [name for name in config.sensors if name not in known]
-    if unknown:
-        raise DataError(f"{root}: sensors: unknown sensor(s) {', '.join(unknown)}; installed: {', '.join(sorted(known))}")
+    sensors = _check_request(root, config)
     manifest_path = root / "manifest.json"
     _check_config(root, config)
     if manifest_path.exists():
         return read_json(manifest_path)
     workers = workers or os.cpu_count() or 1
-    tasks = [(str(root), config.seed, *task) for task in shard_tasks(config)]
-    total = sum(task[-1] for task in tasks)
+    all_tasks = shard_tasks(config)
+    chosen = range(len(all_tasks)) if shard_range is None else _parse_range(shard_range, len(all_tasks))
+    tasks = [(str(root), config.seed, *all_tasks[i]) for i in chosen]
     entries = []
-    bar = tqdm(total=total, unit="scene", desc=f"MESE -> {root}", disable=not progress, dynamic_ncols=True)
-    if workers == 1:
+    bar = tqdm(total=sum(t[-1] for t in tasks), unit="scene", desc=f"MESE -> {root}", disable=not progress,
+               dynamic_ncols=True)  # fmt: skip
+    if workers == 1 or len(tasks) <= 1:
         _init_worker(config.to_json())
         try:
             for task in tasks:
@@ -159,32 +298,95 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
             _maker.close()
     else:
         ctx = mp.get_context("spawn")  # no fork after GL/torch state exists in the parent
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(config.to_json(),)) as pool:
+        with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker, initargs=(config.to_json(),)) as pool:
             for entry in pool.imap_unordered(_make_shard, tasks):
                 entries.append(entry)
                 bar.update(entry["scenes"])
     bar.close()
-    entries.sort(key=lambda e: e["file"])
-    manifest = {
-        **config.to_json(),
-        "splits": {
-            split: {"scenes": n, "shards": [e for e in entries if e["file"].startswith(f"{split}/")]}
-            for split, n in config.splits.items()
-        },
-        "stats": merge_stats([e for e in entries if e["file"].startswith("train/")]),
-        "shapes": entries[0]["shapes"] if entries else {},
-    }
-    for split in manifest["splits"].values():
-        for entry in split["shards"]:
-            del entry["stats"], entry["shapes"]
+    if shard_range is not None:
+        return {"shards": sorted(entries, key=lambda e: e["file"]), "total_shards": len(all_tasks)}
+    manifest = build_manifest(config, entries, sensors)
     write_json(manifest_path, manifest)
     return manifest
 
 
-def load_split(root: str | os.PathLike, split: str) -> dict[str, np.ndarray]:
-    """All scenes of one split, concatenated: each key (scenes, ...). Raises ``DataError`` on a missing split or a
-    shard whose checksum differs from the manifest."""
+def read_config(root: str | os.PathLike) -> DatasetConfig:
+    """The ``DatasetConfig`` of a dataset directory; ``DataError`` if there is none."""
+    path = Path(root) / "config.json"
+    if not path.exists():
+        raise DataError(f"{path}: no such file; not a MESE dataset directory")
+    data = read_json(path)
+    if data.get("generator_version") != GENERATOR_VERSION:
+        raise DataError(f"{path}: generator_version {data.get('generator_version')} is not {GENERATOR_VERSION}; "
+                        "regenerate the dataset")  # fmt: skip
+    return DatasetConfig.from_json(data)
+
+
+def finalize(root: str | os.PathLike, check: bool = True) -> dict:
+    """(Re)write ``manifest.json`` from the per-shard records (recomputed from a shard whose record is missing).
+
+    Use it after ``generate(..., shard_range=...)`` runs, possibly on several machines whose shards were copied into
+    ``root``. ``check``: verify every shard's sha256 against its record. Raises ``DataError`` naming the first
+    missing or corrupted shard (and how many are missing).
+    """
+    from ..plugins import load_registry
+
     root = Path(root)
+    config = read_config(root)
+    registry = load_registry()
+    sensors = [registry.sensor(name) for name in config.sensors]
+    minmax = [s.name for s in sensors if s.normalization == "minmax"]
+    tasks = shard_tasks(config)
+    missing = [shard_path(root, split, shard) for split, shard, _, _ in tasks
+               if not shard_path(root, split, shard).exists()]  # fmt: skip
+    if missing:
+        raise DataError(f"{missing[0]}: missing ({len(missing)} of {len(tasks)} shards missing); generate them "
+                        f"(gmn-data generate ... --shard-range) and finalize again")  # fmt: skip
+    entries = []
+    for split, shard, _, count in tasks:
+        path = shard_path(root, split, shard)
+        record = record_path(path)
+        if record.exists():
+            entry = read_json(record)
+            if check and file_sha256(path) != entry["sha256"]:
+                raise DataError(f"{path}: corrupted (sha256 differs from {record.name}); delete both and re-run")
+        else:
+            try:
+                entry = shard_record(path, split, count, read_shard(path), minmax)
+            except Exception as exc:
+                raise DataError(f"{path}: unreadable ({type(exc).__name__}); delete it and re-run") from None
+            write_json(record, entry)
+        if entry["scenes"] != count:
+            raise DataError(f"{path}: holds {entry['scenes']} scenes, expected {count}; made with other settings?")
+        entries.append(entry)
+    manifest = build_manifest(config, entries, sensors)
+    write_json(root / "manifest.json", manifest)
+    return manifest
+
+
+def verify(root: str | os.PathLike) -> list[str]:
+    """One line per missing or corrupted shard of a finalized dataset (empty list: all checksums match)."""
+    root = Path(root)
+    manifest_path = root / "manifest.json"
+    if not manifest_path.exists():
+        raise DataError(f"{manifest_path}: no manifest; run gmn-data finalize {root} first")
+    problems = []
+    for split in read_json(manifest_path)["splits"].values():
+        for entry in split["shards"]:
+            path = root / entry["file"]
+            if not path.exists():
+                problems.append(f"{path}: missing")
+            elif file_sha256(path) != entry["sha256"]:
+                problems.append(f"{path}: corrupted (sha256 differs from the manifest); delete it and re-run")
+    return problems
+
+
+def load_split(root: str | os.PathLike, split: str) -> dict[str, np.ndarray]:
+    """All scenes of one split, concatenated: each key (scenes, ...). Raises ``DataError`` on a missing manifest or
+    split, or a shard whose checksum differs from the manifest."""
+    root = Path(root)
+    if not (root / "manifest.json").exists():
+        raise DataError(f"{root / 'manifest.json'}: no manifest; generate the dataset or run gmn-data finalize {root}")
     manifest = read_json(root / "manifest.json")
     if split not in manifest["splits"]:
         raise DataError(f"{root / 'manifest.json'}: splits: no split {split!r}")

@@ -15,6 +15,17 @@ from .shapes import block_centres, class_label, sample_colours, sample_walk
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 MAX_GRASP_ATTEMPTS_PER_VIEW = 20
+# HSV saturation of the block colours: the authors' code (default; the paper's figures) or the paper's text (§1, §5)
+SATURATION = {"code": (0.75, 1.0), "paper": (0.0, 0.75)}
+
+
+def hand_mjcf(hand: str | dict) -> str | None:
+    """The MJCF path of a hand setting (``"builtin"`` -> None, ``{"mjcf": PATH}`` -> PATH); ``ValueError`` otherwise."""
+    if hand == "builtin":
+        return None
+    if isinstance(hand, dict) and set(hand) == {"mjcf"}:
+        return hand["mjcf"]
+    raise ValueError(f"hand must be 'builtin' or {{'mjcf': PATH}}, got {hand!r}")
 
 
 def scene_rngs(seed: int, split: str, index: int) -> tuple[np.random.Generator, ...]:
@@ -27,15 +38,18 @@ class SceneMaker:
     """Owns the compiled rigs of one process (compiled once, reused for every scene) and makes scenes.
 
     ``sensors``: what to record per view; a camera rig is built iff a sensor has query ``camera``, a hand iff one has
-    query ``wrist``. Close it with ``close()``.
+    query ``wrist``. ``hand``: ``"builtin"`` or ``{"mjcf": PATH}`` (see ``hand.Hand``); ``saturation``: the (low,
+    high) range of the block colours' HSV saturation (``SATURATION``). Close it with ``close()``.
     """
 
-    def __init__(self, sensors: list[Sensor], blocks: int, views: int, physics: str):
+    def __init__(self, sensors: list[Sensor], blocks: int, views: int, physics: str, hand: str | dict = "builtin",
+                 saturation: tuple[float, float] = SATURATION["code"]):  # fmt: skip
         self.sensors = sensors
         self.blocks, self.views = blocks, views
+        self.saturation = tuple(saturation)
         kinds = {s.query for s in sensors}
         self.camera = CameraRig(blocks) if "camera" in kinds else None
-        self.hand = Hand(blocks, physics=physics) if "wrist" in kinds else None
+        self.hand = Hand(blocks, physics=physics, mjcf=hand_mjcf(hand)) if "wrist" in kinds else None
 
     def make(self, seed: int, split: str, index: int) -> dict[str, np.ndarray]:
         """Arrays of one scene: each sensor (views, *shape), ``query.camera`` / ``query.wrist`` (views, 5) float32
@@ -46,7 +60,7 @@ class SceneMaker:
         """
         object_rng, camera_rng, hand_rng = scene_rngs(seed, split, index)
         walk = sample_walk(object_rng, self.blocks)
-        colours = sample_colours(object_rng, self.blocks)
+        colours = sample_colours(object_rng, self.blocks, self.saturation)
         centres = block_centres(walk)
         out: dict[str, np.ndarray] = {
             "walk": walk.astype(np.int8),
@@ -88,3 +102,9 @@ class SceneMaker:
             self.camera.close()
         if self.hand is not None:
             self.hand.close()
+
+    def __enter__(self) -> "SceneMaker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,4 +1,8 @@
-"""The built-in sensors, registered through the same ``register_sensors`` hook a plugin uses."""
+"""The built-in sensors, registered through the same ``register_sensors`` hook a plugin uses.
+
+``OPTICS`` gives the vertical field of view of the camera sensors recorded in a dataset manifest; a plugin's camera
+sensor that calls ``rig.render_rgb()`` / ``rig.render_depth()`` sees through the 13.84° camera.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import numpy as np
 
 from gmn_plugins import hookimpl
 from gmn_plugins.modality import Sensor
+
+from .camera import FOVY48_DEGREES, FOVY_DEGREES
+
+OPTICS = {"camera.rgb": FOVY_DEGREES, "camera.rgb48": FOVY48_DEGREES}
 
 CAMERA_RGB = Sensor(
     name="camera.rgb",
@@ -16,6 +24,18 @@ CAMERA_RGB = Sensor(
     record=lambda rig: rig.render_rgb(),
     normalization="uint8",
     description="64x64 RGB render, fovy 13.84° (mese_environment_reference.md §2)",
+)
+
+CAMERA_RGB48 = Sensor(
+    name="camera.rgb48",
+    shape=(3, 48, 48),
+    dtype="uint8",
+    units="8-bit intensity",
+    query="camera",
+    record=lambda rig: rig.render_rgb48(),
+    normalization="uint8",
+    description="48x48 RGB render, fovy 12.19° = the 0.88 centre crop (132 of 150 px) of the 64-px view, as the "
+    "authors' |M| = 8/14 loader (mese_environment_reference.md §2)",
 )
 
 HAND_HAPTIC = Sensor(
@@ -33,4 +53,5 @@ HAND_HAPTIC = Sensor(
 @hookimpl
 def register_sensors(register):
     register(CAMERA_RGB)
+    register(CAMERA_RGB48)
     register(HAND_HAPTIC)

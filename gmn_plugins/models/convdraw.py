@@ -1,4 +1,4 @@
-"""ConvDRAW posterior and prior cells of C-GQN, without canvas feedback (reference §3.1-3.2, §3.4)."""
+"""ConvDRAW posterior and prior cells of C-GQN, without canvas feedback (reference §3.1-3.4)."""
 
 import attrs
 import torch
@@ -6,6 +6,9 @@ import torch.nn as nn
 
 from .convlstm import ConvLSTM
 from .experts import gaussian_kl, gaussian_log_density
+from .presets import Preset
+
+FIRST_STEP_PRIORS = ("bias", "context")
 
 
 @attrs.frozen(eq=False)
@@ -32,59 +35,104 @@ class GaussianHead(nn.Module):
         return self.mean(h), self.logvar(h)
 
 
-def _sample(mu, logvar):
+def sample_gaussian(mu, logvar):
+    """Reparameterised sample mu + exp(logvar / 2) * eps, eps ~ N(0, I)."""
     return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
 
 
-class ConvDraw(nn.Module):
-    """One posterior cell q and one prior cell p, evaluated for P "experts" at once (reference §3.1).
+class DrawCell(nn.Module):
+    """One posterior cell q (LSTM_q over [xq, h_p] + head) and one prior cell p (head + LSTM_p over [z, xp])
+    (reference §3.1). Parameters: (q_channels + 2 hidden) * 4 hidden * k^2 + 4 hidden for LSTM_q,
+    (p_channels + z + hidden) * 4 hidden * k^2 + 4 hidden for LSTM_p, 2 (hidden * z * k^2 + z) per head."""
 
-    Each expert row has a constant posterior input xq (P, q_channels, h, w) and prior input xp (P, p_channels, h, w)
-    and belongs to a scene, scene (P,). At step t:
+    def __init__(self, q_channels: int, p_channels: int, preset: Preset):
+        super().__init__()
+        hidden, z, k = preset.hidden, preset.z_channels, preset.kernel
+        self.q_lstm = ConvLSTM(q_channels, hidden, k, var_channels=hidden)
+        self.q_head = GaussianHead(hidden, z, k)
+        self.p_lstm = ConvLSTM(p_channels, hidden, k, var_channels=z)
+        self.p_head = GaussianHead(hidden, z, k)
+
+
+def per_group(cells, groups, fn, *tensors):
+    """fn(cell, *rows) -> tuple of tensors, run on consecutive row groups and concatenated along the rows.
+    groups: list of (cell index, number of rows) covering all rows in order; a None tensor stays None."""
+    if len(groups) == 1:
+        return fn(cells[groups[0][0]], *tensors)
+    outputs, start = [], 0
+    for index, rows in groups:
+        outputs.append(fn(cells[index], *(None if t is None else t[start : start + rows] for t in tensors)))
+        start += rows
+    return tuple(torch.cat(parts) for parts in zip(*outputs))
+
+
+class ConvDraw(nn.Module):
+    """T steps of ConvDRAW over P "expert" rows (reference §3.1-3.4), with `num_cells` independent cells.
+
+    Each row has a constant posterior input xq (P, q_channels, h, w), prior input xp (P, p_channels, h, w) and a
+    scene, scene (P,). groups = [(cell index, rows), ...] says which cell runs which consecutive rows: one group
+    for the baseline and the batched APoE, one per expert for PoE (its own cells) and for the APoE loop form
+    (the shared cell). At step t:
       h_q = LSTM_q([xq, h_p^{t-1}]);  q_t = combine_q(head_q(h_q))      (per scene)
       z_t ~ q_t (posterior pass) or z_t ~ p_t (prior pass)
-      p_t = combine_p(head_p(h_p^{t-1}))   before the update, so the step-1 prior is the head bias only
+      p_t = combine_p(head_p(h_p^{t-1}))   before the update
       h_p^t = LSTM_p([z_t of the row's scene, xp])
     combine_q / combine_p map per-row Gaussians (P, z, h, w) to per-scene Gaussians (B, z, h, w): a product of
     experts for (A)PoE, the identity for the baseline (one row per scene).
+
+    first_step_prior="bias" (authors' code): h_p^0 = 0, so the step-1 prior is the head bias and ignores C.
+    first_step_prior="context": h_p^0 = LSTM_p([0, xp]) from the zero state, one prior-LSTM update with z = 0,
+    so the step-1 prior (and the step-1 posterior, which reads h_p^0) depends on the context; no parameters.
+    Raises ValueError for an unknown first_step_prior.
     """
 
-    def __init__(self, q_channels: int, p_channels: int, hidden: int, z_channels: int, steps: int, kernel: int):
+    def __init__(self, num_cells: int, q_channels: int, p_channels: int, preset: Preset, first_step_prior: str):
         super().__init__()
-        self.steps, self.hidden = steps, hidden
-        self.q_lstm = ConvLSTM(q_channels, hidden, kernel, var_channels=hidden)
-        self.q_head = GaussianHead(hidden, z_channels, kernel)
-        self.p_lstm = ConvLSTM(p_channels, hidden, kernel, var_channels=z_channels)
-        self.p_head = GaussianHead(hidden, z_channels, kernel)
+        if first_step_prior not in FIRST_STEP_PRIORS:
+            raise ValueError(f"first_step_prior must be one of {FIRST_STEP_PRIORS}, got {first_step_prior!r}")
+        self.steps, self.hidden, self.first_step_prior = preset.steps, preset.hidden, first_step_prior
+        self.cells = nn.ModuleList(DrawCell(q_channels, p_channels, preset) for _ in range(num_cells))
 
-    def posterior(self, xq, xp, scene, combine_q, combine_p) -> Latents:
+    def posterior(self, xq, xp, groups, scene, combine_q, combine_p) -> Latents:
         """z from the posterior; also the KL to the prior and log p(z) - log q(z), per scene (paper Eq. 4)."""
-        gates_q, gates_p = self.q_lstm.input_gates(xq), self.p_lstm.input_gates(xp)
-        state_q = state_p = None
+        return self._run(xq, xp, groups, scene, combine_q, combine_p)
+
+    def prior(self, xp, groups, scene, combine_p) -> Latents:
+        """z from the prior alone (generation)."""
+        return self._run(None, xp, groups, scene, None, combine_p)
+
+    def _run(self, xq, xp, groups, scene, combine_q, combine_p):
+        def run(fn, *tensors):
+            return per_group(self.cells, groups, fn, *tensors)
+
+        prep_p = run(lambda cell, x: (cell.p_lstm.prepare(x),), xp)[0]
+        state_p = run(lambda cell, x: cell.p_lstm(x), prep_p) if self.first_step_prior == "context" else None
+        if xq is not None:
+            prep_q, state_q = run(lambda cell, x: (cell.q_lstm.prepare(x),), xq)[0], (None, None)
         zs, kl, log_ratio = [], 0.0, 0.0
         for _ in range(self.steps):
-            h_p = None if state_p is None else state_p[0]
-            state_q = self.q_lstm(gates_q, state_q, var=h_p)
-            mu_q, logvar_q = combine_q(*self.q_head(state_q[0]))
-            z = _sample(mu_q, logvar_q)
-            mu_p, logvar_p = combine_p(*self.p_head(self._hidden(h_p, xp)))
-            state_p = self.p_lstm(gates_p, state_p, var=z[scene])
-            kl = kl + gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).flatten(1).sum(1)
-            log_ratio = log_ratio + (
-                gaussian_log_density(z, mu_p, logvar_p) - gaussian_log_density(z, mu_q, logvar_q)
-            ).flatten(1).sum(1)
+            h_p = state_p[0] if state_p is not None else xp.new_zeros(xp.shape[0], self.hidden, *xp.shape[2:])
+            mu_p, logvar_p = combine_p(*run(lambda cell, h: cell.p_head(h), h_p))
+            if xq is None:
+                z = sample_gaussian(mu_p, logvar_p)
+            else:
+                state_q = run(_q_step, prep_q, *state_q, None if state_p is None else h_p)
+                mu_q, logvar_q = combine_q(*run(lambda cell, h: cell.q_head(h), state_q[0]))
+                z = sample_gaussian(mu_q, logvar_q)
+                kl = kl + gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).flatten(1).sum(1)
+                log_ratio = log_ratio + (
+                    gaussian_log_density(z, mu_p, logvar_p) - gaussian_log_density(z, mu_q, logvar_q)
+                ).flatten(1).sum(1)
+            state_p = run(_p_step, prep_p, *(state_p or (None, None)), z[scene])
             zs.append(z)
+        if xq is None:
+            return Latents(torch.cat(zs, 1))
         return Latents(torch.cat(zs, 1), kl, log_ratio)
 
-    def prior(self, xp, scene, combine_p) -> Latents:
-        """z from the prior alone (generation)."""
-        gates_p, state_p, zs = self.p_lstm.input_gates(xp), None, []
-        for _ in range(self.steps):
-            h_p = None if state_p is None else state_p[0]
-            z = _sample(*combine_p(*self.p_head(self._hidden(h_p, xp))))
-            state_p = self.p_lstm(gates_p, state_p, var=z[scene])
-            zs.append(z)
-        return Latents(torch.cat(zs, 1))
 
-    def _hidden(self, h, like):
-        return h if h is not None else like.new_zeros(like.shape[0], self.hidden, *like.shape[2:])
+def _q_step(cell, prepared, h, c, h_p):
+    return cell.q_lstm(prepared, None if h is None else (h, c), h_p)
+
+
+def _p_step(cell, prepared, h, c, z):
+    return cell.p_lstm(prepared, None if h is None else (h, c), z)

@@ -84,21 +84,56 @@ class ImageEncoder(Encoder):
         return F.relu(self.conv4(F.relu(self.conv3(x))))
 
 
+PROJECTIONS = ("dense", "light")
+
+
 class VectorEncoder(Encoder):
     """MLP encoder (reference §2.2): (N, D) vectors and (N, 7) queries -> (N, r, h, w). Layers (each + ReLU):
-    D -> V, Res(V -> V/2), V/2 -> V, cat query, Res(V+7 -> V/2), V/2 -> V, V -> r*h*w (V = vector_hidden)."""
+    D -> V, Res(V -> V/2), V/2 -> V, cat query, Res(V+7 -> V/2), V/2 -> V, then the projection onto the grid
+    (V = vector_hidden):
+      projection="dense" (authors' code): Linear(V -> r*h*w), (V + 1) r h w parameters (33.6M at v4, 16x16);
+      projection="light" (reference §9.1 item 3, a spatial broadcast): Linear(V -> r), broadcast over the grid
+      plus a learned position map (r, h, w), ReLU, 1x1 conv r -> r; (V + 1) r + r h w + (r + 1) r parameters
+      (262,656 at v4, 16x16: 33,357,312 fewer per vector modality).
+    Raises ValueError for an unknown projection."""
 
-    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int]):
+    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], projection: str = "dense"):
         super().__init__(preset.r_channels, grid)
-        (dim,), v = shape, preset.vector_hidden
+        if projection not in PROJECTIONS:
+            raise ValueError(f"vector_projection must be one of {PROJECTIONS}, got {projection!r}")
+        (dim,), v, r = shape, preset.vector_hidden, preset.r_channels
         self.fc1 = nn.Linear(dim, v)
         self.res1 = _res_linear(v, v // 2)
         self.fc2 = nn.Linear(v // 2, v)
         self.res2 = _res_linear(v + QUERY_DIM, v // 2)
         self.fc3 = nn.Linear(v // 2, v)
-        self.out = nn.Linear(v, preset.r_channels * grid[0] * grid[1])
+        self.projection = projection
+        if projection == "dense":
+            self.out = nn.Linear(v, r * grid[0] * grid[1])
+        else:
+            self.out = nn.Linear(v, r)
+            self.position = nn.Parameter(0.1 * torch.randn(r, *grid))
+            self.mix = nn.Conv2d(r, r, 1)
 
     def forward(self, senses, queries):
         x = F.relu(self.fc2(F.relu(self.res1(F.relu(self.fc1(senses))))))
         x = F.relu(self.fc3(F.relu(self.res2(torch.cat([x, queries], 1)))))
-        return F.relu(self.out(x)).view(-1, *self.rho.shape)
+        if self.projection == "dense":
+            return F.relu(self.out(x)).view(-1, *self.rho.shape)
+        x = F.relu(self.out(x))[:, :, None, None] + self.position
+        return F.relu(self.mix(F.relu(x)))
+
+
+class RepresentationGaussian(nn.Module):
+    """Gaussian over the modality representation r_m given an aggregated representation (paper Eq. 3, used
+    when r_m is a latent): a 1x1 conv r -> 2r gives (mu, logvar), each (B, r, h, w); (2r + 2) r parameters
+    (131,584 at v4). The same head gives p(r_m | C_m) from the context aggregate and q(r_m | C_m u O_m) from
+    the context-and-target aggregate."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 2 * channels, 1)
+
+    def forward(self, aggregate):
+        """(B, r, h, w) -> (mu, logvar)."""
+        return self.conv(aggregate).chunk(2, 1)

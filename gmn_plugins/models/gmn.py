@@ -7,28 +7,42 @@ import attrs
 import torch
 import torch.nn as nn
 
-from .encoders import ImageEncoder, VectorEncoder, encode_query
-from .inference import EXPERTS, APoE, Baseline
+from .convdraw import Latents, sample_gaussian
+from .convlstm import ConvLSTM
+from .encoders import PROJECTIONS, ImageEncoder, RepresentationGaussian, VectorEncoder, encode_query
+from .experts import gaussian_kl, gaussian_log_density
+from .inference import AMORTIZERS, EXPERTS, APoE, Baseline, PoE
 from .presets import Preset
 from .renderers import ImageRenderer, VectorRenderer
 
 FAMILIES = {"image": (ImageEncoder, ImageRenderer), "vector": (VectorEncoder, VectorRenderer)}
 SHAPE_DIMS = {"image": 3, "vector": 1}  # (C, H, W) and (D,)
-INFERENCE = ("apoe", "baseline")
+INFERENCE = ("apoe", "baseline", "poe")
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 @attrs.frozen
 class ModalityInfo:
-    """A modality as the model sees it: family "image" with shape (C, H, W) or "vector" with shape (D,).
-    Raises ValueError for an unknown family or a shape of the wrong length."""
+    """A modality as the model sees it: its family's encoder and renderer classes and its sense shape, (C, H, W)
+    or (D,). ``encoder``/``renderer`` default to the built-in family "image" or "vector" named by ``family``; a
+    plugin family passes its own classes (gmn_plugins.modality.Family). Raises ValueError for an unknown family
+    without classes or a shape of the wrong length."""
 
     name: str
-    family: str = attrs.field(validator=attrs.validators.in_(tuple(FAMILIES)))
+    family: str
     shape: tuple[int, ...] = attrs.field(converter=tuple)
+    encoder: type | None = attrs.field(default=None, eq=False)
+    renderer: type | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self):
-        if len(self.shape) != SHAPE_DIMS[self.family]:
+        if self.encoder is None or self.renderer is None:
+            if self.family not in FAMILIES:
+                raise ValueError(f"modality {self.name!r}: unknown family {self.family!r} and no encoder/renderer "
+                                 f"classes; built-in families: {tuple(FAMILIES)}")  # fmt: skip
+            encoder, renderer = FAMILIES[self.family]
+            object.__setattr__(self, "encoder", self.encoder or encoder)
+            object.__setattr__(self, "renderer", self.renderer or renderer)
+        if self.family in SHAPE_DIMS and len(self.shape) != SHAPE_DIMS[self.family]:
             raise ValueError(f"modality {self.name!r}: a {self.family} shape has {SHAPE_DIMS[self.family]} "
                              f"dimensions, got {self.shape}")
 
@@ -48,7 +62,7 @@ def latent_grid_for(modalities, latent_grid=None) -> tuple[int, int]:
     """(h, w): H/4 x W/4 of the image modalities, else latent_grid, else (16, 16) (reference §1.1, §9.1).
     Raises ValueError if the image modalities disagree on (H, W) (naming them), if H or W is not a multiple of 4,
     or if latent_grid contradicts the images."""
-    sizes = {m.name: tuple(m.shape[1:]) for m in modalities if m.family == "image"}
+    sizes = {m.name: tuple(m.shape[1:]) for m in modalities if len(m.shape) == 3}
     if not sizes:
         return tuple(latent_grid) if latent_grid is not None else (16, 16)
     if len(set(sizes.values())) > 1:
@@ -67,16 +81,33 @@ class GMN(nn.Module):
     """Generative Multisensory Network.
 
     modalities: the ordered modalities; modality id = position, the APoE one-hot has len(modalities) channels.
-    preset: sizes (presets.py). inference: "apoe" (paper model, reference §3.4) or "baseline" (C-GQN, §3.2).
-    experts: "present" or "all", see inference.APoE (ignored by the baseline).
+    preset: sizes (presets.py).
+    inference: "apoe" (paper model, reference §3.4), "poe" (one cell pair per modality, §3.3) or "baseline"
+    (C-GQN, §3.2).
+    experts: "present" or "all", see inference._Product (ignored by the baseline).
     latent_grid: (h, w); default H/4 x W/4 of the image modalities, (16, 16) without images.
     sigma: the fixed standard deviation of the Gaussian likelihood of every target element (reference §4.3: 1 in
     the paper's runs; GQN anneals it from 2 to 0.7). Smaller values weigh reconstruction more against the KL.
-    Raises ValueError for an unknown inference or experts, an empty modality list, a bad grid or sigma <= 0.
+    first_step_prior: "bias" (authors' code: h_p^0 = 0, the step-1 prior is the head bias) or "context"
+    (h_p^0 = LSTM_p([0, x_p]), so the step-1 prior depends on the context); no parameters (convdraw.ConvDraw).
+    stochastic_representation: False (paper's experiments: r_m = f(C_m) deterministic) or True (paper Eq. 3:
+    r_m ~ q(r_m | C_m u O_m) when training, ~ p(r_m | C_m) when generating, both from one 1x1-conv Gaussian head
+    per modality on the aggregate, KL(q || p) added to the KL and to the IWAE weights); +(2r + 2) r parameters
+    per modality (131,584 at v4).
+    vector_projection: "dense" (authors' 512 -> r*h*w layer) or "light" (spatial broadcast, encoders.VectorEncoder;
+    -33,357,312 parameters per vector modality at v4 on the 16x16 grid).
+    hoisted: True (default) runs every constant ConvLSTM input convolution once per sequence (and the renderers'
+    z part once per scene); False is the straightforward form with the same parameters (reference for tests and
+    benchmarks).
+    amortizer: "batched" (default) or "loop", how APoE runs its shared cells over the experts (same numbers).
+    Raises ValueError for an unknown inference, experts, first_step_prior, vector_projection or amortizer,
+    amortizer="loop" without inference="apoe", an empty modality list, a bad grid or sigma <= 0.
     """
 
     def __init__(self, modalities: list[ModalityInfo], preset: Preset, inference: str = "apoe",
-                 experts: str = "present", latent_grid: tuple[int, int] | None = None, sigma: float = 1.0):
+                 experts: str = "present", latent_grid: tuple[int, int] | None = None, sigma: float = 1.0,
+                 first_step_prior: str = "bias", stochastic_representation: bool = False,
+                 vector_projection: str = "dense", hoisted: bool = True, amortizer: str = "batched"):
         super().__init__()
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
@@ -87,12 +118,29 @@ class GMN(nn.Module):
             raise ValueError(f"inference must be one of {INFERENCE}, got {inference!r}")
         if experts not in EXPERTS:
             raise ValueError(f"experts must be one of {EXPERTS}, got {experts!r}")
+        if amortizer not in AMORTIZERS or (amortizer == "loop" and inference != "apoe"):
+            raise ValueError(f"amortizer must be one of {AMORTIZERS} ('loop' only with inference='apoe'), got "
+                             f"{amortizer!r} with inference={inference!r}")
+        if vector_projection not in PROJECTIONS:
+            raise ValueError(f"vector_projection must be one of {PROJECTIONS}, got {vector_projection!r}")
         self.modalities, self.preset = list(modalities), preset
         self.grid = latent_grid_for(modalities, latent_grid)
-        self.encoders = nn.ModuleList(FAMILIES[m.family][0](m.shape, preset, self.grid) for m in modalities)
-        self.renderers = nn.ModuleList(FAMILIES[m.family][1](m.shape, preset, self.grid) for m in modalities)
+        self.encoders = nn.ModuleList(
+            m.encoder(m.shape, preset, self.grid, vector_projection) if issubclass(m.encoder, VectorEncoder)
+            else m.encoder(m.shape, preset, self.grid) for m in modalities)
+        self.renderers = nn.ModuleList(m.renderer(m.shape, preset, self.grid) for m in modalities)
         m = len(modalities)
-        self.inference = APoE(m, preset, experts) if inference == "apoe" else Baseline(m, preset)
+        if inference == "apoe":
+            self.inference = APoE(m, preset, experts, first_step_prior, amortizer)
+        elif inference == "poe":
+            self.inference = PoE(m, preset, experts, first_step_prior)
+        else:
+            self.inference = Baseline(m, preset, first_step_prior)
+        self.representation_heads = (nn.ModuleList(RepresentationGaussian(preset.r_channels) for _ in modalities)
+                                     if stochastic_representation else None)
+        for module in self.modules():
+            if isinstance(module, ConvLSTM):
+                module.hoisted = bool(hoisted)
 
     def forward(self, context: list[Points], target: list[Points], num_scenes: int, beta: float = 1.0):
         """Negative ELBO (paper Eq. 4) with one z ~ Q(z | C, O) per scene.
@@ -106,7 +154,7 @@ class GMN(nn.Module):
         elements = _elements(target, num_scenes).sum()
         if elements == 0:
             raise ValueError("the target set is empty: the ELBO needs at least one target element")
-        latents = self.inference.posterior(r, t, in_context, in_target)
+        latents = self._posterior(r, t, in_context, in_target)
         nll, kl = self._nll(latents.z, target, num_scenes).sum(), latents.kl.sum()
         return {"loss": (nll + beta * kl) / num_scenes, "nll": nll, "kl": kl,
                 "nll_per_dim": nll / elements, "kl_per_scene": kl / num_scenes}
@@ -123,7 +171,7 @@ class GMN(nn.Module):
             raise ValueError("log_likelihood needs at least one target element in every scene")
         weights = []
         for _ in range(samples):
-            latents = self.inference.posterior(r, t, in_context, in_target)
+            latents = self._posterior(r, t, in_context, in_target)
             weights.append(latents.log_ratio - self._nll(latents.z, target, num_scenes))
         return (torch.logsumexp(torch.stack(weights), 0) - math.log(samples)) / elements
 
@@ -135,9 +183,28 @@ class GMN(nn.Module):
         if len(queries) != len(self.modalities) or len(scene) != len(self.modalities):
             raise ValueError(f"queries and scene need one entry per modality ({len(self.modalities)})")
         r, in_context = self._aggregate(context, num_scenes, "context")
+        if self.representation_heads is not None:
+            r = torch.stack([sample_gaussian(*head(r_m)) for head, r_m in zip(self.representation_heads, r)])
         z = self.inference.prior(r, in_context).z
         return [None if q is None else renderer(z, encode_query(q), s)
                 for renderer, q, s in zip(self.renderers, queries, scene)]
+
+    def _posterior(self, r, t, in_context, in_target) -> Latents:
+        """z ~ Q(z | C, O); with stochastic_representation, first r_m ~ q(r_m | C_m u O_m) (aggregate
+        r_m + t_m - rho_m) against p(r_m | C_m) (aggregate r_m), its KL and log-ratio added (paper Eq. 3-4)."""
+        if self.representation_heads is None:
+            return self.inference.posterior(r, t, in_context, in_target)
+        samples, kl, log_ratio = [], 0.0, 0.0
+        for head, encoder, r_m, t_m in zip(self.representation_heads, self.encoders, r, t):
+            mu_p, logvar_p = head(r_m)
+            mu_q, logvar_q = head(r_m + t_m - encoder.rho)
+            sample = sample_gaussian(mu_q, logvar_q)
+            kl = kl + gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).flatten(1).sum(1)
+            log_ratio = log_ratio + (gaussian_log_density(sample, mu_p, logvar_p)
+                                     - gaussian_log_density(sample, mu_q, logvar_q)).flatten(1).sum(1)
+            samples.append(sample)
+        latents = self.inference.posterior(torch.stack(samples), t, in_context, in_target)
+        return Latents(latents.z, latents.kl + kl, latents.log_ratio + log_ratio)
 
     def _represent(self, context, target, num_scenes):
         r, in_context = self._aggregate(context, num_scenes, "context")

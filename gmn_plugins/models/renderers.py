@@ -1,5 +1,6 @@
 """Renderers: the mean of P(x | v, z) for one modality at target queries (reference §4.1-4.2)."""
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -12,9 +13,10 @@ class Renderer(nn.Module):
     """Base: a ConvLSTM over [z_1..T, query] run for `steps` steps; canvas = sum over steps of decoder(h_s),
     where subclasses set `decoder`.
 
-    z comes once per scene, (B, T*z, h, w). The input convolution is linear, so its z part (with the bias) is
-    computed once per scene and gathered per target, and its query part is computed per target: exactly
-    conv_x([z[scene], query broadcast]) without copying z to every target before the convolution.
+    z comes once per scene, (B, T*z, h, w). Hoisted (lstm.hoisted, default): the input convolution is linear,
+    so its z part (with the bias) is computed once per scene and gathered per target, its query part once per
+    target, and the steps add only the conv over h. Straightforward (lstm.hoisted = False): z is copied to every
+    target and the single convolution runs over [z, query, h] at every step. Same numbers up to rounding.
     """
 
     def __init__(self, preset: Preset, grid: tuple[int, int]):
@@ -25,14 +27,16 @@ class Renderer(nn.Module):
 
     def forward(self, z, queries, scene):
         """z (B, T*z, h, w), queries (N, 7) encoded, scene (N,) int64 in [0, B) -> mean (N, *shape)."""
-        conv = self.lstm.conv_x
-        weight = conv.weight
-        gates_z = F.conv2d(z, weight[:, : self.z_channels], conv.bias, padding=conv.padding)
         query_map = broadcast_query(queries, self.grid)
-        gates = gates_z[scene] + F.conv2d(query_map, weight[:, self.z_channels :], padding=conv.padding)
+        if self.lstm.hoisted:
+            conv = self.lstm.conv_x
+            gates_z = F.conv2d(z, conv.weight[:, : self.z_channels], conv.bias, padding=conv.padding)
+            prepared = gates_z[scene] + F.conv2d(query_map, conv.weight[:, self.z_channels :], padding=conv.padding)
+        else:
+            prepared = torch.cat([z[scene], query_map], 1)
         state, canvas = None, 0.0
         for _ in range(self.steps):
-            state = self.lstm(gates, state)
+            state = self.lstm(prepared, state)
             canvas = canvas + self.decoder(state[0])
         return canvas
 

@@ -1,0 +1,88 @@
+"""MESE generation throughput: accepted whole scenes/s (15 camera views + 15 accepted grasps, 5 blocks).
+
+Compares, in one run, the built-in hand against the real MPL, the ``faithful`` against the ``fast`` physics preset,
+and 1 against 2 worker processes (the 2-worker rate as a ratio of the 1-worker one). Compilation and GL start-up are
+excluded (each worker makes one warm-up scene first); shard writing is not included (it is < 1 % of the time).
+
+Run it on an idle machine: it prints the load average before and after, and any other busy process distorts every
+number (two workers need two free cores).
+
+    python benchmarks/mese_throughput.py [--scenes 24] [--mpl PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+
+MPL_XML = Path(__file__).resolve().parents[2] / "shared/assets/mpl_hand/mpl_right.xml"
+TARGETS = {("builtin", "fast"): 6.0, ("builtin", "faithful"): 4.0, ("mpl", "faithful"): 2.5}
+
+_maker = None
+
+
+def _init(hand, physics: str) -> None:
+    global _maker
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from gmn_plugins.mese.scene import SceneMaker
+    from gmn_plugins.plugins import load_registry
+
+    registry = load_registry()
+    sensors = [registry.sensor("camera.rgb"), registry.sensor("hand.haptic")]
+    _maker = SceneMaker(sensors, blocks=5, views=15, physics=physics, hand=hand)
+    _maker.make(12345, "val", 0)  # warm-up: first render / first grasp
+
+
+def _scene(index: int) -> int:
+    return int(_maker.make(0, "train", index)["grasp_attempts"])
+
+
+def rate(hand, physics: str, workers: int, scenes: int) -> tuple[float, float]:
+    """(accepted scenes/s, grasp acceptance) for ``scenes`` scenes on ``workers`` processes."""
+    if workers == 1:
+        _init(hand, physics)
+        started = time.perf_counter()
+        attempts = [_scene(i) for i in range(scenes)]
+        seconds = time.perf_counter() - started
+        _maker.close()
+    else:
+        with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=(hand, physics)) as pool:
+            pool.map(_scene, range(10**6, 10**6 + workers), chunksize=1)  # all workers started before timing
+            started = time.perf_counter()
+            attempts = pool.map(_scene, range(scenes), chunksize=1)
+            seconds = time.perf_counter() - started
+    return scenes / seconds, 15 * scenes / sum(attempts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", type=int, default=24, help="scenes per measurement (built-in; MPL uses half)")
+    parser.add_argument("--mpl", default=str(MPL_XML), help="the real MPL file")
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}  (cores: {os.cpu_count()}; must be idle for honest numbers)")
+    hands = {"builtin": "builtin"}
+    if Path(args.mpl).exists():
+        hands["mpl"] = {"mjcf": args.mpl}
+    else:
+        print(f"real MPL not found at {args.mpl}: skipped")
+    rows = []
+    print(f"{'hand':<9}{'physics':<10}{'1 worker':>10}{'2 workers':>11}{'2w / 1w':>9}{'accept':>8}{'target (1w)':>13}")
+    for name, hand in hands.items():
+        for physics in ("fast", "faithful"):
+            n = args.scenes if name == "builtin" else max(4, args.scenes // 2)
+            one, accept = rate(hand, physics, 1, n)
+            two, _ = rate(hand, physics, 2, 2 * n)
+            target = TARGETS.get((name, physics))
+            verdict = "" if target is None else f"{target:>5.1f} {'ok' if one >= target else 'MISSED'}"
+            rows.append((name, physics, one, two))
+            print(f"{name:<9}{physics:<10}{one:>10.2f}{two:>11.2f}{two / one:>9.2f}{accept:>8.3f}{verdict:>13}", flush=True)
+    print("ratios: " + ", ".join(f"{a[0]}/{a[1]} vs {b[0]}/{b[1]} (1w) = {a[2] / b[2]:.2f}"
+                                 for a, b in zip(rows[1:], rows[:-1])))  # fmt: skip
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

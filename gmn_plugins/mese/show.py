@@ -1,0 +1,109 @@
+"""Look at a generated scene: its camera views, the hand at each grasp's end state and its haptic vectors.
+
+The hand-view images follow reference §3.3: a free camera looking at the object centre from distance 1, azimuth
+-80°, elevation -50°, with the 150-pixel crop's 13.84° field of view; the tendon lines are not drawn. The grasps are
+re-simulated from the stored object and wrist poses with the dataset's hand and physics (deterministic, so the end
+state is the recorded one; ``hand_views`` also returns the re-simulated sensordata to show it).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+import mujoco  # noqa: E402
+
+from .camera import FOVY_DEGREES  # noqa: E402
+from .generate import DatasetConfig  # noqa: E402
+from .hand import Hand  # noqa: E402
+from .scene import hand_mjcf  # noqa: E402
+from .shapes import block_centres  # noqa: E402
+
+HAND_VIEW = {"distance": 1.0, "azimuth": -80.0, "elevation": -50.0}  # reference §3.3
+GROUPS = (  # (name, first, count) of the 132-d vector (reference §3.4)
+    ("joint pos", 0, 22), ("joint vel", 22, 22), ("act pos", 44, 13), ("act vel", 57, 13), ("act force", 70, 13),
+    ("accel", 83, 15), ("gyro", 98, 15), ("touch", 113, 19),
+)  # fmt: skip
+
+
+def hand_views(config: DatasetConfig, walk: np.ndarray, colours: np.ndarray, wrist_queries: np.ndarray,
+               size: int = 150) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Re-run the grasps of one scene; return hand-view images (views, size, size, 3) uint8 and the sensordata
+    (views, 132) float32 at each grasp's end state."""
+    with Hand(config.blocks, physics=config.physics, mjcf=hand_mjcf(config.hand)) as hand:
+        hand.set_object(block_centres(np.asarray(walk, np.int64)), np.c_[colours, np.ones(len(colours))])
+        hand.model.vis.global_.fovy = FOVY_DEGREES
+        camera = mujoco.MjvCamera()
+        camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+        camera.lookat[:] = 0.0
+        camera.distance, camera.azimuth, camera.elevation = (HAND_VIEW[k] for k in ("distance", "azimuth", "elevation"))
+        option = mujoco.MjvOption()
+        option.flags[mujoco.mjtVisFlag.mjVIS_TENDON] = False
+        renderer = mujoco.Renderer(hand.model, size, size)
+        images, haptics = [], []
+        try:
+            for query in wrist_queries:
+                haptics.append(hand.grasp(np.asarray(query, np.float64)).astype(np.float32))
+                renderer.update_scene(hand.data, camera=camera, scene_option=option)
+                images.append(renderer.render())
+        finally:
+            renderer.close()
+    return np.array(images), np.array(haptics)
+
+
+def scaled(haptic: np.ndarray, stats: dict | None) -> np.ndarray:
+    """The haptic vector as the model sees it: min-max to [-1, 1] with the 0.1 range floor (reference §3.5)."""
+    if not stats:
+        return haptic
+    lo, hi = np.asarray(stats["min"], np.float32), np.asarray(stats["max"], np.float32)
+    return (haptic - lo) / (0.5 * np.maximum(0.1, hi - lo)) - 1.0
+
+
+def show_scene(arrays: dict[str, np.ndarray], config: DatasetConfig, stats: dict, out: str, title: str,
+               grasp: int = 0) -> None:  # fmt: skip
+    """Write a PNG: camera views (row 1), hand views at the grasp end states (row 2, if the scene has grasps) and a
+    bar plot of grasp ``grasp``'s haptic vector, raw and scaled (row 3)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = arrays.get("camera.rgb")
+    if images is None:
+        images = next((v for k, v in arrays.items() if k.startswith("camera.") and v.ndim == 4 and v.shape[1] == 3), None)
+    has_hand = "query.wrist" in arrays
+    views = max(len(images) if images is not None else 0, len(arrays["query.wrist"]) if has_hand else 0)
+    rows = (images is not None) + 2 * has_hand
+    fig = plt.figure(figsize=(max(12, 1.1 * views), 1.3 * ((images is not None) + has_hand) + 3.2 * has_hand))
+    grid = fig.add_gridspec(rows, views, height_ratios=[1] * ((images is not None) + has_hand) + [2.5] * has_hand)
+    row = 0
+    if images is not None:
+        for v, image in enumerate(images):
+            ax = fig.add_subplot(grid[row, v])
+            ax.imshow(image.transpose(1, 2, 0))
+            ax.set_axis_off()
+        row += 1
+    if has_hand:
+        hand_images, haptics = hand_views(config, arrays["walk"], arrays["colours"], arrays["query.wrist"])
+        for v, image in enumerate(hand_images):
+            ax = fig.add_subplot(grid[row, v])
+            ax.imshow(image)
+            ax.set_axis_off()
+        row += 1
+        haptic = arrays["hand.haptic"][grasp] if "hand.haptic" in arrays else haptics[grasp]
+        ax = fig.add_subplot(grid[row, :])
+        values = scaled(haptic, stats.get("hand.haptic"))
+        colors = plt.get_cmap("tab10")
+        for i, (name, first, count) in enumerate(GROUPS):
+            ax.bar(np.arange(first, first + count), values[first:first + count], color=colors(i), label=name)
+        ax.set_xlim(-1, 132)
+        ax.set_xlabel("sensordata index")
+        ax.set_ylabel("scaled to [-1, 1]" if stats.get("hand.haptic") else "raw")
+        ax.set_title(f"haptic vector of grasp {grasp} (re-simulated max |diff| to the stored one: "
+                     f"{np.abs(haptics[grasp] - haptic).max():.2g})", fontsize=9)  # fmt: skip
+        ax.legend(ncol=8, fontsize=7, loc="upper left")
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
