@@ -19,6 +19,11 @@ def run_cli(module: str, *args: str, cwd=None, env=None, timeout: float = 600) -
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
+def shard_bytes(root: Path) -> dict[str, bytes]:
+    """Every shard of a dataset directory by relative path, as bytes (for byte-identity checks)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.glob("*/shard-*.npz"))}
+
+
 @pytest.fixture
 def quickstart_spec() -> Path:
     return REPO / "specs" / "quickstart.toml"

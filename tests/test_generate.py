@@ -5,15 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, shard_bytes
 from gmn_plugins.mese.generate import DataError, DatasetConfig, generate, load_split
 from gmn_plugins.mese.shards import read_shard
 
 TINY = dict(blocks=5, views=4, physics="fast", shard_size=2, splits={"train": 4, "val": 1})
-
-
-def shard_bytes(root):
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.glob("*/shard-*.npz"))}
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,13 @@ import time
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, shard_bytes
 from gmn_plugins.mese import shards
 from gmn_plugins.mese.generate import DataError, DatasetConfig, finalize, generate, shard_tasks
 from gmn_plugins.mese.hand import builtin_hand_xml
 
 TINY = dict(blocks=5, views=3, physics="fast", shard_size=2, splits={"train": 4, "val": 1})
 CLI_TINY = ["--scenes", "4", "--val", "1", "--views", "3", "--shard-size", "2", "--seed", "7", "--no-progress"]
-
-
-def shard_bytes(root):
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.glob("*/shard-*.npz"))}
 
 
 @pytest.fixture(scope="module")
