@@ -78,19 +78,34 @@ def step(model, context, target, scenes):
     model(context, target, scenes)["loss"].backward()
 
 
+def amortizer_step(model, r, t, present):
+    """The inference network alone (posterior + prior cells, every expert, T steps), forward + backward."""
+    model.zero_grad(set_to_none=True)
+    latents = model.inference.posterior(r, t, present, present)
+    (latents.z.square().sum() + latents.kl.sum()).backward()
+
+
 def measure(cfg) -> dict:
     """One configuration, in this process: FLOPs (optional), median step time (s), peak RSS (MiB)."""
     torch.set_num_threads(cfg["threads"])
     model, context, target = build(cfg)
+    if cfg.get("part") == "amortizer":  # time the amortizer alone on random representations (M, B, r, h, w)
+        shape = (cfg["m"], cfg["scenes"], model.preset.r_channels, *model.grid)
+        r, t = torch.rand(shape), torch.rand(shape)
+        present = torch.ones(cfg["m"], cfg["scenes"], dtype=torch.bool)
+        context, target = (r, t), present
+        step_fn = lambda: amortizer_step(model, r, t, present)  # noqa: E731
+    else:
+        step_fn = lambda: step(model, context, target, cfg["scenes"])  # noqa: E731
     out = {}
     if cfg.get("flops"):
         with FlopCounterMode(display=False) as counter:
-            step(model, context, target, cfg["scenes"])
+            step_fn()
         out["gflop"] = counter.get_total_flops() / 1e9
     times = []
     for _ in range(cfg["reps"] + 1):
         started = time.perf_counter()
-        step(model, context, target, cfg["scenes"])
+        step_fn()
         times.append(time.perf_counter() - started)
     out["time"] = statistics.median(times[1:]) if cfg["reps"] else None
     out["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -198,11 +213,13 @@ def main() -> None:
         print(f"| {m} | {t['apoe'] / t['baseline']:.2f} \u2502 {paper[0]:.2f} | "
               f"{t['poe'] / t['apoe']:.2f} \u2502 {paper[1]:.2f} |")
 
-    print(f"\n## APoE amortizer, v4 batch 1 |M|=14: batched vs per-expert loop  ({load()})")
-    res = [run({**base, "m": 14, "preset": "v4", "variant": "apoe", "scenes": 1, "amortizer": a, "reps": reps})
-           for a in ("batched", "loop")]
-    print(f"batched {res[0]['time']:.2f} s, loop {res[1]['time']:.2f} s, "
-          f"speed-up {res[1]['time'] / res[0]['time']:.2f}x")
+    print(f"\n## APoE amortizer, v4 batch 1 |M|=14: batched vs per-expert loop, fwd+bwd  ({load()})")
+    for part in ("amortizer", "step"):
+        res = [run({**base, "m": 14, "preset": "v4", "variant": "apoe", "scenes": 1, "amortizer": a, "reps": reps,
+                    "part": part}) for a in ("batched", "loop")]  # fmt: skip
+        what = "the amortizer alone" if part == "amortizer" else "whole training step"
+        print(f"{what}: batched {res[0]['time']:.2f} s, loop {res[1]['time']:.2f} s, "
+              f"speed-up {res[1]['time'] / res[0]['time']:.2f}x")
 
     print(f"\n## small preset, batch 12 scenes, hoisted: median step time (s) / peak RSS (MiB)  ({load()})")
     print("| variant | " + " | ".join(f"|M|={m}" for m in (2, 5, 8, 14, 32, 64)) + " |")
