@@ -7,11 +7,10 @@
 from gmn_plugins import hookimpl
 
 from .modality import Family
-from .models.encoders import ImageEncoder, VectorEncoder
-from .models.renderers import ImageRenderer, VectorRenderer
+from .models.gmn import FAMILIES
 
-IMAGE = Family("image", 3, ImageEncoder, ImageRenderer, "senses (C, H, W); latent grid H/4 x W/4")
-VECTOR = Family("vector", 1, VectorEncoder, VectorRenderer, "senses (D,)")
+IMAGE = Family("image", 3, *FAMILIES["image"], "senses (C, H, W); latent grid H/4 x W/4")
+VECTOR = Family("vector", 1, *FAMILIES["vector"], "senses (D,)")
 
 
 @hookimpl

@@ -68,13 +68,24 @@ def clip_gradients(model: torch.nn.Module, spec: ExperimentSpec) -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.train.clip)
 
 
-def _append_metrics(path: Path, rows: list[dict], keep_until: int | None = None) -> None:
-    """Append rows to ``metrics.jsonl``; with ``keep_until`` first drop rows past that step (a resumed run)."""
-    lines = path.read_text().splitlines() if path.exists() else []
-    if keep_until is not None:
-        lines = [line for line in lines if json.loads(line)["step"] <= keep_until]
-    lines += [json.dumps(row) for row in rows]
-    atomic_write(path, lambda f: f.write(("\n".join(lines) + "\n").encode() if lines else b""))
+def _truncate_metrics(path: Path, keep_until: int) -> None:
+    """On (re)start, keep only the complete rows of ``metrics.jsonl`` up to the checkpoint's step (atomic rewrite):
+    rows logged after the last checkpoint, or a line cut by a kill, are dropped and logged again."""
+
+    def kept(line: str) -> bool:
+        try:
+            return json.loads(line)["step"] <= keep_until
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return False
+
+    lines = [line for line in path.read_text().splitlines() if kept(line)] if path.exists() else []
+    atomic_write(path, lambda f: f.write("".join(line + "\n" for line in lines).encode()))
+
+
+def _append_metrics(path: Path, rows: list[dict]) -> None:
+    """Append rows to ``metrics.jsonl`` (one JSON object per line); no rewrite, so logging stays O(rows)."""
+    with open(path, "a") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
 
 
 def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bool = True) -> dict:
@@ -110,7 +121,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     resumed_from = step
     atomic_write(out / "spec.json", lambda f: f.write(json.dumps(spec_dict, indent=2).encode()))
     metrics_path = out / "metrics.jsonl"
-    _append_metrics(metrics_path, [], keep_until=step)
+    _truncate_metrics(metrics_path, keep_until=step)
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

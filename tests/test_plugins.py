@@ -1,7 +1,6 @@
 """Entry-point plugins for real: distributions in a temporary site directory, discovered through importlib.metadata."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
