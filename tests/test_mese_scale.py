@@ -83,8 +83,14 @@ def test_kill_9_and_rerun_gives_the_same_bytes(whole, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (root / "manifest.json").exists(), "finished before it could be killed; make the test data larger"
+    # what a kill during a write leaves behind (the kill above may or may not have hit one)
+    for stale in ("train/.shard-00001.npz.k9x_2ab.tmp", "train/.shard-00001.json.k9x_2ab.tmp",
+                  ".manifest.json.k9x_2ab.tmp"):
+        (root / stale).parent.mkdir(parents=True, exist_ok=True)
+        (root / stale).write_bytes(b"half a file")
     result = run_cli("data", "generate", "--out", str(root), *CLI_TINY, "--workers", "2")
     assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in root.rglob("*.tmp")) == []
     assert shard_bytes(root) == shard_bytes(whole)
     assert (root / "manifest.json").read_text() == (whole / "manifest.json").read_text()
 

@@ -40,7 +40,7 @@ import attrs
 import numpy as np
 from tqdm import tqdm
 
-from .shards import file_sha256, read_json, read_shard, write_json, write_shard
+from .shards import file_sha256, read_json, read_shard, remove_stale_temps, write_json, write_shard
 
 GENERATOR_VERSION = 2  # 2: hand / saturation options, per-shard records, sensor descriptions in the manifest
 SPLITS = ("train", "val", "test")
@@ -120,6 +120,8 @@ def _make_shard(args: tuple) -> dict:
     root, seed, split, shard, first, count = args
     path = shard_path(Path(root), split, shard)
     record = record_path(path)
+    for target in (path, record):  # this process alone makes this shard: leftovers of a killed run are stale
+        remove_stale_temps(target)
     if path.exists():  # files appear atomically, so an existing one is complete
         if record.exists():
             return read_json(record)
@@ -306,6 +308,7 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     if shard_range is not None:
         return {"shards": sorted(entries, key=lambda e: e["file"]), "total_shards": len(all_tasks)}
     manifest = build_manifest(config, entries, sensors)
+    remove_stale_temps(manifest_path)
     write_json(manifest_path, manifest)
     return manifest
 
@@ -360,6 +363,7 @@ def finalize(root: str | os.PathLike, check: bool = True) -> dict:
             raise DataError(f"{path}: holds {entry['scenes']} scenes, expected {count}; made with other settings?")
         entries.append(entry)
     manifest = build_manifest(config, entries, sensors)
+    remove_stale_temps(root / "manifest.json")
     write_json(root / "manifest.json", manifest)
     return manifest
 

@@ -6,6 +6,7 @@ arrays always give the same bytes (numpy's own ``savez`` stamps the current time
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -31,6 +32,16 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(path: str | os.PathLike) -> int:
+    """Delete the temp files that an interrupted ``atomic_write(path, ...)`` (kill -9, power loss) left beside
+    ``path``; return how many. Call it only where no other process may be writing ``path`` at the same time."""
+    path = Path(path)
+    stale = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return len(stale)
 
 
 def write_shard(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> str:
