@@ -119,6 +119,22 @@ def test_grasp_views_returns_accepted_grasps(hand):
         grasp_views(hand, rng, n_views=15, max_attempts=5)
 
 
+def test_grasp_computes_sensors_on_the_last_step_only_with_the_same_bytes(hand):
+    """``grasp`` skips the sensors until the last physics step; a plain loop with sensors on gives the same bytes."""
+    hand.set_object(L_SHAPE)
+    pos, quat = wrist_mocap_pose(WRIST)
+    mujoco.mj_setState(hand.model, hand.data, hand._reset_state, hand._state_spec)
+    hand.data.mocap_pos[0], hand.data.mocap_quat[0] = pos, quat
+    for ctrl in hand._ctrl:
+        hand.data.ctrl[:] = ctrl
+        mujoco.mj_step(hand.model, hand.data, nstep=hand.substeps)
+    plain, plain_qpos = hand.data.sensordata.copy(), hand.data.qpos.copy()
+    assert (plain[TOUCH] > 0).any()
+    np.testing.assert_array_equal(hand.grasp(WRIST), plain)
+    np.testing.assert_array_equal(hand.data.qpos, plain_qpos)
+    assert not hand.model.opt.disableflags & mujoco.mjtDisableBit.mjDSBL_SENSOR  # the model is left as it was
+
+
 def test_fast_preset_gives_the_same_grasp_within_contact_noise(hand):
     hand.set_object(L_SHAPE)
     with Hand(n_blocks=5, physics="fast") as fast:
