@@ -60,8 +60,11 @@ class PhysicsPreset:
 #     0.001, acceptance 0.893 / 0.892); only the friction-locked wrist_PRO dims differ at the 1e-5 level.
 #   The built-in hand (either preset) vs the MPL faithful: see the calibration table in the issue #4 report (94.7 % of
 #     dims within 0.5 std and std ratio in [0.5, 2], all touch rates within 0.05, acceptance 0.866 vs 0.892).
-# Speed (grasp simulations/s on one core, machine otherwise lightly loaded): built-in fast ~150, built-in faithful
-# ~80, MPL faithful ~35 (the MPL's mesh narrow phase is 56 % of its step time; the built-in's primitives 16 %).
+# Speed (grasp simulations/s on one core, idle machine, sensors on the last step only): built-in fast ~180, built-in
+# faithful ~94, MPL fast ~71, MPL faithful ~38. The MPL's collision detection is 62 % of its step time (mesh narrow
+# phase 56 %; the explicit forearm–wristy pair alone ~18 %), the built-in's 32 %. Tried on the MPL and not taken:
+# multiccd off (+12 %, unlocks the wrist), ccd_tolerance 1e-4 (+6 %, unlocks it too), constraint islands (+-0),
+# dense Jacobian (-17 %), collision hulls capped at 64 vertices (+32 %, but middle-distal touch rate 0.458 vs 0.404).
 PHYSICS_PRESETS = {
     "faithful": PhysicsPreset(timestep=0.002, substeps=20),  # the authors' options (reference §3.1)
     # Same 0.04 s env step at half the physics steps (reference §6(c)). MuJoCo's multiccd stays on: turning it off
