@@ -1,4 +1,4 @@
-"""Console scripts: ``gmn-run`` (run.py), ``gmn-plugins`` (plugins.py), ``gmn-data`` (data.py)."""
+"""Console scripts: ``gmn-run`` (run.py), ``gmn-plugins`` (plugins.py), ``gmn-data`` (data.py), ``gmn-eval`` (evaluate.py)."""
 
 from __future__ import annotations
 

@@ -66,12 +66,21 @@ class SceneSet:
                 if context_sizes is not None or any(len(t) for _, t in views):
                     break  # a fixed plan is used as given; a sampled one is re-drawn until it has a target
             plan.append(views)
+        return self.assemble([[((s, c), (s, t)) for c, t in views] for s, views in zip(scene_ids, plan)])
+
+    def assemble(self, plan: list) -> tuple[list[Points], list[Points]]:
+        """Context and target ``Points`` per modality from an explicit plan: ``plan[b][i]`` =
+        ``((context scene, context views), (target scene, target views))`` for episode b and modality i (experiment
+        order); views are int arrays, possibly empty. Context and target may come from different scenes (the
+        classification of paper Eq. 6 scores scene k's context against scene i's observations)."""
         context, target = [], []
         for i, m in enumerate(self.modalities):
             for out, which in ((context, 0), (target, 1)):
-                slots = np.concatenate([np.full(len(p[i][which]), b) for b, p in enumerate(plan)]).astype(np.int64)
-                views = np.concatenate([p[i][which] for p in plan]).astype(np.int64)
-                out.append(self.points(m, np.asarray(scene_ids)[slots], views, slots))
+                parts = [p[i][which] for p in plan]
+                slots = np.concatenate([np.full(len(views), b) for b, (_, views) in enumerate(parts)]).astype(np.int64)
+                scenes = np.concatenate([np.full(len(views), scene) for scene, views in parts]).astype(np.int64)
+                views = np.concatenate([np.asarray(views) for _, views in parts]).astype(np.int64)
+                out.append(self.points(m, scenes, views, slots))
         return context, target
 
 

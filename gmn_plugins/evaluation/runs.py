@@ -1,0 +1,74 @@
+"""A trained run, reopened for evaluation: its resolved spec, its modalities, the model with its weights, its data.
+
+Everything comes from ``RUN/checkpoint.pt`` (state_dict + resolved spec + ordered modality identities), so a run is
+evaluated with exactly the modalities and options it was trained with, and refused in one line when the installed
+modality plugins differ from the ones it was trained with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from ..checkpoint import CheckpointError, check_compatible, load_checkpoint
+from ..data.episodes import SceneSet
+from ..mese.generate import DatasetConfig, generate
+from ..modality import Modality
+from ..models.gmn import GMN
+from ..registry import Registry
+from ..spec import ExperimentSpec, structure, to_dict
+
+
+@attrs.define
+class Run:
+    """``dir``: the run directory; ``spec``: the resolved spec it was trained with; ``modalities``: in id order;
+    ``model``: the GMN in eval mode; ``step``: training steps done; ``manifest``: its training dataset's manifest
+    (generated first if missing, e.g. on another machine than the one that trained)."""
+
+    dir: Path
+    spec: ExperimentSpec
+    modalities: list[Modality]
+    model: GMN
+    step: int
+    manifest: dict
+
+    def scenes(self, split: str = "val") -> SceneSet:
+        """The run's own dataset split (``val`` falls back to ``train`` when the run has no validation scenes)."""
+        if split == "val" and "val" not in self.manifest["splits"]:
+            split = "train"
+        return SceneSet(self.spec.data.dir, split, self.modalities, self.manifest["stats"])
+
+    def heldout_scenes(self, blocks: int, scenes: int, workers: int | None = None, progress: bool = False) -> SceneSet:
+        """A test-only set of ``scenes`` objects with ``blocks`` blocks (4 or 6: shapes the 5-block training never
+        showed; reference §6.3), made like the run's data (sensors, hand, physics, saturation, seed) into
+        ``DATA_DIR-heldout{blocks}`` if missing, normalised with the training split's statistics."""
+        from ..train import dataset_config
+
+        base = dataset_config(self.spec, self.modalities)
+        config = DatasetConfig(seed=base.seed, blocks=blocks, views=base.views, physics=base.physics, hand=base.hand,
+                               saturation=base.saturation, shard_size=base.shard_size, sensors=base.sensors,
+                               splits={"test": scenes})  # fmt: skip
+        root = f"{self.spec.data.dir}-heldout{blocks}"
+        generate(root, config, workers=self.spec.data.workers if workers is None else workers, progress=progress)
+        return SceneSet(root, "test", self.modalities, self.manifest["stats"])
+
+
+def load_run(run_dir: str | Path, registry: Registry, progress: bool = False) -> Run:
+    """Reopen ``run_dir`` (a ``train.out`` directory). Raises ``CheckpointError`` (one line) when it holds no readable
+    checkpoint or the installed modalities differ from the trained ones; ``SpecError`` for a stored spec this version
+    cannot read; ``DataError`` when its dataset directory holds other data."""
+    from ..train import build_model, dataset_config
+
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; train first (gmn-run SPEC writes it into train.out)")
+    ckpt = load_checkpoint(path)
+    spec = structure(ckpt["spec"], ExperimentSpec, str(path))
+    modalities = registry.resolve(spec.modalities, str(path))
+    check_compatible(ckpt, to_dict(spec), [m.identity() for m in modalities], path)
+    model = build_model(spec, modalities)
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress)
+    return Run(Path(run_dir), spec, modalities, model, int(ckpt["step"]), manifest)

@@ -1,0 +1,111 @@
+"""The paper's experiments on a real (tiny) trained run: episode assembly across scenes, the Eq. 6 orientation, the
+density grid and the classification score matrix, and ``gmn-eval`` end to end (files, one-line errors)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, run_cli
+from gmn_plugins.evaluation.classification import accuracy, classify, score_matrix
+from gmn_plugins.evaluation.density import TARGET_VIEWS, density_grid, gray
+from gmn_plugins.evaluation.runs import load_run
+from gmn_plugins.plugins import load_registry
+from gmn_plugins.spec import load_spec
+from gmn_plugins.train import train
+
+TINY = ["data.train_scenes=8", "data.val_scenes=4", "data.views=8", "data.shard_size=4", "data.workers=1",
+        "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.001",
+        "model.sigma=0.3", "train.steps=80"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    spec = load_spec(REPO / "specs" / "quickstart.toml",
+                     [*TINY, f"data.dir={json.dumps(str(root / 'data'))}", f"train.out={json.dumps(str(root / 'run'))}"])  # fmt: skip
+    train(spec, "tiny", load_registry(), progress=False)
+    return load_run(root / "run", load_registry())
+
+
+def test_assemble_takes_context_and_targets_from_the_named_scenes(run):
+    scenes = run.scenes("train")
+    rgb, haptic = scenes.modalities
+    plan = [[((3, np.array([0, 1])), (5, np.array([6, 7]))), ((2, np.array([4])), (5, np.array([], int)))],
+            [((1, np.array([], int)), (0, np.array([2]))), ((1, np.array([0])), (0, np.array([3, 4])))]]  # fmt: skip
+    context, target = scenes.assemble(plan)
+    np.testing.assert_array_equal(context[0].senses.numpy(), scenes.senses(rgb, np.array([3, 3]), np.array([0, 1])))
+    np.testing.assert_array_equal(target[0].senses.numpy(), scenes.senses(rgb, np.array([5, 5, 0]), np.array([6, 7, 2])))
+    np.testing.assert_array_equal(context[1].queries.numpy(), scenes.queries["wrist"][[2, 1], [4, 0]])
+    assert context[0].scene.tolist() == [0, 0] and target[0].scene.tolist() == [0, 0, 1]
+    assert context[1].scene.tolist() == [0, 1] and target[1].scene.tolist() == [1, 1]
+
+
+def test_eq6_orientation_differs_from_the_authors_transpose():
+    scores = np.array([[5.0, 9.0, 9.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # L[k, i]: context k, observations i
+    assert accuracy(scores, "paper") == pytest.approx(1 / 3)  # column argmax: only observation set 0 -> context 0
+    assert accuracy(scores, "code") == pytest.approx(2 / 3)  # row argmax: contexts 1 and 2 find their scene
+    assert accuracy(scores, "paper", top=2) == 1.0
+    with pytest.raises(ValueError, match="orientation"):
+        accuracy(scores, "sideways")
+
+
+def test_own_context_scores_higher_than_other_scenes_context(run):
+    """After 80 tiny steps the model uses its context: in L[k, i] the matching pairs (k = i) score higher on average
+    than the mismatched ones. Catches any mix-up of context scene and observation scene."""
+    scenes = run.scenes("train")
+    torch.manual_seed(0)
+    scores = score_matrix(run.model, scenes, np.arange(8), [0, 1], c=3, samples=4)
+    off = scores[~np.eye(8, dtype=bool)]
+    assert np.diag(scores).mean() > off.mean(), scores
+    records = classify(run.model, scenes, k=4, groups=2, contexts=[0, 3], samples=2, orientation="both")
+    assert {(r["mask"], r["c"], r["orientation"]) for r in records} == {
+        (m, c, o) for m in ("rgb", "haptic", "rgb+haptic") for c in (0, 3) for o in ("paper", "code")}
+    assert all(0.0 <= r["top1"] <= r["top5"] == 1.0 for r in records)  # top-5 of 4 candidates always hits
+
+
+def test_density_grid_is_deterministic_and_gray_scores_one_channel(run):
+    scenes = run.scenes("val")
+    a = density_grid(run.model, scenes, target=0, source=1, counts=(0, 2), num_scenes=3, samples=2, seed=1)
+    b = density_grid(run.model, scenes, target=0, source=1, counts=(0, 2), num_scenes=3, samples=2, seed=1)
+    assert a.shape == (2, 2) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
+    g = density_grid(run.model, scenes, target=0, source=1, counts=(0, 2), num_scenes=3, samples=2, seed=1,
+                     gray_target=True)  # fmt: skip
+    assert not np.allclose(a, g)
+    assert gray(torch.tensor([[[[0.2]], [[0.7]], [[0.1]]]])).flatten().tolist() == pytest.approx([0.7])
+    with pytest.raises(ValueError, match="context counts must be <="):
+        density_grid(run.model, scenes, 0, 1, counts=(0, scenes.views - TARGET_VIEWS + 1))
+    with pytest.raises(ValueError, match="not a 3-channel image"):
+        density_grid(run.model, scenes, 1, 0, counts=(0, 1), gray_target=True)
+
+
+def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run, tmp_path):
+    result = run_cli("evaluate", "density", str(run.dir), "--scenes", "2", "--samples", "2", "--counts", "0,1",
+                     "--gray", "--no-progress")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = json.loads((run.dir / "eval" / "density.json").read_text())
+    pairs = [(r["source"], r["target"], r["gray"]) for r in table["records"]]
+    assert pairs == [("haptic", "rgb", False), ("haptic", "rgb", True), ("rgb", "haptic", False)]
+    assert all(np.array(r["grid"]).shape == (2, 2) for r in table["records"])
+    assert (run.dir / "eval" / "density.png").stat().st_size > 5000
+
+    result = run_cli("evaluate", "classify", str(run.dir), "--blocks", "4", "--objects", "4", "--k", "2",
+                     "--contexts", "0,2", "--samples", "2", "--no-progress")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = json.loads((run.dir / "eval" / "classification.json").read_text())["results"]["4 blocks"]
+    assert len(results) == 3 * 2 and all(r["orientation"] == "paper" and r["groups"] == 2 for r in results)
+    assert (run.dir / "eval" / "classification.png").stat().st_size > 5000
+    heldout = json.loads((run.dir.parent / "data-heldout4" / "manifest.json").read_text())
+    assert heldout["blocks"] == 4 and list(heldout["splits"]) == ["test"]
+
+    for args, fragment in (
+        (["density", str(tmp_path / "nothing")], "checkpoint.pt: no such file"),
+        (["density", str(run.dir), "--targets", "depthx", "--counts", "0,1"], "--targets: depthx not in the run's modalities"),
+        (["density", str(run.dir), "--counts", "0,7"], "--counts: at most 3 context views"),
+        (["classify", str(run.dir), "--k", "9", "--objects", "4", "--contexts", "0"], "--k: need 2 <= k <= --objects (4), got 9"),
+    ):
+        bad = run_cli("evaluate", *args, "--no-progress")
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+        assert fragment in bad.stderr, bad.stderr
