@@ -85,6 +85,10 @@ class TrainSpec:
     β is annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper: 0.1 -> 1 over the
     first epoch; code: constant 1, i.e. beta_start = 1). ``add_opposite`` also trains on every episode with context and
     target swapped (the authors' code; the paper is silent), doubling the episodes per step.
+    ``missing_sizes = [A, B]`` (paper §4 "Missing-modality Problem", Fig. 5; reference §6.5): every training scene
+    gets one fixed combination of A..B modalities (P(combination) ∝ 1/size, as the authors' code draws it); empty =
+    all modalities always. ``missing_mode``: ``paper`` removes the other modalities from the scene (context and
+    target); ``code`` only keeps them out of the context, all their views becoming targets (the authors' code).
     """
 
     out: str = "runs/default"
@@ -101,6 +105,8 @@ class TrainSpec:
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 0  # 0 = torch default
+    missing_sizes: list[int] = attrs.Factory(list)
+    missing_mode: Literal["paper", "code"] = "paper"
 
 
 @attrs.frozen
@@ -251,6 +257,10 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     for field in ("lr", "clip", "beta", "beta_start"):
         at_least(getattr(spec.train, field), 0.0, f"train.{field}")
     at_least(spec.train.beta_anneal_steps, 0, "train.beta_anneal_steps")
+    sizes = spec.train.missing_sizes
+    if sizes and not (len(sizes) == 2 and 1 <= sizes[0] <= sizes[1] <= len(spec.modalities)):
+        problems.append(f"{file}: train.missing_sizes: expected [A, B] with 1 <= A <= B <= {len(spec.modalities)} "
+                        f"(the number of modalities), got {sizes}")  # fmt: skip
     if isinstance(spec.data.hand, HandFileSpec) and not Path(spec.data.hand.mjcf).is_file():
         problems.append(f"{file}: data.hand.mjcf: no such file {spec.data.hand.mjcf!r}")
     if problems:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .data.episodes import SceneSet, add_opposite
+from .data.masks import fixed_masks
 from .figures import plot_losses, sample_grid
 from .mese.generate import DatasetConfig, generate
 from .mese.shards import atomic_write
@@ -136,7 +137,9 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
         rng = np.random.default_rng(step_seed(spec.seed, 1, step))
         torch.manual_seed(step_seed(spec.seed, 2, step))
         ids = rng.choice(train_set.num_scenes, size=min(spec.train.batch_scenes, train_set.num_scenes), replace=False)
-        context, target = train_set.episodes(ids, rng, spec.train.max_targets)
+        masks = fixed_masks(spec.seed, "train", ids, len(modalities), spec.train.missing_sizes)
+        context, target = train_set.episodes(ids, rng, spec.train.max_targets, masks=masks,
+                                             missing_mode=spec.train.missing_mode)  # fmt: skip
         episodes = len(ids)
         if spec.train.add_opposite:
             context, target = add_opposite(context, target, episodes)

@@ -91,6 +91,13 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
     assert all(np.array(r["grid"]).shape == (2, 2) for r in table["records"])
     assert (run.dir / "eval" / "density.png").stat().st_size > 5000
 
+    result = run_cli("evaluate", "missing", str(run.dir), "--scenes", "4", "--sizes", "1,1", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    missing = json.loads((run.dir / "eval" / "missing.json").read_text())
+    assert missing["sizes"] == [1, 1] and missing["scenes"] == 4 and missing["mode"] == "paper"
+    assert set(missing["val_full_by_size"]) <= {"1", "2"} and np.isfinite(missing["val_missing"])
+    assert (run.dir / "eval" / "missing.png").stat().st_size > 5000
+
     result = run_cli("evaluate", "classify", str(run.dir), "--blocks", "4", "--objects", "4", "--k", "2",
                      "--contexts", "0,2", "--samples", "2", "--no-progress")  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -105,6 +112,7 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
         (["density", str(run.dir), "--targets", "depthx", "--counts", "0,1"], "--targets: depthx not in the run's modalities"),
         (["density", str(run.dir), "--counts", "0,7"], "--counts: at most 3 context views"),
         (["classify", str(run.dir), "--k", "9", "--objects", "4", "--contexts", "0"], "--k: need 2 <= k <= --objects (4), got 9"),
+        (["missing", str(run.dir), "--sizes", "1,3"], "--sizes: expected A,B with 1 <= A <= B <= 2, got [1, 3]"),
     ):
         bad = run_cli("evaluate", *args, "--no-progress")
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -1,6 +1,7 @@
 """``gmn-eval``: the paper's experiments on a trained run; JSON tables and PNG plots go to ``RUN/eval/``.
 
     gmn-eval density RUN [--scenes 96] [--samples 5] [--counts 0,1,5,10] [--targets rgb] [--sources haptic] [--gray]
+    gmn-eval missing RUN [--scenes 96] [--sizes A,B]
     gmn-eval classify RUN [--blocks 4,6] [--objects 100] [--k 10] [--contexts 0,1,2,3,4,5] [--samples 50]
                           [--orientation paper|code|both]
 
@@ -77,6 +78,25 @@ def _density(args, run) -> dict:
     return {"json": str(out / "density.json"), "plot": str(out / "density.png"), "records": records}
 
 
+def _missing(args, run) -> dict:
+    from ..evaluation.missing import missing_modality
+    from ..evaluation.plots import plot_missing
+
+    sizes = args.sizes if args.sizes is not None else run.spec.train.missing_sizes
+    if sizes and not (len(sizes) == 2 and 1 <= sizes[0] <= sizes[1] <= len(run.modalities)):
+        _fail(f"--sizes: expected A,B with 1 <= A <= B <= {len(run.modalities)}, got {sizes}")
+    scenes = run.scenes("val")
+    result = missing_modality(run.model, scenes, sizes, run.spec.train.missing_mode, num_scenes=args.scenes,
+                              max_targets=run.spec.train.max_targets, seed=args.seed)  # fmt: skip
+    out = run.dir / "eval"
+    out.mkdir(exist_ok=True)
+    result.update(experiment="missing-modality robustness (negative ELBO, nats per target dimension)", step=run.step,
+                  trained_sizes=run.spec.train.missing_sizes, split=scenes.split)  # fmt: skip
+    write_json(out / "missing.json", result)
+    plot_missing(result, out / "missing.png", title=f"{run.spec.name}, step {run.step}, sizes {sizes or 'all'}")
+    return {"json": str(out / "missing.json"), "plot": str(out / "missing.png"), **result}
+
+
 def _classify(args, run) -> dict:
     from ..evaluation.classification import classify
     from ..evaluation.density import TARGET_VIEWS
@@ -123,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--targets", type=lambda s: s.split(","), help="target modalities (default: all)")
     d.add_argument("--sources", type=lambda s: s.split(","), help="source modalities (default: all others)")
     d.add_argument("--gray", action="store_true", help="also score image targets as GRAY = max(R, G, B)")
+    m = sub.add_parser("missing", parents=[common], help="missing-modality robustness, paper Fig. 5")
+    m.add_argument("--scenes", type=int, default=96, help="validation scenes")
+    m.add_argument("--sizes", type=_ints, help="A,B: the combinations of val_missing (default: the run's)")
     c = sub.add_parser("classify", parents=[common], help="scene classification, paper Eq. 6 / Fig. 4")
     c.add_argument("--blocks", type=_ints, default=[4, 6], help="held-out object sizes (paper: 4 and 6)")
     c.add_argument("--objects", type=int, default=100, help="held-out objects per size (paper: 1000)")
@@ -140,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         from ..evaluation.runs import load_run
 
         run = load_run(args.run, load_registry(), progress=not args.no_progress)
-        report = (_density if args.command == "density" else _classify)(args, run)
+        report = {"density": _density, "missing": _missing, "classify": _classify}[args.command](args, run)
         report["seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(report, indent=2))
 

@@ -24,6 +24,7 @@ class SceneSet:
     def __init__(self, root, split: str, modalities: list[Modality], stats: dict):
         self.modalities = modalities
         self.stats = stats
+        self.split = split
         arrays = load_split(root, split)
         self.raw = {m.sensor.name: arrays[m.sensor.name] for m in modalities}
         self.queries = {kind: arrays[f"query.{kind}"] for kind in {m.sensor.query for m in modalities}}
@@ -45,15 +46,21 @@ class SceneSet:
         )
 
     def episodes(
-        self, scene_ids: np.ndarray, rng: np.random.Generator, max_targets: int = 15, context_sizes=None
+        self, scene_ids: np.ndarray, rng: np.random.Generator, max_targets: int = 15, context_sizes=None,
+        masks: np.ndarray | None = None, missing_mode: str = "paper",
     ) -> tuple[list[Points], list[Points]]:
         """Context and target ``Points`` per modality (experiment order) for the scenes ``scene_ids``.
 
         ``context_sizes``: None samples k ~ U{0..V} with a random view order; a list of ints (one per modality) uses
         views 0..k-1 as context and the next ``max_targets`` as targets, deterministically (evaluation).
+        ``masks``: None, or (len(scene_ids), M) bool, the modalities each scene shows (``data.masks``); a modality
+        outside the mask is absent (``missing_mode="paper"``) or gives no context and only targets (``"code"``:
+        its first ``max_targets`` views of the order, reference §6.5).
         """
+        if missing_mode not in ("paper", "code"):
+            raise ValueError(f"missing_mode must be 'paper' or 'code', got {missing_mode!r}")
         plan = []  # per scene: per modality (context views, target views)
-        for _ in scene_ids:
+        for b, _ in enumerate(scene_ids):
             while True:
                 views = []
                 for i in range(len(self.modalities)):
@@ -62,6 +69,9 @@ class SceneSet:
                         k = int(rng.integers(0, self.views + 1))
                     else:
                         order, k = np.arange(self.views), context_sizes[i]
+                    if masks is not None and not masks[b, i]:
+                        views.append((order[:0], order[:0] if missing_mode == "paper" else order[:max_targets]))
+                        continue
                     views.append((order[:k], order[k : k + max_targets]))
                 if context_sizes is not None or any(len(t) for _, t in views):
                     break  # a fixed plan is used as given; a sampled one is re-drawn until it has a target

@@ -61,3 +61,25 @@ def plot_classification(results: dict[str, list[dict]], path: str | Path, orient
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def plot_missing(result: dict, path: str | Path, title: str = "") -> Path:
+    """Paper Fig. 5 at one checkpoint: negative ELBO per dimension for each number of shown modalities (val_full),
+    with the training-rule combinations (val_missing) and the all-combinations mean (val_full) as lines."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    sizes = sorted(result["val_full_by_size"], key=int)
+    lo, hi = (result["sizes"] or [None, None])[:2]
+    colours = ["tab:blue" if lo is not None and lo <= int(s) <= hi else "tab:orange" for s in sizes]
+    ax.bar([int(s) for s in sizes], [result["val_full_by_size"][s] for s in sizes], color=colours)
+    ax.axhline(result["val_missing"], color="tab:blue", ls="--", lw=1, label="val_missing (training rule)")
+    ax.axhline(result["val_full"], color="black", ls=":", lw=1, label="val_full (all combinations)")
+    ax.set_xlabel("# modalities shown (orange: never in training)" if lo is not None else "# modalities shown")
+    ax.set_ylabel("negative ELBO (nats/dim)")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

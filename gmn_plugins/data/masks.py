@@ -1,0 +1,45 @@
+"""Which modalities a scene shows: the missing-modality masks of paper §4 / Fig. 5 (gmn_model_reference.md §6.5).
+
+Training (and "val_missing"): each scene gets ONE fixed combination with A..B modalities, drawn with probability
+∝ 1/size per combination as the authors' code does, so P(size s) ∝ C(M, s)/s (M = 8, sizes 7..8: 0.90 / 0.10).
+It is a pure function of (seed, split, scene index), so any worker, machine or resumed run gets the same masks.
+"val_full": every one of the 2^M - 1 combinations is possible; the size is drawn uniformly first, then the subset.
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+
+MASK_STREAM = 11  # the seed stream of the masks (train.py uses 1 and 2 for batches and noise)
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+def size_probabilities(num_modalities: int, low: int, high: int) -> np.ndarray:
+    """(high - low + 1,) P(size) of the fixed masks: ∝ C(M, s) / s for s = low..high."""
+    weights = np.array([comb(num_modalities, s) / s for s in range(low, high + 1)])
+    return weights / weights.sum()
+
+
+def fixed_mask(seed: int, split: str, scene: int, num_modalities: int, low: int, high: int) -> np.ndarray:
+    """(M,) bool: the modalities scene ``scene`` of ``split`` shows, one combination of ``low``..``high`` of them."""
+    rng = np.random.default_rng([seed, MASK_STREAM, SPLIT_CODES[split], scene])
+    size = low + rng.choice(high - low + 1, p=size_probabilities(num_modalities, low, high))
+    mask = np.zeros(num_modalities, bool)
+    mask[rng.choice(num_modalities, size=size, replace=False)] = True
+    return mask
+
+
+def fixed_masks(seed: int, split: str, scenes, num_modalities: int, sizes) -> np.ndarray | None:
+    """(len(scenes), M) bool ``fixed_mask`` rows, or None when ``sizes`` is empty (every modality shown)."""
+    if not sizes:
+        return None
+    return np.stack([fixed_mask(seed, split, int(s), num_modalities, *sizes) for s in scenes])
+
+
+def full_mask(rng: np.random.Generator, num_modalities: int) -> np.ndarray:
+    """(M,) bool, any non-empty combination: size ~ U{1..M}, then a uniform subset of that size ("val_full")."""
+    mask = np.zeros(num_modalities, bool)
+    mask[rng.choice(num_modalities, size=int(rng.integers(1, num_modalities + 1)), replace=False)] = True
+    return mask
