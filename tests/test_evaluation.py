@@ -104,7 +104,7 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
     results = json.loads((run.dir / "eval" / "classification.json").read_text())["results"]["4 blocks"]
     assert len(results) == 3 * 2 and all(r["orientation"] == "paper" and r["groups"] == 2 for r in results)
     assert (run.dir / "eval" / "classification.png").stat().st_size > 5000
-    heldout = json.loads((run.dir.parent / "data-heldout4" / "manifest.json").read_text())
+    heldout = json.loads((run.dir.parent / "data-heldout4x4" / "manifest.json").read_text())
     assert heldout["blocks"] == 4 and list(heldout["splits"]) == ["test"]
 
     for args, fragment in (

@@ -82,3 +82,17 @@ def test_cli_generate_reports_rate(tmp_path):
     assert report["scenes"] == 1 and report["scenes_per_second"] > 0
     result = run_cli("data", "generate", "--out", str(tmp_path / "d"), "--scenes", "1", "--views", "3")
     assert result.returncode == 2 and "views: dataset was made with 2" in result.stderr
+
+
+def test_atomic_files_get_the_permissions_of_a_normal_open(tmp_path):
+    """mkstemp makes 0600 temp files; a dataset or checkpoint must be readable like any file the user writes."""
+    import os
+
+    from gmn_plugins.mese.shards import write_json
+
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "m.json", {"a": 1})
+        assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(mask)

@@ -1,13 +1,16 @@
 """``gmn-eval``: the paper's experiments on a trained run; JSON tables and PNG plots go to ``RUN/eval/``.
 
     gmn-eval density RUN [--scenes 96] [--samples 5] [--counts 0,1,5,10] [--targets rgb] [--sources haptic] [--gray]
+    gmn-eval generate RUN [--scene 0] [--samples 3] [--context rgb=1,haptic=15]
     gmn-eval missing RUN [--scenes 96] [--sizes A,B]
-    gmn-eval classify RUN [--blocks 4,6] [--objects 100] [--k 10] [--contexts 0,1,2,3,4,5] [--samples 50]
+    gmn-eval classify RUN [--blocks 4,6] [--objects 10] [--k 10] [--contexts 0,1,3,5] [--samples 5]
                           [--orientation paper|code|both]
 
 RUN is a training output directory (``train.out`` of the spec, e.g. runs/quickstart). Density uses the run's
 validation split (reference §6.2); classification makes held-out 4- and 6-block sets beside the run's data if
-missing (reference §6.3). Same arguments, same numbers: all randomness comes from ``--seed``.
+missing (reference §6.3). The defaults fit a CPU (minutes for the quickstart model); the paper's sizes are
+``--objects 1000 --contexts 0,1,2,3,4,5 --samples 50`` (K² IWAE evaluations per group, mask and context size).
+Same arguments, same numbers: all randomness comes from ``--seed``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import sys
 import time
 
+import numpy as np
 from tqdm import tqdm
 
 from . import user_errors
@@ -76,6 +80,46 @@ def _density(args, run) -> dict:
     write_json(out / "density.json", result)
     plot_density(records, out / "density.png", title=f"{run.spec.name}, step {run.step}, {n} val scenes")
     return {"json": str(out / "density.json"), "plot": str(out / "density.png"), "records": records}
+
+
+def _context_counts(text: str | None, run, views: int) -> list[int] | None:
+    if text is None:
+        return None
+    counts = {m.name: 0 for m in run.modalities}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or name not in counts or not value.isdigit() or int(value) > views:
+            _fail(f"--context: expected NAME=K items with NAME one of {list(counts)} and 0 <= K <= {views}, "
+                  f"got {item!r}")  # fmt: skip
+        counts[name] = int(value)
+    return list(counts.values())
+
+
+def _generate(args, run) -> dict:
+    from ..evaluation.generation import default_context, generate_grid, save_grid
+
+    scenes = run.scenes("val")
+    if not 0 <= args.scene < scenes.num_scenes:
+        _fail(f"--scene: {scenes.split} split has scenes 0..{scenes.num_scenes - 1}, got {args.scene}")
+    context = _context_counts(args.context, run, scenes.views) or default_context(scenes)
+    grids = generate_grid(run.model, scenes, args.scene, context, samples=args.samples, seed=args.seed)
+    if not grids:
+        _fail(f"{run.dir}: the run has no camera image modality to render")
+    shown = {m.name: scenes.senses(m, np.full(k, args.scene), np.arange(k))
+             for m, k in zip(run.modalities, context) if m.name in grids}  # fmt: skip
+    out = run.dir / "eval"
+    out.mkdir(exist_ok=True)
+    png = out / f"generation-{scenes.split}{args.scene}.png"
+    ctx_text = ", ".join(f"{m.name} {k}" for m, k in zip(run.modalities, context))
+    save_grid(grids, shown, png, f"{run.spec.name} step {run.step}, {scenes.split} scene {args.scene}; context: {ctx_text}")
+    # mean squared error per element of each sample, and of the samples' mean, against the truth
+    errors = {name: {"samples": [float(((g[r] - g[0]) ** 2).mean()) for r in range(1, len(g))],
+                     "mean_of_samples": float(((g[1:].mean(0) - g[0]) ** 2).mean())} for name, g in grids.items()}  # fmt: skip
+    result = {"experiment": "cross-modal generation at the 4x4 viewpoint grid", "step": run.step,
+              "split": scenes.split, "scene": args.scene, "context": dict(zip([m.name for m in run.modalities], context)),
+              "samples": args.samples, "seed": args.seed, "mse": errors, "png": str(png)}  # fmt: skip
+    write_json(out / f"generation-{scenes.split}{args.scene}.json", result)
+    return result
 
 
 def _missing(args, run) -> dict:
@@ -143,15 +187,20 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--targets", type=lambda s: s.split(","), help="target modalities (default: all)")
     d.add_argument("--sources", type=lambda s: s.split(","), help="source modalities (default: all others)")
     d.add_argument("--gray", action="store_true", help="also score image targets as GRAY = max(R, G, B)")
+    g = sub.add_parser("generate", parents=[common], help="cross-modal generation at a 4x4 viewpoint grid, Fig. 1")
+    g.add_argument("--scene", type=int, default=0, help="validation scene")
+    g.add_argument("--samples", type=int, default=3, help="samples of z from the prior")
+    g.add_argument("--context", help="NAME=K,...: the first K views of each named modality (default: all views of "
+                                     "vector modalities, one view of image modalities, as Fig. 1)")  # fmt: skip
     m = sub.add_parser("missing", parents=[common], help="missing-modality robustness, paper Fig. 5")
     m.add_argument("--scenes", type=int, default=96, help="validation scenes")
     m.add_argument("--sizes", type=_ints, help="A,B: the combinations of val_missing (default: the run's)")
     c = sub.add_parser("classify", parents=[common], help="scene classification, paper Eq. 6 / Fig. 4")
     c.add_argument("--blocks", type=_ints, default=[4, 6], help="held-out object sizes (paper: 4 and 6)")
-    c.add_argument("--objects", type=int, default=100, help="held-out objects per size (paper: 1000)")
+    c.add_argument("--objects", type=int, default=10, help="held-out objects per size (paper: 1000)")
     c.add_argument("--k", type=int, default=10, help="scenes per classification group (paper: 10)")
-    c.add_argument("--contexts", type=_ints, default=[0, 1, 2, 3, 4, 5], help="context views per modality")
-    c.add_argument("--samples", type=int, default=50, help="importance samples (paper: 50)")
+    c.add_argument("--contexts", type=_ints, default=[0, 1, 3, 5], help="context views per modality (paper: 0..5)")
+    c.add_argument("--samples", type=int, default=5, help="importance samples (paper: 50)")
     c.add_argument("--orientation", choices=["paper", "code", "both"], default="paper",
                    help="argmax over contexts (Eq. 6) or over observations (the authors' script)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -163,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         from ..evaluation.runs import load_run
 
         run = load_run(args.run, load_registry(), progress=not args.no_progress)
-        report = {"density": _density, "missing": _missing, "classify": _classify}[args.command](args, run)
+        commands = {"density": _density, "generate": _generate, "missing": _missing, "classify": _classify}
+        report = commands[args.command](args, run)
         report["seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(report, indent=2))
 

@@ -29,6 +29,7 @@ class SceneSet:
         self.raw = {m.sensor.name: arrays[m.sensor.name] for m in modalities}
         self.queries = {kind: arrays[f"query.{kind}"] for kind in {m.sensor.query for m in modalities}}
         self.labels = arrays["label"]
+        self.objects = {key: arrays[key] for key in ("walk", "colours")}  # to render any view again
         self.num_scenes = len(self.labels)
         self.views = self.raw[modalities[0].sensor.name].shape[1]
 

@@ -42,14 +42,14 @@ class Run:
     def heldout_scenes(self, blocks: int, scenes: int, workers: int | None = None, progress: bool = False) -> SceneSet:
         """A test-only set of ``scenes`` objects with ``blocks`` blocks (4 or 6: shapes the 5-block training never
         showed; reference §6.3), made like the run's data (sensors, hand, physics, saturation, seed) into
-        ``DATA_DIR-heldout{blocks}`` if missing, normalised with the training split's statistics."""
+        ``DATA_DIR-heldout{blocks}x{scenes}`` if missing, normalised with the training split's statistics."""
         from ..train import dataset_config
 
         base = dataset_config(self.spec, self.modalities)
         config = DatasetConfig(seed=base.seed, blocks=blocks, views=base.views, physics=base.physics, hand=base.hand,
                                saturation=base.saturation, shard_size=base.shard_size, sensors=base.sensors,
                                splits={"test": scenes})  # fmt: skip
-        root = f"{self.spec.data.dir}-heldout{blocks}"
+        root = f"{self.spec.data.dir}-heldout{blocks}x{scenes}"
         generate(root, config, workers=self.spec.data.workers if workers is None else workers, progress=progress)
         return SceneSet(root, "test", self.modalities, self.manifest["stats"])
 

@@ -1,0 +1,110 @@
+"""Cross-modal generation (paper §4 "Cross-Modal Generation", Fig. 1, appendix D; reference §6.4).
+
+The model is conditioned on a few views of some modalities of a held-out scene (by default: every view of each
+non-image modality, and one view of each image modality, as in Fig. 1) and renders each image modality from a
+fixed 4 x 4 grid of viewpoints (MESE's predefined views: pitch in linspace(-π/4, π/4, 4), yaw in
+linspace(π/5, 9π/5, 4)), several samples of z ~ P(z | C) each. The true views are rendered by MuJoCo from the
+scene's stored object (its walk and colours) through the modality's own sensor, so they exist for any viewpoint.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ..data.episodes import SceneSet
+from ..mese.camera import CAMERA_RADIUS, CameraRig
+from ..mese.shapes import block_centres
+from ..models.gmn import GMN
+from ..modality import normalize
+
+GRID_PITCH = np.linspace(-math.pi / 4, math.pi / 4, 4)  # radians (reference §6.4)
+GRID_YAW = np.linspace(math.pi / 5, 9 * math.pi / 5, 4)
+SCALE = 2
+
+
+def grid_queries() -> np.ndarray:
+    """(16, 5) float32 camera queries (x, y, z metres, pitch wrapped to [0, 2π), yaw radians) of the 4 x 4 grid,
+    on the radius-1 sphere looking at the origin, in the dataset's own convention (``camera.sample_viewpoint``)."""
+    rows = []
+    for pitch in GRID_PITCH:
+        for yaw in GRID_YAW:
+            pos = -CAMERA_RADIUS * np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw),
+                                             math.sin(pitch)])  # fmt: skip
+            rows.append([*pos, pitch % (2 * math.pi), yaw])
+    return np.array(rows, np.float32)
+
+
+def true_views(scenes: SceneSet, scene: int, modality: int, queries: np.ndarray) -> np.ndarray:
+    """(len(queries), *shape) float32: modality ``modality`` of scene ``scene`` rendered at ``queries`` by its
+    sensor (a ``camera`` one), normalised and sliced as the model sees it."""
+    m = scenes.modalities[modality]
+    walk, colours = scenes.objects["walk"][scene], scenes.objects["colours"][scene]
+    with CameraRig(len(walk) + 1) as rig:
+        rig.set_object(block_centres(walk.astype(np.int64)), colours)
+        raw = []
+        for q in queries:
+            rig.look_from(q.astype(np.float64))
+            raw.append(m.sensor.record(rig))
+    return m.slice(normalize(np.stack(raw), m.sensor, scenes.stats))
+
+
+def default_context(scenes: SceneSet) -> list[int]:
+    """Context views per modality as in Fig. 1: every view of a vector modality, one view of an image modality."""
+    return [1 if len(m.shape) == 3 else scenes.views for m in scenes.modalities]
+
+
+@torch.no_grad()
+def generate_grid(model: GMN, scenes: SceneSet, scene: int, context: list[int], samples: int = 3,
+                  seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
+    """For each camera image modality: (1 + samples, 16, *shape) float32, row 0 the truth, then ``samples`` renders
+    from z ~ P(z | C) at the 16 grid viewpoints; C = the first ``context[i]`` views of modality i of ``scene``."""
+    plan = [[((scene, np.arange(k)), (scene, np.arange(0))) for k in context]]
+    ctx, _ = scenes.assemble(plan)
+    queries = grid_queries()
+    images = [i for i, m in enumerate(scenes.modalities) if len(m.shape) == 3 and m.sensor.query == "camera"]
+    out = {scenes.modalities[i].name: [true_views(scenes, scene, i, queries)] for i in images}
+    torch.manual_seed(seed)
+    q = [torch.from_numpy(queries) if i in images else None for i in range(len(scenes.modalities))]
+    s = [torch.zeros(len(queries), dtype=torch.int64) if i in images else None for i in range(len(scenes.modalities))]
+    for _ in range(samples):
+        rendered = model.generate(ctx, q, s, 1)
+        for i in images:
+            out[scenes.modalities[i].name].append(rendered[i].numpy())
+    return {name: np.stack(rows) for name, rows in out.items()}
+
+
+def _tile(image: np.ndarray) -> Image.Image:
+    arr = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    arr = np.repeat(arr, 3, axis=0) if arr.shape[0] == 1 else arr
+    img = Image.fromarray(arr.transpose(1, 2, 0))
+    return img.resize((img.width * SCALE, img.height * SCALE), Image.NEAREST)
+
+
+def save_grid(grids: dict[str, np.ndarray], context_images: dict[str, np.ndarray], path, title: str) -> None:
+    """One block per image modality: its context views at the left, then the 4 x 4 viewpoints as 16 columns, row
+    "truth" above the sampled rows."""
+    first = next(iter(grids.values()))
+    tw, th = _tile(first[0, 0]).size
+    label_w, gap = 60, 2
+    ctx_w = (tw + gap) * max([len(c) for c in context_images.values()] + [1]) + 10
+    rows = sum(len(g) for g in grids.values())
+    canvas = Image.new("RGB", (label_w + ctx_w + 16 * (tw + gap), 20 + rows * (th + gap) + 14 * len(grids)),
+                       (40, 40, 40))  # fmt: skip
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 4), title, fill="white")
+    y = 20
+    for name, grid in grids.items():
+        draw.text((4, y), f"{name}   context | 16 viewpoints: pitch -45..45 deg (4 blocks of 4), yaw 36..324 deg", fill="white")
+        y += 14
+        for c, image in enumerate(context_images.get(name, [])):
+            canvas.paste(_tile(image), (label_w + c * (tw + gap), y))
+        for r, row in enumerate(grid):
+            draw.text((4, y + th // 2 - 6), "truth" if r == 0 else f"z{r}", fill="white")
+            for c, image in enumerate(row):
+                canvas.paste(_tile(image), (label_w + ctx_w + c * (tw + gap), y))
+            y += th + gap
+    canvas.save(path)
