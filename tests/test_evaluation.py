@@ -10,6 +10,7 @@ import torch
 from conftest import REPO, run_cli
 from gmn_plugins.evaluation.classification import accuracy, classify, score_matrix
 from gmn_plugins.evaluation.density import TARGET_VIEWS, density_grid, gray
+from gmn_plugins.evaluation.generation import grid_queries, true_views
 from gmn_plugins.evaluation.runs import load_run
 from gmn_plugins.plugins import load_registry
 from gmn_plugins.spec import load_spec
@@ -81,6 +82,18 @@ def test_density_grid_is_deterministic_and_gray_scores_one_channel(run):
         density_grid(run.model, scenes, 1, 0, counts=(0, 1), gray_target=True)
 
 
+def test_true_views_rerender_the_dataset_views_from_the_stored_object(run):
+    scenes = run.scenes("val")
+    rgb = scenes.modalities[0]
+    queries = scenes.queries["camera"][1, :3]
+    again = true_views(scenes, 1, 0, queries)
+    stored = scenes.senses(rgb, np.array([1, 1, 1]), np.arange(3))
+    assert again.shape == stored.shape == (3, 3, 64, 64) and stored.max() > 0.2
+    assert np.abs(again - stored).mean() < 0.5 / 255  # float32 queries vs the generator's float64: a few pixels
+    assert grid_queries().shape == (16, 5)
+    np.testing.assert_allclose(np.linalg.norm(grid_queries()[:, :3], axis=1), 1.0, atol=1e-6)
+
+
 def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run, tmp_path):
     result = run_cli("evaluate", "density", str(run.dir), "--scenes", "2", "--samples", "2", "--counts", "0,1",
                      "--gray", "--no-progress")  # fmt: skip
@@ -90,6 +103,13 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
     assert pairs == [("haptic", "rgb", False), ("haptic", "rgb", True), ("rgb", "haptic", False)]
     assert all(np.array(r["grid"]).shape == (2, 2) for r in table["records"])
     assert (run.dir / "eval" / "density.png").stat().st_size > 5000
+
+    result = run_cli("evaluate", "generate", str(run.dir), "--scene", "1", "--samples", "2", "--context",
+                     "rgb=1,haptic=3", "--no-progress")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    generated = json.loads((run.dir / "eval" / "generation-val1.json").read_text())
+    assert generated["context"] == {"rgb": 1, "haptic": 3} and len(generated["mse"]["rgb"]["samples"]) == 2
+    assert (run.dir / "eval" / "generation-val1.png").stat().st_size > 5000
 
     result = run_cli("evaluate", "missing", str(run.dir), "--scenes", "4", "--sizes", "1,1", "--no-progress")
     assert result.returncode == 0, result.stderr
@@ -112,6 +132,8 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
         (["density", str(run.dir), "--targets", "depthx", "--counts", "0,1"], "--targets: depthx not in the run's modalities"),
         (["density", str(run.dir), "--counts", "0,7"], "--counts: at most 3 context views"),
         (["classify", str(run.dir), "--k", "9", "--objects", "4", "--contexts", "0"], "--k: need 2 <= k <= --objects (4), got 9"),
+        (["generate", str(run.dir), "--context", "rgb=9"], "--context: expected NAME=K items"),
+        (["generate", str(run.dir), "--scene", "4"], "--scene: val split has scenes 0..3, got 4"),
         (["missing", str(run.dir), "--sizes", "1,3"], "--sizes: expected A,B with 1 <= A <= B <= 2, got [1, 3]"),
     ):
         bad = run_cli("evaluate", *args, "--no-progress")
