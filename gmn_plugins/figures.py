@@ -13,8 +13,10 @@ SHOWN_VIEWS = 6
 SCALE = 2
 
 
-def plot_losses(history: list[dict], path: str | Path) -> None:
-    """Training loss and per-dimension NLL against step (matplotlib, PNG)."""
+def plot_losses(history: list[dict], path: str | Path, val_history: list[dict] = ()) -> None:
+    """Training loss and per-dimension NLL against step (matplotlib, PNG); with ``val_history`` (rows of
+    ``val.jsonl``) the validation negative ELBO of the training rule's modality combinations (val_missing) and of
+    all combinations (val_full) is drawn on the left panel."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -24,14 +26,19 @@ def plot_losses(history: list[dict], path: str | Path) -> None:
         return
     steps = [row["step"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    if val_history:
+        for key, style, colour in (("val_missing", "o-", "black"), ("val_full", "s--", "tab:red")):
+            axes[0].plot([r["step"] for r in val_history], [r[key] for r in val_history], style, ms=3, lw=1,
+                         color=colour, label=f"{key} (validation)", zorder=3)  # fmt: skip
     for ax, key, title in ((axes[0], "neg_elbo_per_dim", "negative ELBO (nats per target dimension)"),
                            (axes[1], "nll_per_dim", "target NLL (nats per dimension)")):  # fmt: skip
-        ax.plot(steps, [row[key] for row in history], lw=0.6, alpha=0.5)
+        ax.plot(steps, [row[key] for row in history], lw=0.6, alpha=0.4, color="tab:blue")
         window = max(1, len(steps) // 25)
         smooth = np.convolve([row[key] for row in history], np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1 :], smooth, lw=1.5)
+        ax.plot(steps[window - 1 :], smooth, lw=1.5, color="tab:blue", label="training (smoothed)")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

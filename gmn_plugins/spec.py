@@ -87,7 +87,9 @@ class TrainSpec:
     target swapped (the authors' code; the paper is silent), doubling the episodes per step.
     ``missing_sizes = [A, B]`` (paper §4 "Missing-modality Problem", Fig. 5; reference §6.5): every training scene
     gets one fixed combination of A..B modalities (P(combination) ∝ 1/size, as the authors' code draws it); empty =
-    all modalities always. ``missing_mode``: ``paper`` removes the other modalities from the scene (context and
+    all modalities always. Every ``eval_every`` steps the negative ELBO of ``eval_scenes`` validation scenes is
+    logged to ``val.jsonl``: ``val_missing`` (the training rule's combinations; all modalities without
+    ``missing_sizes``) and ``val_full`` (any combination), the curves of the paper's Fig. 5. ``missing_mode``: ``paper`` removes the other modalities from the scene (context and
     target); ``code`` only keeps them out of the context, all their views becoming targets (the authors' code).
     """
 
@@ -105,6 +107,8 @@ class TrainSpec:
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 0  # 0 = torch default
+    eval_every: int = 0  # steps between validations (val.jsonl, loss.png); 0 = never
+    eval_scenes: int = 32  # validation scenes per validation
     missing_sizes: list[int] = attrs.Factory(list)
     missing_mode: Literal["paper", "code"] = "paper"
 
@@ -257,6 +261,8 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     for field in ("lr", "clip", "beta", "beta_start"):
         at_least(getattr(spec.train, field), 0.0, f"train.{field}")
     at_least(spec.train.beta_anneal_steps, 0, "train.beta_anneal_steps")
+    at_least(spec.train.eval_every, 0, "train.eval_every")
+    at_least(spec.train.eval_scenes, 1, "train.eval_scenes")
     sizes = spec.train.missing_sizes
     if sizes and not (len(sizes) == 2 and 1 <= sizes[0] <= sizes[1] <= len(spec.modalities)):
         problems.append(f"{file}: train.missing_sizes: expected [A, B] with 1 <= A <= B <= {len(spec.modalities)} "

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .data.episodes import SceneSet, add_opposite
 from .data.masks import fixed_masks
+from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
 from .mese.generate import DatasetConfig, generate
 from .mese.shards import atomic_write
@@ -121,8 +122,20 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
         step = ckpt["step"]
     resumed_from = step
     atomic_write(out / "spec.json", lambda f: f.write(json.dumps(spec_dict, indent=2).encode()))
-    metrics_path = out / "metrics.jsonl"
+    metrics_path, val_path = out / "metrics.jsonl", out / "val.jsonl"
     _truncate_metrics(metrics_path, keep_until=step)
+    _truncate_metrics(val_path, keep_until=step)
+    validate = bool(spec.train.eval_every and spec.data.val_scenes)
+
+    def validation() -> None:
+        """Negative ELBO on the validation scenes (paper Fig. 5's val_missing / val_full), logged to val.jsonl."""
+        model.eval()
+        result = missing_modality(model, val_set, spec.train.missing_sizes, spec.train.missing_mode,
+                                  num_scenes=spec.train.eval_scenes, max_targets=spec.train.max_targets,
+                                  seed=spec.seed)  # fmt: skip
+        model.train()
+        _append_metrics(val_path, [{"step": step, **{k: result[k] for k in ("val_missing", "val_full",
+                                                                              "val_full_by_size")}}])  # fmt: skip
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -165,6 +178,8 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
         if step % spec.train.log_every == 0 or step == spec.train.steps:
             _append_metrics(metrics_path, rows)
             rows = []
+        if validate and (step % spec.train.eval_every == 0 or step == spec.train.steps):
+            validation()  # before the checkpoint: a kill in between re-runs it on resume (rows after it are dropped)
         if step % spec.train.checkpoint_every == 0 or step == spec.train.steps:
             _append_metrics(metrics_path, rows)
             rows = []
@@ -173,7 +188,8 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
 
     model.eval()
     history = [json.loads(line) for line in metrics_path.read_text().splitlines()]
-    plot_losses(history, out / "loss.png")
+    val_history = [json.loads(line) for line in val_path.read_text().splitlines()] if val_path.exists() else []
+    plot_losses(history, out / "loss.png", val_history)
     samples = sample_grid(model, val_set, out / "samples.png", seed=spec.seed)
     window = max(1, len(history) // 10)
 
@@ -191,6 +207,8 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
         "nll_per_dim_start": mean("nll_per_dim", history[:window]),
         "nll_per_dim_end": mean("nll_per_dim", history[-window:]),
         "final_loss": history[-1]["loss"] if history else None,
+        "val_missing": val_history[-1]["val_missing"] if val_history else None,
+        "val_full": val_history[-1]["val_full"] if val_history else None,
         "checkpoint": str(ckpt_path),
         "samples": str(samples) if samples else None,
         "loss_plot": str(out / "loss.png"),

@@ -71,7 +71,8 @@ def test_training_lowers_the_loss_and_uses_the_context(data_dir, tmp_path):
 
 
 def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
-    base = [f"data.dir={json.dumps(str(data_dir))}", *TINY, "train.steps=12", "train.checkpoint_every=2"]
+    base = [f"data.dir={json.dumps(str(data_dir))}", *TINY, "train.steps=12", "train.checkpoint_every=2",
+            "train.eval_every=3", "train.eval_scenes=2"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def command(out):
@@ -98,6 +99,9 @@ def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
     rows_a = [json.loads(l) for l in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     rows_b = [json.loads(l) for l in metrics.read_text().splitlines()]
     assert rows_a == rows_b  # no step lost or logged twice
+    val_a, val_b = ((tmp_path / run / "val.jsonl").read_text() for run in ("a", "b"))
+    assert [json.loads(l)["step"] for l in val_a.splitlines()] == [3, 6, 9, 12]  # validations, none twice
+    assert val_a == val_b and a["val_full"] == json.loads(val_a.splitlines()[-1])["val_full"]
 
 
 def test_add_opposite_appends_the_swapped_episodes():
