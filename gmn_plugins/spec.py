@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -107,6 +108,7 @@ class TrainSpec:
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 0  # 0 = torch default
+    device: str = "auto"  # "auto" (cuda when available, else cpu), "cpu", "cuda", "cuda:N", "mps"
     eval_every: int = 0  # steps between validations (val.jsonl, loss.png); 0 = never
     eval_scenes: int = 32  # validation scenes per validation
     missing_sizes: list[int] = attrs.Factory(list)
@@ -263,6 +265,8 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     at_least(spec.train.beta_anneal_steps, 0, "train.beta_anneal_steps")
     at_least(spec.train.eval_every, 0, "train.eval_every")
     at_least(spec.train.eval_scenes, 1, "train.eval_scenes")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", spec.train.device):
+        problems.append(f"{file}: train.device: expected auto, cpu, cuda, cuda:N or mps, got {spec.train.device!r}")
     sizes = spec.train.missing_sizes
     if sizes and not (len(sizes) == 2 and 1 <= sizes[0] <= sizes[1] <= len(spec.modalities)):
         problems.append(f"{file}: train.missing_sizes: expected [A, B] with 1 <= A <= B <= {len(spec.modalities)} "

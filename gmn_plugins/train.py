@@ -26,7 +26,7 @@ from .modality import Modality
 from .models.gmn import GMN, ModalityInfo
 from .models.presets import PRESETS
 from .registry import Registry
-from .spec import ExperimentSpec, to_dict
+from .spec import ExperimentSpec, SpecError, to_dict
 
 
 def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetConfig:
@@ -48,6 +48,22 @@ def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | 
         return GMN(infos, PRESETS[s.preset], inference=s.inference, experts=s.experts, sigma=s.sigma,
                    first_step_prior=s.first_step_prior, stochastic_representation=s.stochastic_representation,
                    vector_projection=s.vector_projection)
+
+
+def resolve_device(spec: ExperimentSpec, spec_file: str = "spec") -> torch.device:
+    """``train.device`` as a torch device: ``auto`` is cuda when available, else cpu. Raises ``SpecError`` when the
+    requested backend is not available in this torch build or on this machine."""
+    name = spec.train.device
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SpecError(f"{spec_file}: train.device: {name!r} requested, but torch.cuda.is_available() is False "
+                        f"(torch {torch.__version__}); use train.device=cpu or auto")  # fmt: skip
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise SpecError(f"{spec_file}: train.device: {name!r} requested, but there are {torch.cuda.device_count()} GPUs")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise SpecError(f"{spec_file}: train.device: 'mps' requested, but torch.backends.mps.is_available() is False")
+    return torch.device(name)
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -106,7 +122,8 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     if spec.train.threads:
         torch.set_num_threads(spec.train.threads)
     torch.manual_seed(spec.seed)
-    model = build_model(spec, modalities)
+    device = resolve_device(spec, spec_file)
+    model = build_model(spec, modalities, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
     out = Path(spec.train.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -151,3 +151,18 @@ def test_a_checkpoint_of_another_model_is_refused(data_dir, tmp_path):
     other = subprocess.run([sys.executable, "-m", "gmn_plugins.cli.run", *base, 'modalities=["haptic", "rgb"]'],
                            capture_output=True, text=True)  # fmt: skip
     assert other.returncode == 2 and "modalities: checkpoint has ['rgb', 'haptic'], spec has ['haptic', 'rgb']" in other.stderr
+
+
+def test_device_is_checked_in_one_line_and_auto_falls_back_to_cpu(tmp_path):
+    from gmn_plugins.spec import SpecError
+    from gmn_plugins.train import resolve_device
+
+    spec_file = REPO / "specs" / "quickstart.toml"
+    with pytest.raises(SpecError, match=r"train.device: expected auto, cpu, cuda, cuda:N or mps, got 'gpu'"):
+        load_spec(spec_file, ["train.device=gpu"])
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(load_spec(spec_file)).type == expected  # the default is "auto"
+    assert resolve_device(load_spec(spec_file, ["train.device=cpu"])) == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SpecError, match=r"quickstart.toml: train.device: 'cuda:1' requested, but torch.cuda"):
+            resolve_device(load_spec(spec_file, ["train.device=cuda:1"]), str(spec_file))

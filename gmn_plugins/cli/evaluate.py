@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     common.add_argument("run", help="run directory holding checkpoint.pt (a spec's train.out)")
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--no-progress", action="store_true")
+    common.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N, mps")
     d = sub.add_parser("density", parents=[common], help="cross-modal density (IWAE), paper Fig. 3")
     d.add_argument("--scenes", type=int, default=96, help="validation scenes (authors: 1200)")
     d.add_argument("--samples", type=int, default=5, help="importance samples (authors: 5)")
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         from ..evaluation.runs import load_run
 
-        run = load_run(args.run, load_registry(), progress=not args.no_progress)
+        run = load_run(args.run, load_registry(), progress=not args.no_progress, device=args.device)
         commands = {"density": _density, "generate": _generate, "missing": _missing, "classify": _classify}
         report = commands[args.command](args, run)
         report["seconds"] = round(time.perf_counter() - started, 1)

@@ -37,7 +37,7 @@ def score_matrix(model: GMN, scenes: SceneSet, group: np.ndarray, context_modali
         plan = [[((group[k], np.arange(c if m in context_modalities else 0)), (group[i], last))
                  for m in range(len(scenes.modalities))] for k, i in chunk]  # fmt: skip
         context, targets = scenes.assemble(plan)
-        scores[start : start + len(chunk)] = model.log_likelihood(context, targets, len(chunk), samples).numpy()
+        scores[start : start + len(chunk)] = model.log_likelihood(context, targets, len(chunk), samples).cpu().numpy()
     return scores.reshape(len(group), len(group))
 
 

@@ -73,7 +73,7 @@ def generate_grid(model: GMN, scenes: SceneSet, scene: int, context: list[int], 
     for _ in range(samples):
         rendered = model.generate(ctx, q, s, 1)
         for i in images:
-            out[scenes.modalities[i].name].append(rendered[i].numpy())
+            out[scenes.modalities[i].name].append(rendered[i].cpu().numpy())
     return {name: np.stack(rows) for name, rows in out.items()}
 
 

@@ -54,11 +54,11 @@ class Run:
         return SceneSet(root, "test", self.modalities, self.manifest["stats"])
 
 
-def load_run(run_dir: str | Path, registry: Registry, progress: bool = False) -> Run:
+def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, device: str = "cpu") -> Run:
     """Reopen ``run_dir`` (a ``train.out`` directory). Raises ``CheckpointError`` (one line) when it holds no readable
     checkpoint or the installed modalities differ from the trained ones; ``SpecError`` for a stored spec this version
-    cannot read; ``DataError`` when its dataset directory holds other data."""
-    from ..train import build_model, dataset_config
+    cannot read; ``DataError`` when its dataset directory holds other data. ``device``: as ``train.device``."""
+    from ..train import build_model, dataset_config, resolve_device
 
     path = Path(run_dir) / "checkpoint.pt"
     if not path.is_file():
@@ -67,7 +67,8 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False) ->
     spec = structure(ckpt["spec"], ExperimentSpec, str(path))
     modalities = registry.resolve(spec.modalities, str(path))
     check_compatible(ckpt, to_dict(spec), [m.identity() for m in modalities], path)
-    model = build_model(spec, modalities)
+    model = build_model(spec, modalities, resolve_device(attrs.evolve(spec, train=attrs.evolve(spec.train, device=device)),
+                                                        str(path)))  # fmt: skip
     model.load_state_dict(ckpt["model"])
     model.eval()
     manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress)

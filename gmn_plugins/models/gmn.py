@@ -57,6 +57,12 @@ class Points:
     queries: torch.Tensor
     scene: torch.Tensor
 
+    def to(self, device: torch.device) -> "Points":
+        """The same points on ``device`` (self when already there)."""
+        if self.senses.device == device:
+            return self
+        return Points(self.senses.to(device), self.queries.to(device), self.scene.to(device))
+
 
 def latent_grid_for(modalities, latent_grid=None) -> tuple[int, int]:
     """(h, w): H/4 x W/4 of the image modalities, else latent_grid, else (16, 16) (reference §1.1, §9.1).
@@ -150,6 +156,8 @@ class GMN(nn.Module):
         scenes, in nats; "nll_per_dim" = nll / number of target elements (nats per dimension); "kl_per_scene".
         Raises ValueError for malformed points or an empty target.
         """
+        context = self._on_device(context, num_scenes, "context")
+        target = self._on_device(target, num_scenes, "target")
         r, t, in_context, in_target = self._represent(context, target, num_scenes)
         elements = _elements(target, num_scenes).sum()
         if elements == 0:
@@ -169,6 +177,8 @@ class GMN(nn.Module):
         means before the likelihood, e.g. the GRAY evaluation's max over RGB (reference §6.1); the elements counted
         are the transformed ones. Raises ValueError if some scene has no target element, or for malformed points."""
         transforms = transforms or [None] * len(self.modalities)
+        context = self._on_device(context, num_scenes, "context")
+        target = self._on_device(target, num_scenes, "target")
         r, t, in_context, in_target = self._represent(context, target, num_scenes)
         elements = _elements(target, num_scenes, transforms)
         if (elements == 0).any():
@@ -186,12 +196,32 @@ class GMN(nn.Module):
         Raises ValueError for malformed context points or list lengths."""
         if len(queries) != len(self.modalities) or len(scene) != len(self.modalities):
             raise ValueError(f"queries and scene need one entry per modality ({len(self.modalities)})")
+        device = self.device
+        context = self._on_device(context, num_scenes, "context")
+        queries = [None if q is None else q.to(device) for q in queries]
+        scene = [None if s is None else s.to(device) for s in scene]
         r, in_context = self._aggregate(context, num_scenes, "context")
         if self.representation_heads is not None:
             r = torch.stack([sample_gaussian(*head(r_m)) for head, r_m in zip(self.representation_heads, r)])
         z = self.inference.prior(r, in_context).z
         return [None if q is None else renderer(z, encode_query(q), s)
                 for renderer, q, s in zip(self.renderers, queries, scene)]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters live; inputs on another device are moved there by every entry point."""
+        return next(self.parameters()).device
+
+    def _on_device(self, points: list[Points], num_scenes: int, what: str) -> list[Points]:
+        """Check every modality's points (before any transfer, so a GPU is never synchronised for it) and move
+        them to the parameters' device."""
+        if len(points) != len(self.modalities):
+            raise ValueError(f"{what}: expected {len(self.modalities)} Points (one per modality, N = 0 when "
+                             f"absent), got {len(points)}")
+        for info, p in zip(self.modalities, points):
+            _check(info, p, num_scenes, what)
+        device = self.device
+        return [p.to(device) for p in points]
 
     def _posterior(self, r, t, in_context, in_target) -> Latents:
         """z ~ Q(z | C, O); with stochastic_representation, first r_m ~ q(r_m | C_m u O_m) (aggregate
@@ -216,13 +246,10 @@ class GMN(nn.Module):
         return r, t, in_context, in_target
 
     def _aggregate(self, points, num_scenes, what):
-        """(M, B, r, h, w) stacked r_m (reference §2.3) and (M, B) bool presence."""
-        if len(points) != len(self.modalities):
-            raise ValueError(f"{what}: expected {len(self.modalities)} Points (one per modality, N = 0 when "
-                             f"absent), got {len(points)}")
+        """(M, B, r, h, w) stacked r_m (reference §2.3) and (M, B) bool presence; ``points`` checked by
+        ``_on_device``."""
         reps, present = [], []
-        for info, encoder, p in zip(self.modalities, self.encoders, points):
-            _check(info, p, num_scenes, what)
+        for encoder, p in zip(self.encoders, points):
             reps.append(encoder.aggregate(p.senses, encode_query(p.queries), p.scene, num_scenes))
             present.append(torch.bincount(p.scene, minlength=num_scenes) > 0)
         return torch.stack(reps), torch.stack(present)
