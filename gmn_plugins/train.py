@@ -96,7 +96,9 @@ def _truncate_metrics(path: Path, keep_until: int) -> None:
         except (json.JSONDecodeError, KeyError, TypeError):
             return False
 
-    lines = [line for line in path.read_text().splitlines() if kept(line)] if path.exists() else []
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if kept(line)]
     atomic_write(path, lambda f: f.write("".join(line + "\n" for line in lines).encode()))
 
 
