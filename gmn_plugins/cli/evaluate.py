@@ -6,7 +6,8 @@
     gmn-eval classify RUN [--blocks 4,6] [--objects 10] [--k 10] [--contexts 0,1,3,5] [--samples 5]
                           [--orientation paper|code|both]
 
-RUN is a training output directory (``train.out`` of the spec, e.g. runs/quickstart). Density uses the run's
+RUN is a training output directory (``train.out`` of the spec, e.g. runs/quickstart); run gmn-eval from the
+directory you trained in, since the spec's ``data.dir`` may be relative. Density uses the run's
 validation split (reference §6.2); classification makes held-out 4- and 6-block sets beside the run's data if
 missing (reference §6.3). The defaults fit a CPU (minutes for the quickstart model); the paper's sizes are
 ``--objects 1000 --contexts 0,1,2,3,4,5 --samples 50`` (K² IWAE evaluations per group, mask and context size).
