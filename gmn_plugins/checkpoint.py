@@ -14,7 +14,8 @@ from .mese.shards import atomic_write
 
 FORMAT_VERSION = 1
 # training fields that may change between a run and its resumption
-RESUMABLE_TRAIN_FIELDS = {"steps", "checkpoint_every", "log_every", "threads", "out", "eval_every", "eval_scenes", "device"}
+RESUMABLE_TRAIN_FIELDS = {"steps", "checkpoint_every", "log_every", "threads", "out", "eval_every", "eval_scenes", "device",
+                          "tensorboard"}
 
 
 class CheckpointError(Exception):

@@ -108,6 +108,7 @@ class TrainSpec:
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 0  # 0 = torch default
+    tensorboard: bool = False  # also log scalars and the sample grid to RUN/tensorboard (pip install "gmn-plugins[tensorboard]")
     device: str = "auto"  # "auto" (cuda when available, else cpu), "cpu", "cuda", "cuda:N", "mps"
     eval_every: int = 0  # steps between validations (val.jsonl, loss.png); 0 = never
     eval_scenes: int = 32  # validation scenes per validation

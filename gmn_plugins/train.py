@@ -102,6 +102,17 @@ def _truncate_metrics(path: Path, keep_until: int) -> None:
     atomic_write(path, lambda f: f.write("".join(line + "\n" for line in lines).encode()))
 
 
+def _tensorboard(out: Path, step: int, spec_file: str):
+    """A TensorBoard ``SummaryWriter`` on ``out/tensorboard`` that drops events logged after ``step`` by a killed run
+    (``purge_step``). Raises ``SpecError`` when the tensorboard package is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise SpecError(f"{spec_file}: train.tensorboard: needs the tensorboard package "
+                        f"(pip install 'gmn-plugins[tensorboard]')") from None  # fmt: skip
+    return SummaryWriter(str(out / "tensorboard"), purge_step=step or None)
+
+
 def _append_metrics(path: Path, rows: list[dict]) -> None:
     """Append rows to ``metrics.jsonl`` (one JSON object per line); no rewrite, so logging stays O(rows)."""
     with open(path, "a") as f:
@@ -141,6 +152,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
         step = ckpt["step"]
     resumed_from = step
     atomic_write(out / "spec.json", lambda f: f.write(json.dumps(spec_dict, indent=2).encode()))
+    writer = _tensorboard(out, step, spec_file) if spec.train.tensorboard else None
     metrics_path, val_path = out / "metrics.jsonl", out / "val.jsonl"
     _truncate_metrics(metrics_path, keep_until=step)
     _truncate_metrics(val_path, keep_until=step)
@@ -155,6 +167,17 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
         model.train()
         _append_metrics(val_path, [{"step": step, **{k: result[k] for k in ("val_missing", "val_full",
                                                                               "val_full_by_size")}}])  # fmt: skip
+        if writer is not None:
+            for key in ("val_missing", "val_full"):
+                writer.add_scalar(f"val/{key}", result[key], step)
+
+    def log(rows: list[dict]) -> None:
+        _append_metrics(metrics_path, rows)
+        if writer is not None:
+            for row in rows:
+                for key, value in row.items():
+                    if key != "step":
+                        writer.add_scalar(f"train/{key}", value, row["step"])
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -195,14 +218,16 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
                         kl=f"{last['kl_per_scene']:.1f}")  # fmt: skip
         bar.update(1)
         if step % spec.train.log_every == 0 or step == spec.train.steps:
-            _append_metrics(metrics_path, rows)
+            log(rows)
             rows = []
         if validate and (step % spec.train.eval_every == 0 or step == spec.train.steps):
             validation()  # before the checkpoint: a kill in between re-runs it on resume (rows after it are dropped)
         if step % spec.train.checkpoint_every == 0 or step == spec.train.steps:
-            _append_metrics(metrics_path, rows)
+            log(rows)
             rows = []
             checkpoint()
+            if writer is not None:
+                writer.flush()
     bar.close()
 
     model.eval()
@@ -210,6 +235,12 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     val_history = [json.loads(line) for line in val_path.read_text().splitlines()] if val_path.exists() else []
     plot_losses(history, out / "loss.png", val_history)
     samples = sample_grid(model, val_set, out / "samples.png", seed=spec.seed)
+    if writer is not None:
+        if samples:
+            from PIL import Image
+
+            writer.add_image("samples", np.asarray(Image.open(samples).convert("RGB")), step, dataformats="HWC")
+        writer.close()
     window = max(1, len(history) // 10)
 
     def mean(key: str, rows: list[dict]) -> float | None:

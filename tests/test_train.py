@@ -166,3 +166,28 @@ def test_device_is_checked_in_one_line_and_auto_falls_back_to_cpu(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(SpecError, match=r"quickstart.toml: train.device: 'cuda:1' requested, but torch.cuda"):
             resolve_device(load_spec(spec_file, ["train.device=cuda:1"]), str(spec_file))
+
+
+def test_tensorboard_gets_the_scalars_validation_and_samples(data_dir, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec = tiny_spec(data_dir, tmp_path / "run", 6, "train.tensorboard=true", "train.eval_every=3",
+                     "train.eval_scenes=2")  # fmt: skip
+    train(spec, "tiny", load_registry(), progress=False)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    rows = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5, 6]
+    assert [e.value for e in events.Scalars("train/loss")] == pytest.approx([r["loss"] for r in rows])
+    assert [e.step for e in events.Scalars("val/val_full")] == [3, 6]
+    assert [e.step for e in events.Images("samples")] == [6]
+
+
+def test_tensorboard_missing_is_one_line(data_dir, tmp_path, monkeypatch):
+    from gmn_plugins.spec import SpecError
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if the package were not installed
+    spec = tiny_spec(data_dir, tmp_path / "run", 2, "train.tensorboard=true")
+    with pytest.raises(SpecError, match=r"^tiny: train.tensorboard: needs the tensorboard package"):
+        train(spec, "tiny", load_registry(), progress=False)
