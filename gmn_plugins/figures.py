@@ -44,7 +44,7 @@ def plot_losses(history: list[dict], path: str | Path, val_history: list[dict] =
     plt.close(fig)
 
 
-def _to_pil(image: np.ndarray) -> Image.Image:
+def image_tile(image: np.ndarray) -> Image.Image:
     """(C, H, W) float in [0, 1] with C in {1, 3} -> RGB PIL image, upscaled ×SCALE."""
     arr = (np.clip(image, 0, 1) * 255).astype(np.uint8)
     arr = np.repeat(arr, 3, axis=0) if arr.shape[0] == 1 else arr
@@ -83,7 +83,7 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
         for b in range(len(ids)):
             for label, source in (("truth", truth), ("model", fake)):
                 rows.append((f"{m.name} {label}" if b == 0 else label, [source[b * shown + v] for v in range(shown)]))
-    tile_w, tile_h = _to_pil(rows[0][1][0]).size
+    tile_w, tile_h = image_tile(rows[0][1][0]).size
     label_w, gap = 80, 2
     title = f"{k} context views per modality; target views generated from the prior"
     width = max(label_w + shown * (tile_w + gap), 8 + 6 * len(title))
@@ -95,6 +95,6 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
         y = 18 + r * (tile_h + gap)
         draw.text((4, y + tile_h // 2 - 6), label, fill="white")
         for c, image in enumerate(images):
-            canvas.paste(_to_pil(image), (label_w + c * (tile_w + gap), y))
+            canvas.paste(image_tile(image), (label_w + c * (tile_w + gap), y))
     canvas.save(path)
     return Path(path)

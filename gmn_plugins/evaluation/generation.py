@@ -16,6 +16,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..data.episodes import SceneSet
+from ..figures import image_tile
 from ..mese.camera import CAMERA_RADIUS, CameraRig
 from ..mese.shapes import block_centres
 from ..models.gmn import GMN
@@ -23,7 +24,6 @@ from ..modality import normalize
 
 GRID_PITCH = np.linspace(-math.pi / 4, math.pi / 4, 4)  # radians (reference §6.4)
 GRID_YAW = np.linspace(math.pi / 5, 9 * math.pi / 5, 4)
-SCALE = 2
 
 
 def grid_queries() -> np.ndarray:
@@ -77,18 +77,11 @@ def generate_grid(model: GMN, scenes: SceneSet, scene: int, context: list[int], 
     return {name: np.stack(rows) for name, rows in out.items()}
 
 
-def _tile(image: np.ndarray) -> Image.Image:
-    arr = (np.clip(image, 0, 1) * 255).astype(np.uint8)
-    arr = np.repeat(arr, 3, axis=0) if arr.shape[0] == 1 else arr
-    img = Image.fromarray(arr.transpose(1, 2, 0))
-    return img.resize((img.width * SCALE, img.height * SCALE), Image.NEAREST)
-
-
 def save_grid(grids: dict[str, np.ndarray], context_images: dict[str, np.ndarray], path, title: str) -> None:
     """One block per image modality: its context views at the left, then the 4 x 4 viewpoints as 16 columns, row
     "truth" above the sampled rows."""
     first = next(iter(grids.values()))
-    tw, th = _tile(first[0, 0]).size
+    tw, th = image_tile(first[0, 0]).size
     label_w, gap = 60, 2
     ctx_w = (tw + gap) * max([len(c) for c in context_images.values()] + [1]) + 10
     rows = sum(len(g) for g in grids.values())
@@ -101,10 +94,10 @@ def save_grid(grids: dict[str, np.ndarray], context_images: dict[str, np.ndarray
         draw.text((4, y), f"{name}   context | 16 viewpoints: pitch -45..45 deg (4 blocks of 4), yaw 36..324 deg", fill="white")
         y += 14
         for c, image in enumerate(context_images.get(name, [])):
-            canvas.paste(_tile(image), (label_w + c * (tw + gap), y))
+            canvas.paste(image_tile(image), (label_w + c * (tw + gap), y))
         for r, row in enumerate(grid):
             draw.text((4, y + th // 2 - 6), "truth" if r == 0 else f"z{r}", fill="white")
             for c, image in enumerate(row):
-                canvas.paste(_tile(image), (label_w + ctx_w + c * (tw + gap), y))
+                canvas.paste(image_tile(image), (label_w + ctx_w + c * (tw + gap), y))
             y += th + gap
     canvas.save(path)

@@ -16,6 +16,14 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write as PNG and close ``fig``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return Path(path)
+
+
 def plot_density(records: list[dict], path: str | Path, title: str = "") -> Path:
     """Paper Fig. 3: one panel per (source -> target) record; x = number of source context views, one line per
     number of the target modality's own context views (dotted: none, the fully cross-modal setting)."""
@@ -34,10 +42,7 @@ def plot_density(records: list[dict], path: str | Path, title: str = "") -> Path
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_classification(results: dict[str, list[dict]], path: str | Path, orientation: str = "paper") -> Path:
@@ -57,10 +62,7 @@ def plot_classification(results: dict[str, list[dict]], path: str | Path, orient
         ax.set_ylabel("top-1 accuracy")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_missing(result: dict, path: str | Path, title: str = "") -> Path:
@@ -79,7 +81,4 @@ def plot_missing(result: dict, path: str | Path, title: str = "") -> Path:
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)

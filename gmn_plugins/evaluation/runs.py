@@ -13,7 +13,7 @@ import attrs
 
 from ..checkpoint import CheckpointError, check_compatible, load_checkpoint
 from ..data.episodes import SceneSet
-from ..mese.generate import DatasetConfig, generate
+from ..mese.generate import generate
 from ..modality import Modality
 from ..models.gmn import GMN
 from ..registry import Registry
@@ -45,10 +45,7 @@ class Run:
         ``DATA_DIR-heldout{blocks}x{scenes}`` if missing, normalised with the training split's statistics."""
         from ..train import dataset_config
 
-        base = dataset_config(self.spec, self.modalities)
-        config = DatasetConfig(seed=base.seed, blocks=blocks, views=base.views, physics=base.physics, hand=base.hand,
-                               saturation=base.saturation, shard_size=base.shard_size, sensors=base.sensors,
-                               splits={"test": scenes})  # fmt: skip
+        config = attrs.evolve(dataset_config(self.spec, self.modalities), blocks=blocks, splits={"test": scenes})
         root = f"{self.spec.data.dir}-heldout{blocks}x{scenes}"
         generate(root, config, workers=self.spec.data.workers if workers is None else workers, progress=progress)
         return SceneSet(root, "test", self.modalities, self.manifest["stats"])
