@@ -26,7 +26,8 @@ def score_matrix(model: GMN, scenes: SceneSet, group: np.ndarray, context_modali
                  samples: int = 50, batch: int = 25) -> np.ndarray:  # fmt: skip
     """(K, K) L[k, i] for the K scenes ``group`` of ``scenes``: context = the first ``c`` views of the modalities
     ``context_modalities`` of scene k, observations = the last ``TARGET_VIEWS`` views of every modality of scene i;
-    ``samples`` importance samples (paper: 50), ``batch`` (k, i) pairs per forward pass. Nats per dimension."""
+    ``samples`` importance samples (paper: 50), ``batch`` (k, i) pairs per forward pass. Nats per dimension.
+    Raises ``ValueError`` when ``c`` leaves fewer than ``TARGET_VIEWS`` views for the observations."""
     if c > scenes.views - TARGET_VIEWS:
         raise ValueError(f"context size must be <= {scenes.views - TARGET_VIEWS}, got {c}")
     last = np.arange(scenes.views - TARGET_VIEWS, scenes.views)
