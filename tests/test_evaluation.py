@@ -139,3 +139,21 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
         bad = run_cli("evaluate", *args, "--no-progress")
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
         assert fragment in bad.stderr, bad.stderr
+
+
+def test_reassemble_puts_quadrants_and_channels_back_where_they_were_cut():
+    from gmn_plugins.evaluation.generation import reassemble
+
+    registry = load_registry()
+    quads = registry.resolve(["rgb-ul", "rgb-lr", "haptic"])
+    whole = np.random.default_rng(0).random((2, 16, 3, 64, 64)).astype(np.float32)
+    grids = {m.name: m.slice(whole) for m in quads[:2]}
+    out = reassemble(grids, quads)["camera.rgb (reassembled)"]
+    np.testing.assert_array_equal(out[..., :32, :32], whole[..., :32, :32])  # upper left
+    np.testing.assert_array_equal(out[..., 32:, 32:], whole[..., 32:, 32:])  # lower right
+    assert not out[..., :32, 32:].any() and not out[..., 32:, :32].any()  # the quadrants nobody generated
+    channels = registry.resolve(["red-left", "green-left", "blue-left"])
+    parts = {m.name: m.slice(whole[..., :48, :48]) for m in channels}  # camera.rgb48 senses
+    left = reassemble(parts, channels)["camera.rgb48 (reassembled)"]
+    np.testing.assert_array_equal(left[..., :, :24], whole[..., :48, :24])
+    assert reassemble({"rgb-ul": grids["rgb-ul"]}, quads) == {}  # one part alone is shown as it is

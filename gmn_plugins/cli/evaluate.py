@@ -97,7 +97,7 @@ def _context_counts(text: str | None, run, views: int) -> list[int] | None:
 
 
 def _generate(args, run) -> dict:
-    from ..evaluation.generation import default_context, generate_grid, save_grid
+    from ..evaluation.generation import default_context, generate_grid, reassemble, save_grid
 
     scenes = run.scenes("val")
     if not 0 <= args.scene < scenes.num_scenes:
@@ -112,7 +112,9 @@ def _generate(args, run) -> dict:
     out.mkdir(exist_ok=True)
     png = out / f"generation-{scenes.split}{args.scene}.png"
     ctx_text = ", ".join(f"{m.name} {k}" for m, k in zip(run.modalities, context))
-    save_grid(grids, shown, png, f"{run.spec.name} step {run.step}, {scenes.split} scene {args.scene}; context: {ctx_text}")
+    pictures = {**reassemble(grids, run.modalities), **grids}  # whole images first, then each modality
+    save_grid(pictures, shown, png, f"{run.spec.name} step {run.step}, {scenes.split} scene {args.scene}; "
+                                    f"context: {ctx_text}")  # fmt: skip
     # mean squared error per element of each sample, and of the samples' mean, against the truth
     errors = {name: {"samples": [float(((g[r] - g[0]) ** 2).mean()) for r in range(1, len(g))],
                      "mean_of_samples": float(((g[1:].mean(0) - g[0]) ** 2).mean())} for name, g in grids.items()}  # fmt: skip

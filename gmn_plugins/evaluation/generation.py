@@ -77,22 +77,47 @@ def generate_grid(model: GMN, scenes: SceneSet, scene: int, context: list[int], 
     return {name: np.stack(rows) for name, rows in out.items()}
 
 
+def reassemble(grids: dict[str, np.ndarray], modalities: list) -> dict[str, np.ndarray]:
+    """Image modalities cut from the same sensor (quadrants, halves, colour channels), put back together:
+    ``{"SENSOR (reassembled)": (rows, 16, C, H, W)}`` for every camera sensor behind two or more of ``grids``'
+    modalities; parts no modality covers stay 0 (black). Needs slices given by ``channels`` / ``rows`` / ``cols``."""
+    out = {}
+    by_sensor: dict[str, list] = {}
+    for m in modalities:
+        if m.name in grids:
+            by_sensor.setdefault(m.sensor.name, []).append(m)
+    for sensor, members in by_sensor.items():
+        if len(members) < 2:
+            continue
+        first = grids[members[0].name]
+        whole = np.zeros((*first.shape[:2], *members[0].sensor.shape), np.float32)
+        for m in members:
+            cut = m.spec.slice
+            channels = slice(None) if cut.channels is None else cut.channels
+            rows = slice(None) if cut.rows is None else slice(*cut.rows)
+            cols = slice(None) if cut.cols is None else slice(*cut.cols)
+            whole[:, :, channels, rows, cols] = grids[m.name]
+        out[f"{sensor} (reassembled)"] = whole
+    return out
+
+
 def save_grid(grids: dict[str, np.ndarray], context_images: dict[str, np.ndarray], path, title: str) -> None:
-    """One block per image modality: its context views at the left, then the 4 x 4 viewpoints as 16 columns, row
-    "truth" above the sampled rows."""
-    first = next(iter(grids.values()))
-    tw, th = image_tile(first[0, 0]).size
-    label_w, gap = 60, 2
-    ctx_w = (tw + gap) * max([len(c) for c in context_images.values()] + [1]) + 10
-    rows = sum(len(g) for g in grids.values())
-    canvas = Image.new("RGB", (label_w + ctx_w + 16 * (tw + gap), 20 + rows * (th + gap) + 14 * len(grids)),
-                       (40, 40, 40))  # fmt: skip
+    """One block per entry of ``grids`` (an image modality, or a reassembled sensor): its context views at the left,
+    then the 4 x 4 viewpoints as 16 columns, row "truth" above the sampled rows; each block at its own tile size."""
+    size = {name: image_tile(g[0, 0]).size for name, g in grids.items()}  # (w, h) of one tile
+    label_w, gap, header = 60, 2, 14
+    ctx_w = max((size[n][0] + gap) * len(c) for n, c in context_images.items()) + 10 if context_images else 10
+    width = label_w + ctx_w + 16 * (max(w for w, _ in size.values()) + gap)
+    height = 20 + sum(header + len(g) * (size[n][1] + gap) for n, g in grids.items())
+    canvas = Image.new("RGB", (max(width, 8 + 6 * len(title)), height), (40, 40, 40))
     draw = ImageDraw.Draw(canvas)
     draw.text((4, 4), title, fill="white")
     y = 20
     for name, grid in grids.items():
-        draw.text((4, y), f"{name}   context | 16 viewpoints: pitch -45..45 deg (4 blocks of 4), yaw 36..324 deg", fill="white")
-        y += 14
+        tw, th = size[name]
+        draw.text((4, y), f"{name}   context | 16 viewpoints: pitch -45..45 deg (4 blocks of 4), yaw 36..324 deg",
+                  fill="white")  # fmt: skip
+        y += header
         for c, image in enumerate(context_images.get(name, [])):
             canvas.paste(image_tile(image), (label_w + c * (tw + gap), y))
         for r, row in enumerate(grid):
