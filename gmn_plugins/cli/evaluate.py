@@ -65,11 +65,12 @@ def _density(args, run) -> dict:
     targets = _modality_ids(run, args.targets, "--targets")
     sources = _modality_ids(run, args.sources, "--sources")
     n = min(args.scenes, scenes.num_scenes)
-    pairs = sum(max(1, len([s for s in (sources or range(len(run.modalities))) if s != t]))
-                * (2 if args.gray and run.modalities[t].shape[:1] == (3,) else 1)
-                for t in (targets or range(len(run.modalities))))  # fmt: skip
-    rows = len(args.counts)
-    with tqdm(total=pairs * rows * len(args.counts) * n, unit="scene", desc="density", disable=args.no_progress) as bar:
+    cells = 0  # grid cells to evaluate: per target, its sources x counts (one row without a source) x counts
+    for t in targets or range(len(run.modalities)):
+        n_sources = len([s for s in (sources or range(len(run.modalities))) if s != t])
+        grids = 2 if args.gray and run.modalities[t].shape[:1] == (3,) else 1
+        cells += grids * (n_sources * len(args.counts) if n_sources else 1) * len(args.counts)
+    with tqdm(total=cells * n, unit="scene", desc="density", disable=args.no_progress) as bar:
         records = evaluate_density(run.model, scenes, targets, sources, args.counts, gray_targets=args.gray,
                                    num_scenes=n, samples=args.samples, seed=args.seed, progress=bar)  # fmt: skip
     out = run.dir / "eval"
