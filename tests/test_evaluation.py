@@ -127,7 +127,14 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
     heldout = json.loads((run.dir.parent / "data-heldout4x4" / "manifest.json").read_text())
     assert heldout["blocks"] == 4 and list(heldout["splits"]) == ["test"]
 
+    # a run whose dataset is not there: one line, and nothing is generated
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    ckpt = torch.load(run.dir / "checkpoint.pt", weights_only=True)
+    ckpt["spec"]["data"]["dir"] = str(tmp_path / "elsewhere")
+    torch.save(ckpt, moved / "checkpoint.pt")
     for args, fragment in (
+        (["density", str(moved)], "elsewhere: no finished dataset there"),
         (["density", str(tmp_path / "nothing")], "checkpoint.pt: no such file"),
         (["density", str(run.dir), "--targets", "depthx", "--counts", "0,1"], "--targets: depthx not in the run's modalities"),
         (["density", str(run.dir), "--counts", "0,7"], "--counts: at most 3 context views"),
@@ -139,6 +146,7 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
         bad = run_cli("evaluate", *args, "--no-progress")
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
         assert fragment in bad.stderr, bad.stderr
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_reassemble_puts_quadrants_and_channels_back_where_they_were_cut():

@@ -13,7 +13,7 @@ import attrs
 
 from ..checkpoint import CheckpointError, check_compatible, load_checkpoint
 from ..data.episodes import SceneSet
-from ..mese.generate import generate
+from ..mese.generate import DataError, generate
 from ..modality import Modality
 from ..models.gmn import GMN
 from ..registry import Registry
@@ -23,8 +23,8 @@ from ..spec import ExperimentSpec, structure, to_dict
 @attrs.define
 class Run:
     """``dir``: the run directory; ``spec``: the resolved spec it was trained with; ``modalities``: in id order;
-    ``model``: the GMN in eval mode; ``step``: training steps done; ``manifest``: its training dataset's manifest
-    (generated first if missing, e.g. on another machine than the one that trained)."""
+    ``model``: the GMN in eval mode; ``step``: training steps done; ``manifest``: its dataset's manifest (checked
+    against the spec; the training split's statistics normalise every split)."""
 
     dir: Path
     spec: ExperimentSpec
@@ -54,7 +54,8 @@ class Run:
 def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, device: str = "cpu") -> Run:
     """Reopen ``run_dir`` (a ``train.out`` directory). Raises ``CheckpointError`` (one line) when it holds no readable
     checkpoint or the installed modalities differ from the trained ones; ``SpecError`` for a stored spec this version
-    cannot read; ``DataError`` when its dataset directory holds other data. ``device``: as ``train.device``."""
+    cannot read; ``DataError`` when its dataset directory holds no finished dataset or other data. ``device``: as
+    ``train.device``."""
     from ..train import build_model, dataset_config, resolve_device
 
     path = Path(run_dir) / "checkpoint.pt"
@@ -68,5 +69,8 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, de
                                                         str(path)))  # fmt: skip
     model.load_state_dict(ckpt["model"])
     model.eval()
+    if not (Path(spec.data.dir) / "manifest.json").is_file():  # never start a (possibly paper-sized) generation here
+        raise DataError(f"{spec.data.dir}: no finished dataset there (the run's data.dir, relative to where it was "
+                        f"trained); run gmn-eval from that directory, or make the data first (gmn-run / gmn-data)")  # fmt: skip
     manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress)
     return Run(Path(run_dir), spec, modalities, model, int(ckpt["step"]), manifest)
