@@ -38,18 +38,28 @@ def grid_queries() -> np.ndarray:
     return np.array(rows, np.float32)
 
 
-def true_views(scenes: SceneSet, scene: int, modality: int, queries: np.ndarray) -> np.ndarray:
-    """(len(queries), *shape) float32: modality ``modality`` of scene ``scene`` rendered at ``queries`` by its
-    sensor (a ``camera`` one), normalised and sliced as the model sees it."""
-    m = scenes.modalities[modality]
+def render_sensors(scenes: SceneSet, scene: int, sensors: list, queries: np.ndarray) -> dict[str, np.ndarray]:
+    """Raw recordings {sensor name: (len(queries), *sensor.shape)} of scene ``scene``'s stored object at
+    ``queries`` (N, 5), by each ``camera`` sensor in ``sensors``, with one camera rig for all of them."""
     walk, colours = scenes.objects["walk"][scene], scenes.objects["colours"][scene]
+    raw: dict[str, list] = {sensor.name: [] for sensor in sensors}
     with CameraRig(len(walk) + 1) as rig:
         rig.set_object(block_centres(walk.astype(np.int64)), colours)
-        raw = []
         for q in queries:
             rig.look_from(q.astype(np.float64))
-            raw.append(m.sensor.record(rig))
-    return m.slice(normalize(np.stack(raw), m.sensor, scenes.stats))
+            for sensor in sensors:
+                raw[sensor.name].append(sensor.record(rig))
+    return {name: np.stack(views) for name, views in raw.items()}
+
+
+def true_views(scenes: SceneSet, scene: int, modality: int, queries: np.ndarray, raw: np.ndarray | None = None):
+    """(len(queries), *shape) float32: modality ``modality`` of scene ``scene`` rendered at ``queries`` by its
+    sensor (a ``camera`` one), normalised and sliced as the model sees it. ``raw``: that sensor's recordings from
+    ``render_sensors`` when already made (several modalities cut from one sensor render it once)."""
+    m = scenes.modalities[modality]
+    if raw is None:
+        raw = render_sensors(scenes, scene, [m.sensor], queries)[m.sensor.name]
+    return m.slice(normalize(raw, m.sensor, scenes.stats))
 
 
 def default_context(scenes: SceneSet) -> list[int]:
@@ -66,7 +76,10 @@ def generate_grid(model: GMN, scenes: SceneSet, scene: int, context: list[int], 
     ctx, _ = scenes.assemble(plan)
     queries = grid_queries()
     images = [i for i, m in enumerate(scenes.modalities) if len(m.shape) == 3 and m.sensor.query == "camera"]
-    out = {scenes.modalities[i].name: [true_views(scenes, scene, i, queries)] for i in images}
+    sensors = list({scenes.modalities[i].sensor.name: scenes.modalities[i].sensor for i in images}.values())
+    raw = render_sensors(scenes, scene, sensors, queries) if images else {}
+    out = {scenes.modalities[i].name: [true_views(scenes, scene, i, queries, raw[scenes.modalities[i].sensor.name])]
+           for i in images}  # fmt: skip
     torch.manual_seed(seed)
     q = [torch.from_numpy(queries) if i in images else None for i in range(len(scenes.modalities))]
     s = [torch.zeros(len(queries), dtype=torch.int64) if i in images else None for i in range(len(scenes.modalities))]
