@@ -2,26 +2,46 @@
 
 Every problem with a spec is reported as one line ``FILE: dotted.field: what is wrong`` (``SpecError``); the CLIs
 print it and exit with code 2. Values are never coerced: TOML already types them, so ``"4"`` for an int or
-``"false"`` for a bool is an error, not a silent conversion (the only widening allowed is int -> float).
+``"false"`` for a bool is an error, not a silent conversion (the only widening allowed is int -> float). Floats must
+be finite, lists must be lists (``modalities = "rgb"`` is refused, not read as its characters), and sizes have the
+upper bounds ``MAX_*`` below, so an absurd spec is refused at load time instead of exhausting the machine later.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.cols import list_structure_factory
 from cattrs.errors import ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn, override
 
 
 class SpecError(Exception):
     """A spec problem; ``str(err)`` is one or more lines ``FILE: dotted.field: what is wrong``."""
+
+
+# Upper bounds of a spec's sizes: far above a paper-sized run (1M training scenes, 15 views, batch 12, 4-6 blocks),
+# far below what exhausts a machine. A value past one is refused by ``load_spec``.
+SEED_LIMIT = 2**32  # seed in [0, 2**32): a range every seeded library takes (SeedSequence: >= 0, torch: < 2**64)
+# The class labels enumerate every self-avoiding walk of blocks-1 steps in each generating process (shapes.walk_index),
+# ~4.7x more per block: 8 blocks = 81,390 classes, 0.35 s and +13 MB per process; 9: 1.6 s, +80 MB; 10: 8 s,
+# +345 MB; 12: minutes and GBs. The paper uses 4-6.
+MAX_BLOCKS = 8
+MAX_VIEWS = 1024  # views per scene, each rendered and grasped (paper: 15); also bounds train.max_targets
+MAX_SCENES = 10_000_000  # scenes of a split, and validation scenes (paper: 1M train; generation lists all shards)
+MAX_SHARD_SIZE = 10_000  # scenes per shard, held in memory while written (~2 GB at 15 views of 64x64 RGB + haptics)
+MAX_BATCH_SCENES = 1024  # scenes per training step (paper: 12)
+MAX_LR = 1.0  # Adam moves every parameter by about lr per step: past 1 a run diverges at once (specs: 1e-4, 1e-3)
+MAX_PROCESSES = 1024  # data.workers and train.threads
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -132,12 +152,29 @@ class ExperimentSpec:
 # strict converter
 
 
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _got(value: Any) -> str:
+    return f"got {type(value).__name__} {_show(value)}"
+
+
 def _strict(kind: type):
     def structure(value: Any, _type: type) -> Any:
         ok = type(value) is kind or (kind is float and type(value) is int)
         if not ok:
-            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
-        return float(value) if kind is float else value
+            raise TypeError(f"expected {kind.__name__}, {_got(value)}")
+        if kind is not float:
+            return value
+        try:
+            number = float(value)
+        except OverflowError:  # an int past the float range
+            number = math.inf
+        if not math.isfinite(number):
+            raise ValueError(f"expected a finite number, got {_show(value)}")
+        return number
 
     return structure
 
@@ -147,46 +184,88 @@ for _kind in (int, float, str, bool):
     converter.register_structure_hook(_kind, _strict(_kind))
 
 
+def _literal(type_: Any):  # a named option: exactly one of the Literal's values, of the same type
+    choices = get_args(type_)
+
+    def structure(value: Any, _type: Any) -> Any:
+        if not any(type(value) is type(c) and value == c for c in choices):
+            raise ValueError(f"{_show(value)} is not one of {list(choices)}")
+        return value
+
+    return structure
+
+
+def _list(type_: Any, what: str = ""):  # a TOML array, never a string or table iterated as one
+    items = list_structure_factory(type_, converter)
+    what = what or get_args(type_)[0].__name__
+
+    def structure(value: Any, _type: Any) -> list:
+        if type(value) is not list:
+            raise TypeError(f"expected a list of {what}, {_got(value)}")
+        return items(value, _type)
+
+    return structure
+
+
+def _table(cls: type):  # a spec class: a TOML table, with no unknown keys
+    fields = {"modalities": override(struct_hook=_list(list[str], "modality names"))} if cls is ExperimentSpec else {}
+    make = make_dict_structure_fn(cls, converter, **fields)
+
+    def structure(value: Any, _type: Any) -> Any:
+        if type(value) is not dict:
+            raise TypeError(f"expected a table, {_got(value)}")
+        return make(value, _type)
+
+    return structure
+
+
+converter.register_structure_hook_factory(lambda t: get_origin(t) is Literal, _literal)
+converter.register_structure_hook_factory(lambda t: get_origin(t) is list, _list)
+converter.register_structure_hook_factory(attrs.has, _table)
+
+
 def _structure_hand(value: Any, _type: Any) -> str | HandFileSpec:  # DataSpec.hand: "builtin" or {mjcf = PATH}
     if type(value) is str and value == "builtin":
         return value
     if isinstance(value, dict):
         return converter.structure(value, HandFileSpec)
-    raise ValueError(f"expected \"builtin\" or a table {{mjcf = \"PATH\"}}, got {value!r}")
+    raise ValueError(f"expected \"builtin\" or a table {{mjcf = \"PATH\"}}, got {_show(value)}")
 
 
 converter.register_structure_hook(str | HandFileSpec, _structure_hand)
 
 
 def _format(exc: BaseException, _type: Any) -> str:
-    if isinstance(exc, ForbiddenExtraKeysError):
+    if isinstance(exc, ForbiddenExtraKeysError):  # "KEY \x01 CLOSEST \x01 what", one per unknown key, \x00-separated
         known = [a.name for a in attrs.fields(exc.cl)]
         hints = []
         for name in sorted(exc.extra_fields):
             close = difflib.get_close_matches(name, known, n=1)
-            hints.append(f"{name}|unknown field" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            key = name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)  # quoted as in TOML
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hints.append(f"{key}\x01{''.join(close)}\x01unknown field{hint}")
         return "\x00".join(hints)
     if isinstance(exc, KeyError):
         return "required field missing"
-    text = str(exc)
-    if " not in literal " in text:
-        value, _, choices = text.partition(" not in literal ")
-        return f"{value!r} is not one of {choices.removeprefix('typing.Literal')}"
-    return text
+    return " ".join(str(exc).splitlines())
 
 
 def _lines(exc: Exception, file: str) -> list[str]:
-    lines = []
+    problems, meant = [], set()  # (dotted field, what is wrong); the fields that unknown keys look like
     for message in cattrs.transform_error(exc, path="$", format_exception=_format):
         text, _, where = message.rpartition(" @ ")
         field = where.removeprefix("$").lstrip(".")
         for problem in text.split("\x00"):
-            name, bar, what = problem.partition("|")
-            if bar:  # an unknown key: name it in the dotted path
-                lines.append(f"{file}: {'.'.join(filter(None, [field, name]))}: {what}")
+            if problem.count("\x01") == 2:  # an unknown key: name it in the dotted path
+                name, close, what = problem.split("\x01")
+                problems.append((".".join(filter(None, [field, name])), what))
+                if close:
+                    meant.add(".".join(filter(None, [field, close])))
             else:
-                lines.append(f"{file}: {field or '(top level)'}: {problem}")
-    return lines
+                problems.append((field or "(top level)", problem))
+    # a misspelt required field is one mistake: its "did you mean" line says it all
+    return [f"{file}: {field}: {what}" for field, what in problems
+            if not (what == "required field missing" and field in meant)]  # fmt: skip
 
 
 def structure(data: dict, cls: type, file: str):
@@ -200,15 +279,31 @@ def structure(data: dict, cls: type, file: str):
 
 
 def read_toml(path: str | os.PathLike) -> dict:
-    """Read a TOML file with ``tomllib``; raise ``SpecError`` naming the file for a missing or malformed one."""
+    """Read a TOML file with ``tomllib``.
+
+    Raises ``SpecError`` naming the file: ``no such file``, ``is a directory``, ``permission denied``, ``not a TOML
+    file (binary)`` (not UTF-8, or NUL bytes) or ``invalid TOML: ...`` (the decode error and its line and column).
+    """
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            raw = f.read()
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: invalid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a directory") from None
+    except PermissionError:
+        raise SpecError(f"{path}: permission denied") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\0"
+    if "\0" in text:
+        raise SpecError(f"{path}: not a TOML file (binary)")
+    try:
+        return tomllib.loads(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError, or an int past Python's 4300-digit conversion limit
+        raise SpecError(f"{path}: invalid TOML: {' '.join(str(exc).splitlines())}") from None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -222,7 +317,7 @@ def parse_override(text: str, file: str) -> tuple[list[str], Any]:
         raise SpecError(f"{file}: override {text!r}: expected dotted.field=value")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+    except ValueError:  # tomllib.TOMLDecodeError, or an int too long to convert
         value = raw.strip()
     return key.strip().split("."), value
 
@@ -242,38 +337,56 @@ def apply_overrides(data: dict, overrides: list[str], file: str) -> dict:
     return data
 
 
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except OSError:  # e.g. a name too long
+        return False
+
+
 def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     problems = []
 
-    def at_least(value: float, minimum: float, field: str) -> None:
+    def within(value: float, minimum: float, field: str, maximum: float | None = None, why: str = "") -> None:
         if value < minimum:
-            problems.append(f"{file}: {field}: must be >= {minimum}, got {value}")
+            problems.append(f"{file}: {field}: must be >= {minimum}, got {_show(value)}")
+        elif maximum is not None and value > maximum:
+            problems.append(f"{file}: {field}: must be <= {maximum}{why}, got {_show(value)}")
 
-    at_least(len(spec.modalities), 1, "modalities")
+    within(len(spec.modalities), 1, "modalities")
     if len(set(spec.modalities)) != len(spec.modalities):
-        problems.append(f"{file}: modalities: names repeat: {spec.modalities}")
-    for field in ("train_scenes", "views", "shard_size"):
-        at_least(getattr(spec.data, field), 1, f"data.{field}")
-    at_least(spec.data.val_scenes, 0, "data.val_scenes")
-    at_least(spec.data.blocks, 2, "data.blocks")
-    at_least(spec.data.workers, 0, "data.workers")
-    for field in ("steps", "batch_scenes", "max_targets", "checkpoint_every", "log_every"):
-        at_least(getattr(spec.train, field), 1, f"train.{field}")
+        problems.append(f"{file}: modalities: names repeat: {_show(spec.modalities)}")
+    if not 0 <= spec.seed < SEED_LIMIT:
+        problems.append(f"{file}: seed: must be in [0, 2**32), got {spec.seed}")
+    d, t = spec.data, spec.train
+    within(d.train_scenes, 1, "data.train_scenes", MAX_SCENES)
+    within(d.val_scenes, 0, "data.val_scenes", MAX_SCENES)
+    within(d.blocks, 2, "data.blocks", MAX_BLOCKS, " (the class enumeration grows ~4.7x per block; paper: 4-6)")
+    within(d.views, 1, "data.views", MAX_VIEWS)
+    within(d.shard_size, 1, "data.shard_size", MAX_SHARD_SIZE)
+    within(d.workers, 0, "data.workers", MAX_PROCESSES)
+    for field in ("steps", "checkpoint_every", "log_every"):
+        within(getattr(t, field), 1, f"train.{field}")
+    within(t.batch_scenes, 1, "train.batch_scenes", MAX_BATCH_SCENES)
+    within(t.max_targets, 1, "train.max_targets", MAX_VIEWS)
+    within(t.threads, 0, "train.threads", MAX_PROCESSES)
     if spec.model.sigma <= 0:
         problems.append(f"{file}: model.sigma: must be > 0, got {spec.model.sigma}")
-    for field in ("lr", "clip", "beta", "beta_start"):
-        at_least(getattr(spec.train, field), 0.0, f"train.{field}")
-    at_least(spec.train.beta_anneal_steps, 0, "train.beta_anneal_steps")
-    at_least(spec.train.eval_every, 0, "train.eval_every")
-    at_least(spec.train.eval_scenes, 1, "train.eval_scenes")
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", spec.train.device):
-        problems.append(f"{file}: train.device: expected auto, cpu, cuda, cuda:N or mps, got {spec.train.device!r}")
-    sizes = spec.train.missing_sizes
+    if not 0 < t.lr <= MAX_LR:
+        problems.append(f"{file}: train.lr: must be > 0 and <= {MAX_LR}, got {t.lr}")
+    for field in ("clip", "beta", "beta_start"):
+        within(getattr(t, field), 0.0, f"train.{field}")
+    within(t.beta_anneal_steps, 0, "train.beta_anneal_steps")
+    within(t.eval_every, 0, "train.eval_every")
+    within(t.eval_scenes, 1, "train.eval_scenes", MAX_SCENES)
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", t.device):
+        problems.append(f"{file}: train.device: expected auto, cpu, cuda, cuda:N or mps, got {_show(t.device)}")
+    sizes = t.missing_sizes
     if sizes and not (len(sizes) == 2 and 1 <= sizes[0] <= sizes[1] <= len(spec.modalities)):
         problems.append(f"{file}: train.missing_sizes: expected [A, B] with 1 <= A <= B <= {len(spec.modalities)} "
-                        f"(the number of modalities), got {sizes}")  # fmt: skip
-    if isinstance(spec.data.hand, HandFileSpec) and not Path(spec.data.hand.mjcf).is_file():
-        problems.append(f"{file}: data.hand.mjcf: no such file {spec.data.hand.mjcf!r}")
+                        f"(the number of modalities), got {_show(sizes)}")  # fmt: skip
+    if isinstance(d.hand, HandFileSpec) and not _is_file(d.hand.mjcf):
+        problems.append(f"{file}: data.hand.mjcf: no such file {_show(d.hand.mjcf)}")
     if problems:
         raise SpecError("\n".join(problems))
 

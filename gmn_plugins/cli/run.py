@@ -23,11 +23,13 @@ def main(argv: list[str] | None = None) -> None:
         spec = load_spec(args.spec, args.overrides)
         registry = load_registry()
         modalities = registry.resolve(spec.modalities, args.spec)
-        from ..train import build_model, train
+        from ..train import build_model, resolve_device, train
 
-        if args.dry_run:
+        if args.dry_run:  # the checks a run makes before it starts, the availability of train.device included
+            device = resolve_device(spec, args.spec)
             model = build_model(spec, modalities, device="meta")
-            print(f"experiment: {spec.name}  inference: {spec.model.inference}  preset: {spec.model.preset}")
+            print(f"experiment: {spec.name}  inference: {spec.model.inference}  preset: {spec.model.preset}  "
+                  f"device: {device}")
             for i, m in enumerate(modalities):
                 print(f"  {i:2d} {m.name:16s} {m.sensor.name:12s} {str(m.shape):16s} query={m.spec.query}")
             print(f"latent grid: {tuple(model.grid)}")
