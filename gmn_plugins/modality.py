@@ -15,6 +15,27 @@ import numpy as np
 from .modality_spec import ModalitySpec
 
 QUERY_KINDS = ("camera", "wrist")
+MINMAX_FLOOR = 0.1  # smallest min-max range width, in the sensor's units (mese_environment_reference.md §3.5)
+# ``minmax`` model inputs are clipped to [-INPUT_CLIP, INPUT_CLIP] (this project's choice, issue 10). Training data
+# lies in [-1, 1], and so does every value inside a sensor's physical range where the statistics lie inside it; 3
+# keeps values up to one whole range width beyond either end (a shifted but plausible hand) and bounds whatever else
+# an unseen hand or a glitch feeds the encoder.
+INPUT_CLIP = 3.0
+
+
+def _pairs(value) -> tuple[tuple[float, float], ...] | None:
+    return None if value is None else tuple((float(lo), float(hi)) for lo, hi in value)
+
+
+def _check_physical_range(sensor: Sensor, attribute, value) -> None:
+    if value is None:
+        return
+    if len(value) != int(np.prod(sensor.shape)):
+        raise ValueError(f"{sensor.name}: physical_range has {len(value)} (lo, hi) pairs, shape {sensor.shape} needs "
+                         f"{int(np.prod(sensor.shape))}")  # fmt: skip
+    bad = [i for i, (lo, hi) in enumerate(value) if not lo < hi]
+    if bad:
+        raise ValueError(f"{sensor.name}: physical_range needs lo < hi, not so at dimensions {bad[:10]}")
 
 
 @attrs.frozen
@@ -24,8 +45,13 @@ class Sensor:
     ``record(rig) -> np.ndarray`` is called once per view after the rig was posed: ``rig`` is the
     ``gmn_plugins.mese.camera.CameraRig`` for ``query = "camera"`` and the ``gmn_plugins.mese.hand.Hand`` after its grasp
     for ``query = "wrist"``. It returns an array of ``shape`` and ``dtype``.
-    ``normalization``: ``"uint8"`` maps 0..255 to [0, 1]; ``"minmax"`` maps the per-dimension training-split min/max
-    to [-1, 1] with a 0.1 range floor (mese_environment_reference.md §3.5); ``"none"`` keeps the values.
+    ``normalization`` (see ``normalize``): ``"uint8"`` maps 0..255 to [0, 1]; ``"minmax"`` maps the per-dimension
+    training-split min/max to [-1, 1] (mese_environment_reference.md §3.5), floored by ``physical_range`` and clipped
+    to ±``INPUT_CLIP``; ``"none"`` keeps the values.
+    ``physical_range``: None, or one (lo, hi) pair per value of the flattened (C-order) ``shape``, in the sensor's
+    ``units``, lo < hi: the span the quantity can physically take (joint limits, force limits, ...). It floors the
+    width of a ``minmax`` range, so a dimension that barely varies in the training data cannot blow up an input that
+    varies elsewhere. Stored as a tuple of float pairs (hashable; ``ValueError`` for a wrong count or lo >= hi).
     """
 
     name: str
@@ -36,19 +62,48 @@ class Sensor:
     record: Callable[[Any], np.ndarray] = attrs.field(eq=False, repr=False)
     normalization: Literal["uint8", "minmax", "none"] = "none"
     description: str = ""
+    physical_range: tuple[tuple[float, float], ...] | None = attrs.field(
+        default=None, converter=_pairs, validator=_check_physical_range, repr=False
+    )
+
+
+def minmax_range(sensor: Sensor, stats: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The per-dimension range ``minmax`` maps to [-1, 1]: ``(lo, width)``, float32 arrays of ``sensor.shape``.
+
+    Start: the training-split min/max of the dataset manifest, ``stats[sensor.name]["min" / "max"]``
+    (mese_environment_reference.md §3.5). Floor (this project's choice, issue 10): where the statistics are narrower
+    than the sensor's ``physical_range`` (plo, phi), the range becomes that physical interval, slid just far enough to
+    contain the statistics: width phi - plo, lo = clip(plo, max - (phi - plo), min), i.e. the physical interval itself
+    whenever the statistics lie inside it. Dimensions whose statistics are at least as wide keep them unchanged.
+    Last, the reference's floor: width >= ``MINMAX_FLOOR`` (0.1), anchored at lo, which alone applies to sensors
+    without a physical range. Raises ``KeyError`` when the manifest has no statistics for the sensor.
+    """
+    lo = np.asarray(stats[sensor.name]["min"], np.float32)
+    hi = np.asarray(stats[sensor.name]["max"], np.float32)
+    if sensor.physical_range is not None:
+        plo, phi = np.asarray(sensor.physical_range, np.float32).T.reshape(2, *sensor.shape)
+        narrow = hi - lo < phi - plo
+        lo = np.where(narrow, np.clip(plo, hi - (phi - plo), lo), lo)
+        hi = np.where(narrow, lo + (phi - plo), hi)
+    return lo, np.maximum(np.float32(MINMAX_FLOOR), hi - lo)
 
 
 def normalize(raw: np.ndarray, sensor: Sensor, stats: dict | None) -> np.ndarray:
     """Sensor array (..., *sensor.shape) -> float32 model input, by ``sensor.normalization``.
 
-    Raises ``KeyError`` when a ``minmax`` sensor has no statistics in the dataset manifest.
+    ``"uint8"``: x / 255, in [0, 1]. ``"minmax"``: x' = (x - lo) / (0.5 · width) - 1 with ``minmax_range``'s
+    (lo, width), then clipped to [-``INPUT_CLIP``, ``INPUT_CLIP``] = [-3, 3]: training data lands in [-1, 1], and so
+    does any value inside the sensor's physical range where the statistics lie inside it (the range is then that
+    physical interval, or the statistics if wider). ``"none"``: the values as float32, not clipped (the plugin
+    declared them model-ready, e.g. depth in metres). Raises ``KeyError`` when a ``minmax`` sensor has no statistics
+    in the dataset manifest.
     """
     if sensor.normalization == "uint8":
         return raw.astype(np.float32) / 255.0
     if sensor.normalization == "minmax":
-        lo = np.asarray(stats[sensor.name]["min"], np.float32)
-        hi = np.asarray(stats[sensor.name]["max"], np.float32)
-        return (raw.astype(np.float32) - lo) / (0.5 * np.maximum(0.1, hi - lo)) - 1.0
+        lo, width = minmax_range(sensor, stats)
+        scaled = (raw.astype(np.float32) - lo) / (0.5 * width) - 1.0
+        return np.clip(scaled, -INPUT_CLIP, INPUT_CLIP).astype(np.float32)
     return raw.astype(np.float32)
 
 

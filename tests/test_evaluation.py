@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli
+from gmn_plugins.checkpoint import payload_sha256
 from gmn_plugins.evaluation.classification import accuracy, classify, score_matrix
 from gmn_plugins.evaluation.density import TARGET_VIEWS, density_grid, gray
 from gmn_plugins.evaluation.generation import grid_queries, true_views
@@ -17,8 +18,8 @@ from gmn_plugins.spec import load_spec
 from gmn_plugins.train import train
 
 TINY = ["data.train_scenes=8", "data.val_scenes=4", "data.views=8", "data.shard_size=4", "data.workers=1",
-        "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.001",
-        "model.sigma=0.3", "train.steps=80"]  # fmt: skip
+        "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.002",
+        "model.sigma=0.3", "train.steps=160"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,10 @@ def test_eq6_orientation_differs_from_the_authors_transpose():
 
 
 def test_own_context_scores_higher_than_other_scenes_context(run):
-    """After 80 tiny steps the model uses its context: in L[k, i] the matching pairs (k = i) score higher on average
-    than the mismatched ones. Catches any mix-up of context scene and observation scene."""
+    """After 160 tiny steps the model uses its context: in L[k, i] the matching pairs (k = i) score higher on average
+    than the mismatched ones (measured: by 0.0017 nats/dim; after 80 steps at lr 1e-3 the margin was within noise,
+    0.0008 before the physical-range normalisation floor and -0.0001 after). Catches any mix-up of context scene and
+    observation scene."""
     scenes = run.scenes("train")
     torch.manual_seed(0)
     scores = score_matrix(run.model, scenes, np.arange(8), [0, 1], c=3, samples=4)
@@ -132,6 +135,7 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
     moved.mkdir()
     ckpt = torch.load(run.dir / "checkpoint.pt", weights_only=True)
     ckpt["spec"]["data"]["dir"] = str(tmp_path / "elsewhere")
+    ckpt["sha256"] = payload_sha256(ckpt)  # a checkpoint written so, not a corrupted one
     torch.save(ckpt, moved / "checkpoint.pt")
     for args, fragment in (
         (["density", str(moved)], "elsewhere: no finished dataset there"),

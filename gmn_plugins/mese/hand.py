@@ -393,6 +393,39 @@ def check_sensor_layout(model: mujoco.MjModel) -> None:
                          f"got {model.nsensordata} values: {layout}")  # fmt: skip
 
 
+# Plausible physical ranges of the sensordata values that no table above bounds (this project's choice, issue 10).
+# At the observation the closing ramp moves its targets at upper · 0.96^24 <= 0.38 · 2.1 = 0.79 rad/s (reference
+# §3.3), and fingers stopped by the object barely move: joint, actuator and fingertip angular speeds +-1 rad/s. The
+# hand is then nearly at rest, so an accelerometer axis reads mostly gravity: +-9.81 m/s^2. Touch: 0..150 N, the most
+# an accepted grasp records (rejection rule, reference §3.3 step 4).
+JOINT_SPEED_RANGE = (-1.0, 1.0)  # rad/s
+ACCELEROMETER_RANGE = (-9.81, 9.81)  # m/s^2
+GYRO_RANGE = (-1.0, 1.0)  # rad/s
+TOUCH_RANGE = (0.0, 150.0)  # N
+
+
+def haptic_physical_range() -> tuple[tuple[float, float], ...]:
+    """The 132 (lo, hi) pairs of the MPL sensordata in ``SENSOR_LAYOUT`` order (reference §3.4), from the MPL tables
+    above: jointpos 22 = the joint limits of ``BODIES`` (rad); jointvel 22 = ``JOINT_SPEED_RANGE``; actuatorpos 13 =
+    the limits of each actuator's joint (its length is the joint angle, rad; the ctrl ranges are these rounded);
+    actuatorvel 13 = ``JOINT_SPEED_RANGE``; actuatorfrc 13 = kp · ctrl range (N: the span of kp · (ctrl - q) as the
+    target sweeps its range at a fixed joint angle); accelerometer 15 = ``ACCELEROMETER_RANGE``; gyro 15 =
+    ``GYRO_RANGE``; touch 19 = ``TOUCH_RANGE`` (``TOUCH_SITES``). The same numbers serve the real MPL file."""
+    limits = {joint: limits for _, _, _, _, joint, _, limits in BODIES if joint}
+    counts = dict(SENSOR_LAYOUT)
+    groups = {
+        "jointpos": list(limits.values()),
+        "jointvel": [JOINT_SPEED_RANGE] * counts["jointvel"],
+        "actuatorpos": [limits[joint] for joint, _ in ACTUATORS],
+        "actuatorvel": [JOINT_SPEED_RANGE] * counts["actuatorvel"],
+        "actuatorfrc": [(ACTUATOR_KP * lo, ACTUATOR_KP * hi) for _, (lo, hi) in ACTUATORS],
+        "accelerometer": [ACCELEROMETER_RANGE] * counts["accelerometer"],
+        "gyro": [GYRO_RANGE] * counts["gyro"],
+        "touch": [TOUCH_RANGE] * len(TOUCH_SITES),
+    }
+    return tuple((float(lo), float(hi)) for name, _ in SENSOR_LAYOUT for lo, hi in groups[name])
+
+
 class Hand:
     """The grasp world, compiled once: the hand (built-in, or the real MPL from ``mjcf``) plus ``n_blocks`` blocks.
 

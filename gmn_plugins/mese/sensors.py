@@ -12,6 +12,7 @@ from gmn_plugins import hookimpl
 from gmn_plugins.modality import Sensor
 
 from .camera import FOVY48_DEGREES, FOVY_DEGREES
+from .hand import haptic_physical_range
 
 OPTICS = {"camera.rgb": FOVY_DEGREES, "camera.rgb48": FOVY48_DEGREES}
 
@@ -47,6 +48,8 @@ HAND_HAPTIC = Sensor(
     record=lambda hand: hand.data.sensordata.astype(np.float32),
     normalization="minmax",
     description="MPL-layout hand sensordata after the 25-step closing grasp (reference §3.3–3.4)",
+    # floors the min-max range per dimension: joint limits, kp · ctrl ranges, 0..150 N touch, ... (hand.py)
+    physical_range=haptic_physical_range(),
 )
 
 

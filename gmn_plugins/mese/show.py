@@ -54,11 +54,12 @@ def hand_views(config: DatasetConfig, walk: np.ndarray, colours: np.ndarray, wri
 
 
 def scaled(haptic: np.ndarray, stats: dict | None) -> np.ndarray:
-    """The haptic vector as the model sees it: min-max to [-1, 1] with the 0.1 range floor (reference §3.5)."""
-    if not stats:
-        return haptic
-    lo, hi = np.asarray(stats["min"], np.float32), np.asarray(stats["max"], np.float32)
-    return (haptic - lo) / (0.5 * np.maximum(0.1, hi - lo)) - 1.0
+    """The haptic vector as the model sees it (``modality.normalize``: min-max to [-1, 1] with the physical-range
+    floor, clipped; reference §3.5); unchanged without statistics."""
+    from ..modality import normalize
+    from .sensors import HAND_HAPTIC
+
+    return normalize(haptic, HAND_HAPTIC, {HAND_HAPTIC.name: stats}) if stats else haptic
 
 
 def show_scene(arrays: dict[str, np.ndarray], config: DatasetConfig, stats: dict, out: str, title: str,
