@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,14 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from .faults import cannot_write
+from .locks import hold
 from .data.episodes import SceneSet, add_opposite
 from .data.masks import fixed_masks
 from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
 from .mese.generate import DatasetConfig, generate
-from .mese.shards import atomic_write
+from .mese.shards import atomic_write, manifest_sha256
 from .modality import Modality
 from .models.gmn import GMN, ModalityInfo
 from .models.presets import PRESETS
@@ -122,10 +125,28 @@ def _append_metrics(path: Path, rows: list[dict]) -> None:
 def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bool = True) -> dict:
     """Run the experiment ``spec``; return a summary (steps, losses, seconds per step, paths).
 
-    Raises ``SpecError`` (unknown modality), ``DataError`` (dataset made with other settings) and
-    ``CheckpointError`` (the run directory holds a checkpoint of another model).
+    The run directory ``train.out`` is locked for the whole run (``RUN/.lock``): a second process on it raises
+    ``LockHeld`` naming the holder. Raises ``SpecError`` (unknown modality, unavailable device, a loss that became
+    non-finite), ``DataError`` (dataset made with other settings), ``CheckpointError`` (the run directory holds a
+    checkpoint of another model or dataset, or a corrupted one) and ``MachineError`` (the run directory cannot be
+    written: disk full, read-only).
     """
     modalities = registry.resolve(spec.modalities, spec_file)
+    device = resolve_device(spec, spec_file)
+    out = Path(spec.train.out)
+    with ExitStack() as stack:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(hold(out / ".lock", f"run directory {out}"))
+        except OSError as exc:
+            raise cannot_write(out, exc, "make it writable or set another train.out", SpecError) from None
+        return _train(spec, spec_file, modalities, device, out, progress)
+
+
+def _train(spec: ExperimentSpec, spec_file: str, modalities: list[Modality], device: torch.device, out: Path,
+           progress: bool) -> dict:  # fmt: skip
+    for stale in out.glob(".*.tmp"):  # temp files of writes that a killed run left (we hold the run's lock)
+        stale.unlink(missing_ok=True)
     t0 = time.perf_counter()
     manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress)
     data_seconds = time.perf_counter() - t0
@@ -135,18 +156,16 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     if spec.train.threads:
         torch.set_num_threads(spec.train.threads)
     torch.manual_seed(spec.seed)
-    device = resolve_device(spec, spec_file)
     model = build_model(spec, modalities, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
-    out = Path(spec.train.out)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
     spec_dict = to_dict(spec)
     identities = [m.identity() for m in modalities]
+    data_identity = {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json()}
     step = 0
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
-        check_compatible(ckpt, spec_dict, identities, ckpt_path)
+        check_compatible(ckpt, spec_dict, identities, ckpt_path, data_identity)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step = ckpt["step"]
@@ -181,7 +200,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "spec": spec_dict, "modalities": identities})  # fmt: skip
+                                    "spec": spec_dict, "modalities": identities, "data": data_identity})  # fmt: skip
 
     rows, step_times = [], []
     bar = tqdm(total=spec.train.steps, initial=step, desc=f"train {spec.name}", unit="step", disable=not progress,
@@ -212,7 +231,11 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
                 "neg_elbo_per_dim": (result["nll"].item() + beta * result["kl"].item()) / dims,
                 "kl_per_scene": result["kl_per_scene"].item(), "beta": beta}  # fmt: skip
         if not math.isfinite(last["loss"]):
-            raise FloatingPointError(f"loss became {last['loss']} at step {step}")
+            saved = max(resumed_from, (step - 1) // spec.train.checkpoint_every * spec.train.checkpoint_every)
+            kept = f"the checkpoint of step {saved} is intact" if saved else "no checkpoint was written"
+            raise SpecError(f"{spec_file}: train: the loss became {last['loss']} at step {step} ({kept}); likely "
+                            f"cause: train.lr = {spec.train.lr} too large or model.sigma = {spec.model.sigma} too "
+                            f"small; change it and train into another train.out")  # fmt: skip
         rows.append(last)
         bar.set_postfix(elbo=f"{last['neg_elbo_per_dim']:.4f}", nll=f"{last['nll_per_dim']:.4f}",
                         kl=f"{last['kl_per_scene']:.1f}")  # fmt: skip

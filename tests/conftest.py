@@ -27,3 +27,27 @@ def shard_bytes(root: Path) -> dict[str, bytes]:
 @pytest.fixture
 def quickstart_spec() -> Path:
     return REPO / "specs" / "quickstart.toml"
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(size)`` mounts a tmpfs of ``size`` bytes under tmp_path and returns its path (a real full disk, and
+    ``remount_ro(path)`` a real read-only one); unmounted at the end. Skips where mounting is not allowed (not root)."""
+    mounts = []
+
+    def mount(size: int) -> Path:
+        where = tmp_path / f"tmpfs{len(mounts)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounts.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounts):
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def remount_ro(where: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import run_cli, shard_bytes
+from gmn_plugins.faults import MachineError
 from gmn_plugins.mese import shards
 from gmn_plugins.mese.generate import DataError, DatasetConfig, finalize, generate, shard_tasks
 from gmn_plugins.mese.hand import builtin_hand_xml
@@ -120,7 +121,7 @@ def test_bad_hands_and_output_dirs_are_one_line(tmp_path):
     one_line_exit_2(run_cli(*base, "--hand", str(short)), "short.xml: cannot be used", "132")
     blocker = tmp_path / "file"
     blocker.write_text("")
-    one_line_exit_2(run_cli(*base[:2], "--out", str(blocker / "sub"), *base[4:]), "cannot write the dataset here")
+    one_line_exit_2(run_cli(*base[:2], "--out", str(blocker / "sub"), *base[4:]), "cannot write: Not a directory")
     assert not (tmp_path / "d").exists()
 
 
@@ -133,7 +134,7 @@ def test_full_disk_is_one_clear_error_and_leaves_no_partial_shard(tmp_path, monk
         real_fsync(fd)
 
     monkeypatch.setattr(shards.os, "fsync", fsync)
-    with pytest.raises(DataError, match=r"shard-00000.npz: cannot write: disk full"):
+    with pytest.raises(MachineError, match=r"shard-00000.npz: cannot write: disk full"):
         generate(tmp_path, DatasetConfig(seed=1, views=1, shard_size=1, splits={"train": 1}), workers=1, progress=False)
     assert [p.name for p in tmp_path.rglob("*")] in (["config.json"], ["config.json", "train"], ["train", "config.json"])
     assert len(shard_tasks(DatasetConfig(splits={"train": 5, "val": 1}, shard_size=2))) == 4

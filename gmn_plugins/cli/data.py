@@ -4,13 +4,15 @@
                       [--hand builtin|PATH.xml] [--physics fast|faithful] [--saturation code|paper]
                       [--sensors camera.rgb,hand.haptic] [--shard-range A:B]
     gmn-data finalize DIR        (re)write the manifest from the per-shard records (after --shard-range runs)
+    gmn-data repair DIR          regenerate missing or corrupted shards (same bytes) and rewrite the manifest
     gmn-data verify DIR          check every shard's sha256; one line per bad shard, exit 2 if any
     gmn-data info DIR [--json]   counts, splits, sensors, shapes, statistics
     gmn-data show DIR --scene I [--split train] [--grasp G] --out PNG
 
 Shards are pure functions of (seed, split, shard index): ``--shard-range A:B`` makes the global shards A..B-1 only
-(no manifest), so N machines can each make a range of one dataset; ``finalize`` merges them. Errors are one line on
-stderr and exit code 2.
+(no manifest), so N machines can each make a range of one dataset; ``finalize`` merges them. ``generate`` on a
+finished dataset checks it and regenerates what is missing or corrupted, as ``repair`` does. Errors are one line on
+stderr: exit code 2 for the user's input, 1 for a fault of the machine (disk full, read-only directory).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import time
 from pathlib import Path
 
 from . import user_errors
-from ..mese.generate import DataError, DatasetConfig, finalize, generate, read_config, shard_tasks, verify
+from ..mese.generate import (DataError, DatasetConfig, finalize, generate, read_config, repair, shard_tasks,
+                             verify)  # fmt: skip
+from ..mese.shards import read_json, repair_hint
 
 
 def _shard_range(text: str) -> tuple[int, int]:
@@ -75,7 +79,7 @@ def _info(args: argparse.Namespace) -> None:
     tasks = shard_tasks(config)
     present = sum((root / split / f"shard-{shard:05d}.npz").exists() for split, shard, _, _ in tasks)
     manifest_path = root / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    manifest = read_json(manifest_path, hint=repair_hint(root)) if manifest_path.exists() else None
     info = {"dir": str(root), "config": config.to_json(), "shards": {"total": len(tasks), "present": present},
             "finalized": manifest is not None}  # fmt: skip
     if manifest:
@@ -117,12 +121,12 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _show(args: argparse.Namespace) -> None:
-    from ..mese.shards import read_json, read_shard
+    from ..mese.shards import read_shard
     from ..mese.show import show_scene
 
     root = Path(args.dir)
     config = read_config(root)
-    manifest = read_json(root / "manifest.json") if (root / "manifest.json").exists() else {}
+    manifest = read_json(root / "manifest.json", hint=repair_hint(root)) if (root / "manifest.json").exists() else {}
     scenes = config.splits.get(args.split, 0)
     if not 0 <= args.scene < scenes:
         raise DataError(f"{root}: --scene {args.scene}: split {args.split!r} has {scenes} scenes")
@@ -146,6 +150,12 @@ def _finalize(args: argparse.Namespace) -> None:
     manifest = finalize(args.dir)
     scenes = {name: s["scenes"] for name, s in manifest["splits"].items()}
     print(json.dumps({"dir": args.dir, "scenes": scenes, "manifest": str(Path(args.dir) / "manifest.json")}))
+
+
+def _repair(args: argparse.Namespace) -> None:
+    manifest, remade = repair(args.dir, workers=args.workers, progress=not args.no_progress)
+    scenes = {name: s["scenes"] for name, s in manifest["splits"].items()}
+    print(json.dumps({"dir": args.dir, "scenes": scenes, "shards_regenerated": remade}))
 
 
 def _verify(args: argparse.Namespace) -> None:
@@ -181,6 +191,11 @@ def main(argv: list[str] | None = None) -> None:
     fin = sub.add_parser("finalize", help="(re)write the manifest from the per-shard records")
     fin.add_argument("dir")
     fin.set_defaults(run=_finalize)
+    rep = sub.add_parser("repair", help="regenerate missing or corrupted shards (same bytes), rewrite the manifest")
+    rep.add_argument("dir")
+    rep.add_argument("--workers", type=int, default=0, help="processes (0 = one per core)")
+    rep.add_argument("--no-progress", action="store_true")
+    rep.set_defaults(run=_repair)
     ver = sub.add_parser("verify", help="check every shard against its sha256 in the manifest")
     ver.add_argument("dir")
     ver.set_defaults(run=_verify)

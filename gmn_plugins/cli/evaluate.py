@@ -44,6 +44,20 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _check_writable(out) -> None:
+    """Raise ``MachineError`` (one line, exit 1) when the results directory ``RUN/eval`` cannot be written."""
+    import tempfile
+
+    from ..faults import cannot_write
+
+    try:
+        out.mkdir(exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        raise cannot_write(out, exc, "gmn-eval writes its results there; make it writable, or copy the run "
+                                     "directory somewhere writable and evaluate the copy") from None  # fmt: skip
+
+
 def _modality_ids(run, names: list[str] | None, option: str) -> list[int] | None:
     if names is None:
         return None
@@ -74,7 +88,6 @@ def _density(args, run) -> dict:
         records = evaluate_density(run.model, scenes, targets, sources, args.counts, gray_targets=args.gray,
                                    num_scenes=n, samples=args.samples, seed=args.seed, progress=bar)  # fmt: skip
     out = run.dir / "eval"
-    out.mkdir(exist_ok=True)
     result = {"experiment": "cross-modal density (IWAE, nats per target dimension)", "step": run.step,
               "split": "val", "scenes": n, "samples": args.samples, "seed": args.seed,
               "rows": "number of source context views", "columns": "number of target-modality context views",
@@ -110,7 +123,6 @@ def _generate(args, run) -> dict:
     shown = {m.name: scenes.senses(m, np.full(k, args.scene), np.arange(k))
              for m, k in zip(run.modalities, context) if m.name in grids}  # fmt: skip
     out = run.dir / "eval"
-    out.mkdir(exist_ok=True)
     png = out / f"generation-{scenes.split}{args.scene}.png"
     ctx_text = ", ".join(f"{m.name} {k}" for m, k in zip(run.modalities, context))
     pictures = {**reassemble(grids, run.modalities), **grids}  # whole images first, then each modality
@@ -137,7 +149,6 @@ def _missing(args, run) -> dict:
     result = missing_modality(run.model, scenes, sizes, run.spec.train.missing_mode, num_scenes=args.scenes,
                               max_targets=run.spec.train.max_targets, seed=args.seed)  # fmt: skip
     out = run.dir / "eval"
-    out.mkdir(exist_ok=True)
     result.update(experiment="missing-modality robustness (negative ELBO, nats per target dimension)", step=run.step,
                   trained_sizes=run.spec.train.missing_sizes, split=scenes.split)  # fmt: skip
     write_json(out / "missing.json", result)
@@ -167,7 +178,6 @@ def _classify(args, run) -> dict:
                                                    samples=args.samples, seed=args.seed,
                                                    orientation=args.orientation, progress=bar)  # fmt: skip
     out = run.dir / "eval"
-    out.mkdir(exist_ok=True)
     result = {"experiment": "scene classification, paper Eq. 6", "step": run.step, "k": args.k,
               "objects": args.objects, "samples": args.samples, "seed": args.seed, "results": results}  # fmt: skip
     write_json(out / "classification.json", result)
@@ -217,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         from ..evaluation.runs import load_run
 
         run = load_run(args.run, load_registry(), progress=not args.no_progress, device=args.device)
+        _check_writable(run.dir / "eval")  # before minutes of evaluation, not after
         commands = {"density": _density, "generate": _generate, "missing": _missing, "classify": _classify}
         report = commands[args.command](args, run)
         report["seconds"] = round(time.perf_counter() - started, 1)

@@ -14,6 +14,7 @@ import attrs
 from ..checkpoint import CheckpointError, check_compatible, load_checkpoint
 from ..data.episodes import SceneSet
 from ..mese.generate import DataError, generate
+from ..mese.shards import manifest_sha256
 from ..modality import Modality
 from ..models.gmn import GMN
 from ..registry import Registry
@@ -73,4 +74,6 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, de
         raise DataError(f"{spec.data.dir}: no finished dataset there (the run's data.dir, relative to where it was "
                         f"trained); run gmn-eval from that directory, or make the data first (gmn-run / gmn-data)")  # fmt: skip
     manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress)
+    check_compatible(ckpt, to_dict(spec), [m.identity() for m in modalities], path,
+                     {"manifest_sha256": manifest_sha256(manifest)})  # the data it was trained on, wherever it lives
     return Run(Path(run_dir), spec, modalities, model, int(ckpt["step"]), manifest)

@@ -23,6 +23,14 @@ machines (1M/20k/100k scenes of 32: 31250 + 625 + 3125 = 35000 shards; machine k
         --shard-range $((35000*k/N)):$((35000*(k+1)/N))      # on machine k = 0..N-1, any --workers
     gmn-data finalize DIR                                   # once, after copying all */shard-* files into DIR
 
+Several processes or machines may also fill one shared directory at once: each shard is made under its own lock
+(``locks.hold``), and a process that finds a shard locked goes on with the others and comes back to it at the end.
+
+Repair: ``generate`` on a finished dataset checks that every shard is present and matches the manifest's sha256
+(through ``shards.ChecksumCache``, so only shards whose size or mtime changed are hashed again), regenerates exactly
+the missing or corrupted ones, which come out with the same bytes, and rewrites the same manifest
+(``gmn-data repair DIR`` does it from the dataset's own config).
+
 Held-out classification sets (4 and 6 blocks) are separate, test-only datasets, e.g.
 ``gmn-data generate --out DIR4 --blocks 4 --scenes 0 --test 1000``; their labels index the canonical walks of that
 block count (150 and 3534 classes, ``shapes.class_label``) and, having no train split, they are scaled with the
@@ -31,23 +39,23 @@ block count (150 and 3534 classes, ``shapes.class_label``) and, having no train 
 
 from __future__ import annotations
 
-import errno
 import multiprocessing as mp
 import os
+import sys
 from pathlib import Path
 
 import attrs
 import numpy as np
 from tqdm import tqdm
 
-from .shards import file_sha256, read_json, read_shard, remove_stale_temps, write_json, write_shard
+from ..faults import MachineError, cannot_write
+from ..locks import LockHeld, hold
+from ..spec import MAX_BLOCKS
+from .shards import (ChecksumCache, DataError, file_sha256, read_json, read_shard, remove_stale_temps, repair_hint,
+                     write_json, write_shard)  # fmt: skip
 
 GENERATOR_VERSION = 2  # 2: hand / saturation options, per-shard records, sensor descriptions in the manifest
 SPLITS = ("train", "val", "test")
-
-
-class DataError(Exception):
-    """A dataset problem; ``str(err)`` is one line naming the file and what is wrong."""
 
 
 @attrs.frozen
@@ -111,20 +119,36 @@ def _init_worker(config_json: dict) -> None:
                         hand=config_json["hand"], saturation=SATURATION[config_json["saturation"]])  # fmt: skip
 
 
-def _write_error(path: Path, exc: OSError) -> DataError:
-    what = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-    return DataError(f"{path}: cannot write: {what}; nothing half-written was kept, free space and re-run to resume")
+def _write_error(path: Path, exc: OSError) -> Exception:
+    return cannot_write(path, exc, "nothing half-written was kept; free space (or fix the directory) and re-run to "
+                                   "resume", DataError)  # fmt: skip
 
 
-def _make_shard(args: tuple) -> dict:
+def _make_shard(args: tuple, blocking: bool = False) -> dict:
+    """Make one shard (or read the record of one that exists) under the shard's lock. Returns its record, or
+    ``{"busy": args}`` when another process holds the lock and ``blocking`` is false."""
     root, seed, split, shard, first, count = args
     path = shard_path(Path(root), split, shard)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with hold(path.with_name(f".{path.stem}.lock"), f"shard {split}/{path.name}", blocking=blocking, remove=True):
+            return _make_locked_shard(path, seed, split, first, count)
+    except LockHeld:
+        return {"busy": args}
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+
+
+def _make_locked_shard(path: Path, seed: int, split: str, first: int, count: int) -> dict:
     record = record_path(path)
     for target in (path, record):  # this process alone makes this shard: leftovers of a killed run are stale
         remove_stale_temps(target)
     if path.exists():  # files appear atomically, so an existing one is complete
         if record.exists():
-            return read_json(record)
+            try:
+                return read_json(record)
+            except DataError:
+                pass  # a damaged record: made again from the shard below
         arrays = read_shard(path)
     else:
         scenes = [_maker.make(seed, split, first + i) for i in range(count)]
@@ -159,17 +183,40 @@ def _check_config(root: Path, config: DatasetConfig) -> None:
     path = root / "config.json"
     wanted = config.to_json()
     if path.exists():
-        have = read_json(path)
+        have = _stored_config(root)
         for key in sorted(set(have) | set(wanted)):
             if have.get(key) != wanted.get(key):
                 raise DataError(f"{path}: {key}: dataset was made with {have.get(key)!r}, now asked for "
                                 f"{wanted.get(key)!r}; use another data directory")  # fmt: skip
-    else:
+    if not _readable_json(path):  # missing, or damaged and recovered from the manifest above
         try:
             root.mkdir(parents=True, exist_ok=True)
             write_json(path, wanted)
         except OSError as exc:
-            raise DataError(f"{root}: cannot write the dataset here: {exc.strerror or exc}") from None
+            raise cannot_write(root, exc, "choose another data directory or fix this one", DataError) from None
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        read_json(path)
+        return True
+    except (OSError, DataError):
+        return False
+
+
+def _stored_config(root: Path) -> dict:
+    """The settings a dataset directory was made with: ``config.json``, or, when that is damaged, the copy in
+    ``manifest.json``. Raises ``DataError`` when neither can be read."""
+    try:
+        return read_json(root / "config.json")
+    except DataError as damaged:
+        try:
+            manifest = read_json(root / "manifest.json")
+        except (OSError, DataError):
+            raise DataError(f"{damaged}; no readable manifest.json holds the settings either: restore config.json, or "
+                            f"delete {root} and generate it again") from None  # fmt: skip
+        stored = {k: manifest[k] for k in DatasetConfig().to_json() if k in manifest}
+        return {**stored, "splits": {name: split["scenes"] for name, split in manifest["splits"].items()}}
 
 
 def _check_request(root: Path, config: DatasetConfig) -> list:
@@ -179,6 +226,8 @@ def _check_request(root: Path, config: DatasetConfig) -> list:
     from .hand import PHYSICS_PRESETS, Hand
     from .scene import SATURATION, SPLIT_CODES, hand_mjcf
 
+    if not 2 <= config.blocks <= MAX_BLOCKS:
+        raise DataError(f"{root}: blocks: must be in [2, {MAX_BLOCKS}], got {config.blocks}")
     known = load_registry().sensors
     unknown = [name for name in config.sensors if name not in known]
     if unknown:
@@ -278,47 +327,122 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     preset or saturation option, and for a hand file that is missing, does not compile or lacks the 132-value layout.
     """
     root = Path(root)
+    if workers < 0:
+        raise DataError(f"{root}: workers: must be >= 0 (0 = one per CPU core), got {workers}")
     sensors = _check_request(root, config)
     manifest_path = root / "manifest.json"
     _check_config(root, config)
-    if manifest_path.exists():
-        return read_json(manifest_path)
-    workers = workers or os.cpu_count() or 1
     all_tasks = shard_tasks(config)
     chosen = range(len(all_tasks)) if shard_range is None else _parse_range(shard_range, len(all_tasks))
+    if shard_range is None and manifest_path.exists():
+        damaged = _damaged_shards(root, manifest_path, progress)
+        if damaged is None:
+            return read_json(manifest_path)
+        if damaged:
+            print(f"{root}: {len(damaged)} of {len(all_tasks)} shards missing or corrupted; regenerating them "
+                  f"(the same bytes)", file=sys.stderr)  # fmt: skip
+        chosen = damaged
+    workers = workers or os.cpu_count() or 1
     tasks = [(str(root), config.seed, *all_tasks[i]) for i in chosen]
-    entries = []
-    bar = tqdm(total=sum(t[-1] for t in tasks), unit="scene", desc=f"MESE -> {root}", disable=not progress,
-               dynamic_ncols=True)  # fmt: skip
-    if workers == 1 or len(tasks) <= 1:
-        _init_worker(config.to_json())
-        try:
-            for task in tasks:
-                entries.append(_make_shard(task))
-                bar.update(task[-1])
-        finally:
-            _maker.close()
-    else:
-        ctx = mp.get_context("spawn")  # no fork after GL/torch state exists in the parent
-        with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker, initargs=(config.to_json(),)) as pool:
-            for entry in pool.imap_unordered(_make_shard, tasks):
-                entries.append(entry)
-                bar.update(entry["scenes"])
-    bar.close()
+    entries = _make_shards(tasks, config, workers, progress, f"MESE -> {root}")
     if shard_range is not None:
         return {"shards": sorted(entries, key=lambda e: e["file"]), "total_shards": len(all_tasks)}
+    if len(tasks) < len(all_tasks):  # a repair: the records of the intact shards make the rest of the manifest
+        entries = [_record_of(root, *all_tasks[i]) for i in range(len(all_tasks)) if i not in set(chosen)] + entries
     manifest = build_manifest(config, entries, sensors)
-    remove_stale_temps(manifest_path)
-    write_json(manifest_path, manifest)
+    _write_manifest(root, manifest)
     return manifest
 
 
+def _make_shards(tasks: list[tuple], config: DatasetConfig, workers: int, progress: bool, desc: str) -> list[dict]:
+    """Make the shards of ``tasks`` in ``workers`` processes; shards locked by another process are made (or
+    waited for) at the end. Returns their records."""
+    global _maker
+    entries, busy = [], []
+    bar = tqdm(total=sum(t[-1] for t in tasks), unit="scene", desc=desc, disable=not progress, dynamic_ncols=True)
+
+    def done(entry: dict) -> None:
+        if "busy" in entry:
+            busy.append(entry["busy"])
+        else:
+            entries.append(entry)
+            bar.update(entry["scenes"])
+
+    try:
+        if workers > 1 and len(tasks) > 1:
+            ctx = mp.get_context("spawn")  # no fork after GL/torch state exists in the parent
+            with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker, initargs=(config.to_json(),)) as pool:
+                for entry in pool.imap_unordered(_make_shard, tasks):
+                    done(entry)
+            tasks, busy = busy, []
+        if tasks:
+            _init_worker(config.to_json())
+            for task in tasks:
+                done(_make_shard(task))
+            for task in busy:  # another process is making these: wait for it (or take over if it died)
+                bar.set_postfix_str(f"waiting for shard {task[2]}/{task[3]} of another process")
+                done(_make_shard(task, blocking=True))
+    finally:
+        if _maker is not None:
+            _maker.close()
+            _maker = None
+        bar.close()
+    return entries
+
+
+def _record_of(root: Path, split: str, shard: int, first: int, count: int) -> dict:
+    path = shard_path(root, split, shard)
+    return read_json(record_path(path), hint=repair_hint(root))
+
+
+def _write_manifest(root: Path, manifest: dict) -> None:
+    """Write ``manifest.json`` under the dataset's manifest lock (processes finishing together write in turn)."""
+    path = root / "manifest.json"
+    try:
+        with hold(root / ".manifest.lock", "the manifest", blocking=True):
+            remove_stale_temps(path)
+            write_json(path, manifest)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+
+
+def _damaged_shards(root: Path, manifest_path: Path, progress: bool) -> list[int] | None:
+    """Global indices of the shards of a finished dataset that are missing or whose sha256 differs from the
+    manifest, after deleting the damaged files (shard and record); None when every shard is intact and the
+    manifest is readable. A damaged manifest counts as all shards to check against their records."""
+    config = read_config(root)
+    tasks = shard_tasks(config)
+    try:
+        manifest = read_json(manifest_path)
+        expected = {e["file"]: e["sha256"] for split in manifest["splits"].values() for e in split["shards"]}
+    except (DataError, KeyError, TypeError):
+        manifest, expected = None, {}
+    cache = ChecksumCache(root)
+    damaged = []
+    for i, (split, shard, _, _) in enumerate(tqdm(tasks, desc=f"check {root}", unit="shard", leave=False,
+                                                  disable=not progress or len(tasks) < 1000)):  # fmt: skip
+        path = shard_path(root, split, shard)
+        want = expected.get(f"{split}/{path.name}")
+        if want is None:
+            try:
+                want = read_json(record_path(path))["sha256"]
+            except (OSError, DataError, KeyError, TypeError):
+                want = None
+        if want is None or cache.sha256(path) != want:
+            damaged.append(i)
+            for p in (path, record_path(path)):
+                p.unlink(missing_ok=True)
+    cache.save()
+    return damaged if damaged or manifest is None else None
+
+
 def read_config(root: str | os.PathLike) -> DatasetConfig:
-    """The ``DatasetConfig`` of a dataset directory; ``DataError`` if there is none."""
+    """The ``DatasetConfig`` of a dataset directory (from ``config.json``, or from the manifest when that is
+    damaged); ``DataError`` if there is none."""
     path = Path(root) / "config.json"
     if not path.exists():
         raise DataError(f"{path}: no such file; not a MESE dataset directory")
-    data = read_json(path)
+    data = _stored_config(Path(root))
     if data.get("generator_version") != GENERATOR_VERSION:
         raise DataError(f"{path}: generator_version {data.get('generator_version')} is not {GENERATOR_VERSION}; "
                         "regenerate the dataset")  # fmt: skip
@@ -352,36 +476,49 @@ def finalize(root: str | os.PathLike, check: bool = True) -> dict:
         if record.exists():
             entry = read_json(record)
             if check and file_sha256(path) != entry["sha256"]:
-                raise DataError(f"{path}: corrupted (sha256 differs from {record.name}); delete both and re-run")
+                raise DataError(f"{path}: corrupted (sha256 differs from {record.name}); regenerate it: gmn-data "
+                                f"generate with its --shard-range, or, on a single machine, gmn-data repair {root}")  # fmt: skip
         else:
-            try:
-                entry = shard_record(path, split, count, read_shard(path), minmax)
-            except Exception as exc:
-                raise DataError(f"{path}: unreadable ({type(exc).__name__}); delete it and re-run") from None
+            entry = shard_record(path, split, count, read_shard(path), minmax)
             write_json(record, entry)
         if entry["scenes"] != count:
             raise DataError(f"{path}: holds {entry['scenes']} scenes, expected {count}; made with other settings?")
         entries.append(entry)
     manifest = build_manifest(config, entries, sensors)
-    remove_stale_temps(root / "manifest.json")
-    write_json(root / "manifest.json", manifest)
+    _write_manifest(root, manifest)
     return manifest
 
 
+def repair(root: str | os.PathLike, workers: int = 0, progress: bool = True) -> tuple[dict, int]:
+    """Regenerate the missing or corrupted shards of the dataset in ``root`` from its own settings (same bytes) and
+    rewrite its manifest; return (manifest, number of shards made again)."""
+    root = Path(root)
+    config = read_config(root)
+    manifest_path = root / "manifest.json"
+    damaged = _damaged_shards(root, manifest_path, progress) if manifest_path.exists() else None
+    manifest = generate(root, config, workers=workers, progress=progress)
+    return manifest, len(damaged or [])
+
+
 def verify(root: str | os.PathLike) -> list[str]:
-    """One line per missing or corrupted shard of a finalized dataset (empty list: all checksums match)."""
+    """One line per missing or corrupted shard of a finalized dataset (empty list: all checksums match). Every
+    shard is hashed again (the checksum cache is refreshed, never trusted)."""
     root = Path(root)
     manifest_path = root / "manifest.json"
     if not manifest_path.exists():
         raise DataError(f"{manifest_path}: no manifest; run gmn-data finalize {root} first")
+    manifest = read_json(manifest_path, hint=repair_hint(root))
+    cache = ChecksumCache(root, rehash=True)
     problems = []
-    for split in read_json(manifest_path)["splits"].values():
+    for split in manifest["splits"].values():
         for entry in split["shards"]:
             path = root / entry["file"]
-            if not path.exists():
-                problems.append(f"{path}: missing")
-            elif file_sha256(path) != entry["sha256"]:
-                problems.append(f"{path}: corrupted (sha256 differs from the manifest); delete it and re-run")
+            digest = cache.sha256(path)
+            if digest is None:
+                problems.append(f"{path}: missing; {repair_hint(root)}")
+            elif digest != entry["sha256"]:
+                problems.append(f"{path}: corrupted (sha256 differs from the manifest); {repair_hint(root)}")
+    cache.save()
     return problems
 
 
@@ -391,15 +528,17 @@ def load_split(root: str | os.PathLike, split: str) -> dict[str, np.ndarray]:
     root = Path(root)
     if not (root / "manifest.json").exists():
         raise DataError(f"{root / 'manifest.json'}: no manifest; generate the dataset or run gmn-data finalize {root}")
-    manifest = read_json(root / "manifest.json")
+    manifest = read_json(root / "manifest.json", hint=repair_hint(root))
     if split not in manifest["splits"]:
         raise DataError(f"{root / 'manifest.json'}: splits: no split {split!r}")
     parts = []
+    cache = ChecksumCache(root)
     for entry in manifest["splits"][split]["shards"]:
         path = root / entry["file"]
-        if not path.exists() or file_sha256(path) != entry["sha256"]:
-            raise DataError(f"{path}: missing or corrupted (sha256 differs from the manifest); delete it and re-run")
+        if cache.sha256(path) != entry["sha256"]:
+            raise DataError(f"{path}: missing or corrupted (sha256 differs from the manifest); {repair_hint(root)}")
         parts.append(read_shard(path))
+    cache.save()
     if not parts:
         return {}
     return {key: np.concatenate([p[key] if p[key].ndim else p[key][None] for p in parts]) for key in parts[0]}
