@@ -147,9 +147,18 @@ def _train(spec: ExperimentSpec, spec_file: str, modalities: list[Modality], dev
            progress: bool) -> dict:  # fmt: skip
     for stale in out.glob(".*.tmp"):  # temp files of writes that a killed run left (we hold the run's lock)
         stale.unlink(missing_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    spec_dict = to_dict(spec)
+    identities = [m.identity() for m in modalities]
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if ckpt is not None:  # before any data is made: a resume with other settings is refused at once
+        check_compatible(ckpt, spec_dict, identities, ckpt_path)
     t0 = time.perf_counter()
     manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress)
     data_seconds = time.perf_counter() - t0
+    data_identity = {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json()}
+    if ckpt is not None:
+        check_compatible(ckpt, spec_dict, identities, ckpt_path, data_identity)  # now also the dataset's contents
     train_set = SceneSet(spec.data.dir, "train", modalities, manifest["stats"])
     val_set = SceneSet(spec.data.dir, "val", modalities, manifest["stats"]) if spec.data.val_scenes else train_set
 
@@ -158,14 +167,8 @@ def _train(spec: ExperimentSpec, spec_file: str, modalities: list[Modality], dev
     torch.manual_seed(spec.seed)
     model = build_model(spec, modalities, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
-    ckpt_path = out / "checkpoint.pt"
-    spec_dict = to_dict(spec)
-    identities = [m.identity() for m in modalities]
-    data_identity = {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json()}
     step = 0
-    if ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        check_compatible(ckpt, spec_dict, identities, ckpt_path, data_identity)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step = ckpt["step"]

@@ -133,6 +133,7 @@ def test_resume_checks_the_data_not_its_directory(trained, data_dir, tmp_path):
     # other data settings: refused before any data is made
     one_line(gmn_run(data_dir, run, "train.steps=3", "data.blocks=4", f"data.dir={json.dumps(str(tmp_path / 'd4'))}"),
              2, "checkpoint.pt: data.blocks: checkpoint has 5, spec has 4")  # fmt: skip
+    assert not (tmp_path / "d4").exists()  # refused before making any data
     # the same dataset, moved: resumes
     moved = tmp_path / "moved"
     shutil.copytree(data_dir, moved)
