@@ -14,7 +14,6 @@ import torch
 
 from conftest import REPO, remount_ro, run_cli, shard_bytes
 from gmn_plugins.checkpoint import CheckpointError, load_checkpoint
-from gmn_plugins.mese.generate import DatasetConfig, generate
 from gmn_plugins.mese.shards import ChecksumCache
 
 SPEC = str(REPO / "specs" / "quickstart.toml")

@@ -48,7 +48,7 @@ import attrs
 import numpy as np
 from tqdm import tqdm
 
-from ..faults import MachineError, cannot_write
+from ..faults import cannot_write
 from ..locks import LockHeld, hold
 from ..spec import MAX_BLOCKS
 from .shards import (ChecksumCache, DataError, file_sha256, read_json, read_shard, remove_stale_temps, repair_hint,
@@ -322,9 +322,11 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
 
     ``workers``: processes (0 = one per CPU core). ``shard_range=(a, b)``: make only the global shards a..b-1 (see
     ``shard_tasks``) and write no manifest; then the return value is ``{"shards": [...records], "total_shards": n}``
-    and ``finalize(root)`` writes the manifest once all shards exist. Raises ``DataError`` (one line) when ``root``
-    holds a dataset made with other settings or cannot be written (also: disk full), for an unknown sensor, split,
-    preset or saturation option, and for a hand file that is missing, does not compile or lacks the 132-value layout.
+    and ``finalize(root)`` writes the manifest once all shards exist. On a finished dataset, regenerates the missing
+    or corrupted shards (same bytes) and rewrites the manifest. Raises ``DataError`` (one line) when ``root`` holds a
+    dataset made with other settings or is not a directory, for negative ``workers``, blocks outside [2, MAX_BLOCKS],
+    an unknown sensor, split, preset or saturation option, and for a hand file that is missing, does not compile or
+    lacks the 132-value layout; ``MachineError`` (one line) when the disk is full or the directory read-only.
     """
     root = Path(root)
     if workers < 0:
