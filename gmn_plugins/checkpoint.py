@@ -105,7 +105,7 @@ def check_compatible(ckpt: dict, spec: dict, modalities: list[dict], path: str |
         raise CheckpointError(f"{path}: modalities: checkpoint has {have_names}, spec has {want_names}")
     for have, want in zip(ckpt["modalities"], modalities):
         for key in ("spec_hash", "distribution"):
-            if have[key] != want[key]:
+            if have[key] != want[key] and not (key == "spec_hash" and have[key] == want.get("legacy_spec_hash")):
                 raise CheckpointError(f"{path}: modality {want['name']}: {key} differs "
                                       f"(checkpoint {have[key]}, installed {want[key]})")  # fmt: skip
     old = ckpt["spec"]

@@ -52,6 +52,8 @@ class Sensor:
     ``units``, lo < hi: the span the quantity can physically take (joint limits, force limits, ...). It floors the
     width of a ``minmax`` range, so a dimension that barely varies in the training data cannot blow up an input that
     varies elsewhere. Stored as a tuple of float pairs (hashable; ``ValueError`` for a wrong count or lo >= hi).
+    ``index_names``: None, or one name per value of the flattened ``shape`` (what each index is, e.g. the 132
+    haptic values' joint, actuator and site names), shown by ``gmn-plugins sensors NAME``.
     """
 
     name: str
@@ -65,6 +67,32 @@ class Sensor:
     physical_range: tuple[tuple[float, float], ...] | None = attrs.field(
         default=None, converter=_pairs, validator=_check_physical_range, repr=False
     )
+    index_names: tuple[str, ...] | None = attrs.field(default=None, converter=lambda v: None if v is None else tuple(v),
+                                                      repr=False)  # fmt: skip
+
+
+class SensorRecordError(ValueError):
+    """A sensor's ``record()`` returned something other than it declared (shape, dtype) or non-finite values:
+    ``SensorRecordError(sensor_name, problem)``, one line naming the sensor, what was declared and what came
+    (``modality.record_problem``). Picklable, so it crosses from a generation worker."""
+
+    def __str__(self) -> str:
+        return f"sensor {self.args[0]}: {self.args[1]}"
+
+
+def record_problem(sensor: Sensor, value: Any) -> str | None:
+    """What is wrong with one value returned by ``sensor.record`` (one view), or None: it must be a numpy array of
+    exactly ``sensor.shape``, of ``sensor.dtype`` or a dtype of the same kind that casts to it (float64 for float32;
+    not float for uint8), with finite values. The text says what was declared and what came."""
+    declared = f"declared {tuple(sensor.shape)} {sensor.dtype}"
+    if not isinstance(value, np.ndarray):
+        return f"record() returned {type(value).__name__}, {declared}"
+    if tuple(value.shape) != tuple(sensor.shape) or not np.can_cast(value.dtype, sensor.dtype, casting="same_kind"):
+        return f"record() returned shape {tuple(value.shape)} {value.dtype}, {declared}"
+    if value.dtype.kind in "fc" and not np.isfinite(value).all():
+        bad = int((~np.isfinite(value)).sum())
+        return f"record() returned {bad} non-finite value(s) (NaN or inf) of {value.size}"
+    return None
 
 
 def minmax_range(sensor: Sensor, stats: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -163,4 +191,5 @@ class Modality:
             "distribution": self.distribution,
             "version": self.version,
             "spec_hash": self.spec.spec_hash(),
+            "legacy_spec_hash": self.spec.legacy_spec_hash(),  # what checkpoints before 0.2 stored
         }

@@ -124,7 +124,15 @@ class ModalitySpec:
     slice: SliceSpec = attrs.Factory(SliceSpec)
 
     def spec_hash(self) -> str:
-        """Short sha256 of the resolved spec, stored in checkpoints to detect a changed modality."""
+        """Short sha256 of what defines the modality for a model and its data (name, sensor, query, family, shape,
+        slice), stored in checkpoints to detect a changed modality; the ``description`` is left out, so editing
+        it keeps every checkpoint valid."""
+        data = converter.unstructure(self)
+        data.pop("description")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    def legacy_spec_hash(self) -> str:
+        """The spec hash of checkpoints written before 0.2 (it covered the description too): accepted on resume."""
         text = json.dumps(converter.unstructure(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

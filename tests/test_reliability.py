@@ -298,3 +298,24 @@ def test_a_read_only_run_directory_is_one_line_exit_1(trained, data_dir, tmp_pat
     one_line(gmn_run(data_dir, disk / "run", "train.steps=3"), 1, f"{disk / 'run'}: cannot write: read-only file system")
     one_line(run_cli("evaluate", "missing", str(disk / "run"), "--scenes", "1", "--no-progress"), 1,
              f"{disk / 'run' / 'eval'}: cannot write: read-only file system")  # fmt: skip
+
+
+def test_a_modality_description_is_not_part_of_its_identity():
+    """Editing only a modality's description keeps checkpoints valid; checkpoints that stored the older hash (which
+    covered the description) still resume."""
+    import attrs
+
+    from gmn_plugins.checkpoint import check_compatible
+    from gmn_plugins.plugins import load_registry
+
+    rgb = load_registry().modalities["rgb"]
+    edited = attrs.evolve(rgb, spec=attrs.evolve(rgb.spec, description="a new description"))
+    assert edited.identity()["spec_hash"] == rgb.identity()["spec_hash"]
+    assert edited.identity()["legacy_spec_hash"] != rgb.identity()["legacy_spec_hash"]
+    moved = attrs.evolve(rgb, spec=attrs.evolve(rgb.spec, query="wrist"))
+    assert moved.identity()["spec_hash"] != rgb.identity()["spec_hash"]
+    spec = {"seed": 0, "model": {}, "data": {}, "train": {}}
+    old = {"modalities": [{**rgb.identity(), "spec_hash": rgb.spec.legacy_spec_hash()}], "spec": spec}
+    check_compatible(old, spec, [rgb.identity()], "ckpt")  # a checkpoint of before 0.2
+    with pytest.raises(CheckpointError, match="modality rgb: spec_hash differs"):
+        check_compatible(old, spec, [edited.identity()], "ckpt")  # its legacy hash covered the description

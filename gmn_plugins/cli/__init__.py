@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 
@@ -25,6 +26,9 @@ def user_errors():
     except USER_ERRORS as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as the Python docs advise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_MACHINE_FAULT)
     except MachineError as exc:
         print(str(exc), file=sys.stderr)
         sys.exit(EXIT_MACHINE_FAULT)

@@ -30,8 +30,11 @@ def main(argv: list[str] | None = None) -> None:
             model = build_model(spec, modalities, device="meta")
             print(f"experiment: {spec.name}  inference: {spec.model.inference}  preset: {spec.model.preset}  "
                   f"device: {device}")
+            widths = [max(len(text) for text in column) for column in
+                      zip(*[(m.name, m.sensor.name, str(m.shape)) for m in modalities])]  # fmt: skip
             for i, m in enumerate(modalities):
-                print(f"  {i:2d} {m.name:16s} {m.sensor.name:12s} {str(m.shape):16s} query={m.spec.query}")
+                cells = (text.ljust(w) for text, w in zip((m.name, m.sensor.name, str(m.shape)), widths))
+                print(f"  {i:2d} {' '.join(cells)} query={m.spec.query}")
             print(f"latent grid: {tuple(model.grid)}")
             print(f"parameters: {sum(p.numel() for p in model.parameters())}")
             return

@@ -50,6 +50,7 @@ from tqdm import tqdm
 
 from ..faults import cannot_write
 from ..locks import LockHeld, hold
+from ..modality import SensorRecordError
 from ..spec import MAX_BLOCKS
 from .shards import (ChecksumCache, DataError, file_sha256, read_json, read_shard, remove_stale_temps, repair_hint,
                      write_json, write_shard)  # fmt: skip
@@ -346,7 +347,10 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
         chosen = damaged
     workers = workers or os.cpu_count() or 1
     tasks = [(str(root), config.seed, *all_tasks[i]) for i in chosen]
-    entries = _make_shards(tasks, config, workers, progress, f"MESE -> {root}")
+    try:
+        entries = _make_shards(tasks, config, workers, progress, f"MESE -> {root}")
+    except SensorRecordError as exc:
+        raise DataError(f"{root}: {exc}{_provider(exc.args[0])}; fix its record() (nothing of it was written)") from None
     if shard_range is not None:
         return {"shards": sorted(entries, key=lambda e: e["file"]), "total_shards": len(all_tasks)}
     if len(tasks) < len(all_tasks):  # a repair: the records of the intact shards make the rest of the manifest
@@ -354,6 +358,14 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     manifest = build_manifest(config, entries, sensors)
     _write_manifest(root, manifest)
     return manifest
+
+
+def _provider(sensor: str) -> str:
+    """`` (plugin P, distribution D V)`` for the plugin that registered ``sensor``, if the registry knows it."""
+    from ..plugins import load_registry
+
+    status = getattr(load_registry(), "providers", {}).get(f"sensor:{sensor}")
+    return f" (plugin {status.name}, distribution {status.distribution} {status.version})" if status else ""
 
 
 def _make_shards(tasks: list[tuple], config: DatasetConfig, workers: int, progress: bool, desc: str) -> list[dict]:

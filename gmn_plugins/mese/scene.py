@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..modality import Sensor
+from ..modality import Sensor, SensorRecordError, record_problem
 from .camera import CameraRig, sample_viewpoint
 from .grasp import grasp_views
 from .hand import Hand
@@ -56,7 +56,9 @@ class SceneMaker:
         (x, y, z in metres, pitch, yaw in radians), ``walk`` (blocks-1,) int8, ``colours`` (blocks, 3) float32,
         ``label`` () int64 and ``grasp_attempts`` () int64.
 
-        Raises ``RuntimeError`` if more than ``MAX_GRASP_ATTEMPTS_PER_VIEW × views`` grasps are needed.
+        Raises ``RuntimeError`` if more than ``MAX_GRASP_ATTEMPTS_PER_VIEW × views`` grasps are needed, and
+        ``SensorRecordError`` when a sensor records another shape or dtype than it declared, or non-finite values
+        (every record is checked, so the first scene of a generation already says so).
         """
         object_rng, camera_rng, hand_rng = scene_rngs(seed, split, index)
         walk = sample_walk(object_rng, self.blocks)
@@ -78,7 +80,11 @@ class SceneMaker:
     def _record(self, kind: str, rig, records: dict[str, list]) -> None:
         for sensor in self.sensors:
             if sensor.query == kind:
-                records[sensor.name].append(np.asarray(sensor.record(rig), dtype=sensor.dtype))
+                value = sensor.record(rig)
+                problem = record_problem(sensor, value)
+                if problem:  # before anything is written: a wrong record never reaches a shard
+                    raise SensorRecordError(sensor.name, problem)
+                records[sensor.name].append(np.asarray(value, dtype=sensor.dtype))
 
     def _camera_views(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         records = {s.name: [] for s in self.sensors if s.query == "camera"}

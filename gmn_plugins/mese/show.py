@@ -64,8 +64,11 @@ def scaled(haptic: np.ndarray, stats: dict | None) -> np.ndarray:
 
 def show_scene(arrays: dict[str, np.ndarray], config: DatasetConfig, stats: dict, out: str, title: str,
                grasp: int = 0) -> None:  # fmt: skip
-    """Write a PNG: camera views (row 1), hand views at the grasp end states (row 2, if the scene has grasps) and a
-    bar plot of grasp ``grasp``'s haptic vector, raw and scaled (row 3)."""
+    """Write a PNG: camera views (row 1), hand views at the grasp end states (row 2, if the scene has grasps), a
+    bar plot of grasp ``grasp``'s haptic vector, raw and scaled (row 3), then one row per other sensor of the
+    dataset (plugin sensors included): its views as images when a record has 2 or more axes (3 channels as RGB,
+    else the first channel), or a bar plot of view ``grasp``'s values. (The families' own drawing replaces this
+    last rule once families draw; issue 12.)"""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,10 +78,14 @@ def show_scene(arrays: dict[str, np.ndarray], config: DatasetConfig, stats: dict
     if images is None:
         images = next((v for k, v in arrays.items() if k.startswith("camera.") and v.ndim == 4 and v.shape[1] == 3), None)
     has_hand = "query.wrist" in arrays
-    views = max(len(images) if images is not None else 0, len(arrays["query.wrist"]) if has_hand else 0)
-    rows = (images is not None) + 2 * has_hand
-    fig = plt.figure(figsize=(max(12, 1.1 * views), 1.3 * ((images is not None) + has_hand) + 3.2 * has_hand))
-    grid = fig.add_gridspec(rows, views, height_ratios=[1] * ((images is not None) + has_hand) + [2.5] * has_hand)
+    shown = {"hand.haptic"} | {k for k, v in arrays.items() if v is images}
+    others = [name for name in config.sensors if name in arrays and name not in shown]
+    views = max(len(images) if images is not None else 0, len(arrays["query.wrist"]) if has_hand else 0,
+                *(len(arrays[name]) for name in others))  # fmt: skip
+    heights = [1] * ((images is not None) + has_hand) + [2.5] * has_hand + [
+        1 if arrays[name].ndim >= 3 else 2 for name in others]  # fmt: skip
+    fig = plt.figure(figsize=(max(12, 1.1 * views), 1.3 * sum(heights) + 0.5))
+    grid = fig.add_gridspec(len(heights), views, height_ratios=heights)
     row = 0
     if images is not None:
         for v, image in enumerate(images):
@@ -105,6 +112,23 @@ def show_scene(arrays: dict[str, np.ndarray], config: DatasetConfig, stats: dict
         ax.set_title(f"haptic vector of grasp {grasp} (re-simulated max |diff| to the stored one: "
                      f"{np.abs(haptics[grasp] - haptic).max():.2g})", fontsize=9)  # fmt: skip
         ax.legend(ncol=8, fontsize=7, loc="upper left")
+        row += 1
+    for name in others:
+        records = arrays[name]
+        if records.ndim >= 3:  # (views, ..., H, W): one image per view
+            for v, record in enumerate(records):
+                ax = fig.add_subplot(grid[row, v])
+                image = record.transpose(1, 2, 0) if record.ndim == 3 and record.shape[0] == 3 else record.reshape(
+                    -1, *record.shape[-2:])[0]  # fmt: skip
+                ax.imshow(image, cmap=None if image.ndim == 3 else "viridis")
+                ax.set_axis_off()
+            fig.axes[-len(records)].set_title(name, fontsize=8, loc="left")
+        else:
+            ax = fig.add_subplot(grid[row, :])
+            values = records[min(grasp, len(records) - 1)].reshape(-1)
+            ax.bar(np.arange(len(values)), values)
+            ax.set_title(f"{name}, view {min(grasp, len(records) - 1)}", fontsize=9)
+        row += 1
     fig.suptitle(title, fontsize=10)
     fig.savefig(out, dpi=80)
     plt.close(fig)
