@@ -3,25 +3,88 @@
 Built-in sensors (``gmn_plugins.mese.sensors``) and modalities (``gmn_modalities``) register through the very hooks a
 third-party package implements. ``GMN_LOAD_PLUGINS=a,b`` restricts entry points to those names; an empty value loads
 the built-ins only.
+
+Every mistake of a plugin is recorded where it is made, as one line naming its source (``PluginStatus.errors``): an
+import that fails (with the plugin's file and line), a misspelt hook or one not marked ``@hookimpl``, a hook that
+raises, and each sensor, family or modality file that cannot be registered; the plugin's other items still register.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import importlib.util
+import linecache
 import os
+import sys
+import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pluggy
 
 from . import __version__, hookspecs
-from .modality import Modality
+from .modality import Family, Modality, Sensor
 from .modality_spec import ModalityFile, ModalitySpec, expand, read_modality_file
-from .registry import PluginStatus, Registry
+from .registry import PluginError, PluginStatus, Registry
 from .spec import SpecError
 
 ENTRY_POINT_GROUP = "gmn_plugins"
 BUILTIN_PLUGINS = ("gmn_plugins.mese.sensors", "gmn_plugins.families", "gmn_modalities")
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _short(path: str) -> str:
+    """``path`` relative to the ``sys.path`` entry that holds it (``my_plugin/__init__.py``), else unchanged."""
+    roots = [os.path.abspath(entry or ".") for entry in sys.path]
+    roots = [r for r in roots if path.startswith(r.rstrip(os.sep) + os.sep)]
+    return os.path.relpath(path, max(roots, key=len)) if roots else path
+
+
+def _plugin_root(module_name: str) -> str | None:
+    """The directory of the plugin's top-level package, or its module file (without importing it)."""
+    try:
+        spec = importlib.util.find_spec(module_name.split(".")[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return os.path.abspath(list(spec.submodule_search_locations)[0])
+    return os.path.abspath(spec.origin) if spec.origin else None
+
+
+def _where(exc: BaseException, module_name: str) -> str:
+    """`` (FILE:LINE)`` where ``exc`` was raised: the last traceback frame inside the plugin's own package (or
+    module), else the last frame; a ``SyntaxError``'s own file and line."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" ({_short(exc.filename)}:{exc.lineno})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    if not frames:
+        return ""
+    root = _plugin_root(module_name)
+    inside = [f for f in frames if root and (f.filename == root or f.filename.startswith(root + os.sep))]
+    frame = (inside or frames)[-1]
+    return f" ({_short(frame.filename)}:{frame.lineno})"
+
+
+def _failure(exc: BaseException, module_name: str) -> str:
+    """``Type: message (FILE:LINE)``, one line."""
+    return _one_line(f"{type(exc).__name__}: {exc}{_where(exc, module_name)}")
+
+
+def _defined_at(function) -> str:
+    """``FILE:LINE`` of the ``def`` of ``function`` (past its decorators)."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return "?"
+    line = code.co_firstlineno
+    while linecache.getline(code.co_filename, line).lstrip().startswith("@"):
+        line += 1
+    return f"{_short(code.co_filename)}:{line}"
 
 
 def _plugin_manager() -> tuple[pluggy.PluginManager, list[PluginStatus]]:
@@ -41,10 +104,32 @@ def _plugin_manager() -> tuple[pluggy.PluginManager, list[PluginStatus]]:
         status = PluginStatus(ep.name, dist, version, "entry point")
         statuses.append(status)
         try:
-            pm.register(ep.load(), name=ep.name)
+            plugin = ep.load()
+            pm.register(plugin, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the others down
-            status.error = f"{type(exc).__name__}: {exc}"
+            status.errors.append(PluginError(_failure(exc, ep.module)))
+            continue
+        _check_hooks(pm, plugin, status)
     return pm, statuses
+
+
+def _check_hooks(pm: pluggy.PluginManager, plugin, status: PluginStatus) -> None:
+    """Record a misspelt hook (pluggy's ``check_pending``, per plugin) and a hook function not marked ``@hookimpl``;
+    the plugin's valid hooks keep working."""
+    known = sorted(name for name, caller in vars(pm.hook).items() if not name.startswith("_") and caller.has_spec())
+    for name, caller in vars(pm.hook).items():
+        if name.startswith("_") or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and not impl.optionalhook:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else f"; the hooks are {', '.join(known)}"
+                status.errors.append(PluginError(f"unknown hook {name}{hint} ({_defined_at(impl.function)})"))
+    for name in known:
+        function = getattr(plugin, name, None)
+        if callable(function) and all(impl.plugin is not plugin for impl in getattr(pm.hook, name).get_hookimpls()):
+            status.errors.append(PluginError(f"{name} is not marked @hookimpl (from gmn_plugins import hookimpl), so "
+                                             f"it is never called ({_defined_at(function)})"))  # fmt: skip
 
 
 def _call(pm: pluggy.PluginManager, hook_name: str, statuses: dict[str, PluginStatus], register_for) -> None:
@@ -54,33 +139,69 @@ def _call(pm: pluggy.PluginManager, hook_name: str, statuses: dict[str, PluginSt
         try:
             impl.function(register=register_for(status))
         except Exception as exc:
-            status.error = status.error or f"{hook_name}: {type(exc).__name__}: {exc}"
+            module_name = getattr(impl.plugin, "__name__", type(impl.plugin).__module__)
+            status.errors.append(PluginError(f"{hook_name}: {_failure(exc, module_name)}"))
+
+
+def _identify(kind: str, item) -> tuple[str, str]:
+    """(name, file) of a registered item, as far as it can be told: a modality file's ``name`` field (else its stem)."""
+    if kind != "modality" or isinstance(item, (ModalitySpec, ModalityFile)):
+        return str(getattr(item, "name", item)), ""
+    try:
+        return read_modality_file(Path(str(item))).name, str(item)
+    except Exception:
+        return Path(str(item)).stem, str(item)
+
+
+def _recorded(kind: str, status: PluginStatus, register_one):
+    """The ``register`` a plugin's hook gets: a failure becomes one ``PluginError`` naming the file (the modality TOML,
+    else the plugin's line that called ``register``), the item and the distribution, and the plugin goes on."""
+
+    def register(item) -> None:
+        caller = sys._getframe(1)
+        try:
+            register_one(item)
+        except Exception as exc:
+            name, file = _identify(kind, item)
+            where = file or f"{_short(caller.f_code.co_filename)}:{caller.f_lineno}"
+            text = _one_line(exc if isinstance(exc, (SpecError, ValueError)) else f"{type(exc).__name__}: {exc}")
+            for prefix in (f"{where}: ", f"{name}: "):
+                text = text.removeprefix(prefix)
+            message = f"{where}: {kind} {name!r} ({status.distribution}=={status.version}): {text}"
+            status.errors.append(PluginError(message, kind, name, file))
+
+    return register
 
 
 def load_registry() -> Registry:
     """Discover plugins and return what they registered. Never raises for a broken plugin: see ``Registry.plugins``.
 
-    Sensors register first, then model families, then modalities (which name a sensor and a family).
+    Sensors register first, then model families, then modalities (which name a sensor and a family). Each registered
+    item (a modality file: all the modalities it declares) is accepted or refused on its own.
     """
     pm, status_list = _plugin_manager()
     statuses = {s.name: s for s in status_list}
     registry = Registry(plugins=status_list)
-    owner: dict[str, PluginStatus] = {}
 
-    def claim(kind: str, name: str, table: dict, status: PluginStatus) -> None:
-        if name in table:
-            first = owner[f"{kind}:{name}"]
-            raise ValueError(f"{kind} {name!r} is registered by both {first.distribution} ({first.name}) and "
-                             f"{status.distribution} ({status.name})")  # fmt: skip
-        owner[f"{kind}:{name}"] = status
+    def claim(kind: str, table: dict, items: list, status: PluginStatus) -> None:
+        """Add ``items`` to ``table``, all or none: a name another plugin registered is refused."""
+        for item in items:
+            if item.name in table:
+                first = registry.providers[f"{kind}:{item.name}"]
+                raise ValueError(f"{kind} {item.name!r} is registered by both {first.distribution} ({first.name}) "
+                                 f"and {status.distribution} ({status.name})")  # fmt: skip
+        for item in items:
+            registry.providers[f"{kind}:{item.name}"] = status
+            table[item.name] = item
 
-    def simple_register(kind: str, table: dict):
+    def simple_register(kind: str, table: dict, cls: type):
         def register_for(status: PluginStatus):
             def register(item) -> None:
-                claim(kind, item.name, table, status)
-                table[item.name] = item
+                if not isinstance(item, cls):
+                    raise TypeError(f"expected a {cls.__name__}, got {type(item).__name__}")
+                claim(kind, table, [item], status)
 
-            return register
+            return _recorded(kind, status, register)
 
         return register_for
 
@@ -93,30 +214,29 @@ def load_registry() -> Registry:
                 if not isinstance(item, ModalityFile):
                     path = str(item)
                     item = read_modality_file(Path(path))
-                where = path or item.name
                 if item.sensor not in registry.sensors:
-                    raise SpecError(f"{where}: sensor: unknown sensor {item.sensor!r}; installed: "
+                    raise SpecError(f"sensor: unknown sensor {item.sensor!r}; installed: "
                                     f"{', '.join(sorted(registry.sensors))}")  # fmt: skip
-                specs = expand(item, registry.sensors[item.sensor].shape, where)
+                specs = expand(item, registry.sensors[item.sensor].shape, path or item.name)
+            modalities = []
             for spec in specs:
                 family = registry.families.get(spec.family)
                 if family is None:
-                    raise SpecError(f"{path or spec.name}: family: unknown family {spec.family!r}; installed: "
+                    raise SpecError(f"family: unknown family {spec.family!r}; installed: "
                                     f"{', '.join(sorted(registry.families))}")  # fmt: skip
                 if len(spec.shape) != family.dims:
-                    raise SpecError(f"{path or spec.name}: shape: family {family.name!r} needs {family.dims} "
-                                    f"dimensions, got {spec.shape}")  # fmt: skip
+                    raise SpecError(f"shape: family {family.name!r} needs {family.dims} dimensions, got {spec.shape}")
                 sensor = registry.sensors.get(spec.sensor)
                 if sensor is None:
-                    raise SpecError(f"{path or spec.name}: sensor: unknown sensor {spec.sensor!r}")
+                    raise SpecError(f"sensor: unknown sensor {spec.sensor!r}")
                 modality = Modality(spec, sensor, family, status.distribution, status.version, status.source, path)
                 modality.check()
-                claim("modality", spec.name, registry.modalities, status)
-                registry.modalities[spec.name] = modality
+                modalities.append(modality)
+            claim("modality", registry.modalities, modalities, status)
 
-        return register
+        return _recorded("modality", status, register)
 
-    _call(pm, "register_sensors", statuses, simple_register("sensor", registry.sensors))
-    _call(pm, "register_families", statuses, simple_register("family", registry.families))
+    _call(pm, "register_sensors", statuses, simple_register("sensor", registry.sensors, Sensor))
+    _call(pm, "register_families", statuses, simple_register("family", registry.families, Family))
     _call(pm, "register_modalities", statuses, modality_register)
     return registry

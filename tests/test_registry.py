@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from conftest import run_cli
 from gmn_plugins.plugins import load_registry
@@ -36,3 +37,50 @@ def test_list_prints_one_row_per_modality():
     listed = {r["name"]: r for r in json.loads(run_cli("plugins", "list", "--json").stdout)}
     assert len(lines) - 1 == len(listed) >= 105
     assert listed["haptic"]["spec"].endswith("haptic.toml") and listed["haptic"]["shape"] == [132]
+
+
+def _sensor_names(kinds_and_targets) -> list[str]:
+    """``KIND:TARGET`` per value, ``KIND:TARGET:AXIS`` for the 3-axis IMU sensors."""
+    return [f"{kind}:{target}" + (f":{axis}" if kind in ("accelerometer", "gyro") else "")
+            for kind, target in kinds_and_targets for axis in ("xyz" if kind in ("accelerometer", "gyro") else "-")]
+
+
+def test_haptic_index_names_follow_the_mpl_sensors():
+    import mujoco
+
+    from gmn_plugins.mese.hand import NUM_SENSORDATA, TOUCH_SITES, builtin_hand_xml, haptic_index_names
+
+    names = haptic_index_names()
+    assert len(names) == len(set(names)) == NUM_SENSORDATA == 132
+    assert load_registry().sensor("hand.haptic").index_names == names
+    assert names[:2] == ("jointpos:wrist_PRO", "jointpos:wrist_UDEV") and names[70] == "actuatorfrc:A_wrist_PRO"
+    touch = [i for i, n in enumerate(names) if n.startswith("touch:") and n.endswith("_distal")]
+    assert touch == [119, 122, 125, 128, 131]
+    assert [names[i] for i in touch] == [f"touch:{site}" for site, *_ in TOUCH_SITES if site.endswith("_distal")]
+    # the built-in hand's compiled sensors read exactly these joints, actuators and sites, in this order
+    model = mujoco.MjModel.from_xml_string(builtin_hand_xml())
+    compiled = [(mujoco.mjtSensor(t).name.removeprefix("mjSENS_").lower(), mujoco.mj_id2name(model, o, i))
+                for t, o, i in zip(model.sensor_type, model.sensor_objtype, model.sensor_objid)]  # fmt: skip
+    assert tuple(_sensor_names(compiled)) == names
+
+
+def test_haptic_index_names_match_the_real_mpl_file():
+    import xml.etree.ElementTree as ET
+
+    from conftest import MPL_XML
+    from gmn_plugins.mese.hand import haptic_index_names
+
+    if not MPL_XML.exists():
+        pytest.skip(f"real MPL hand not available at {MPL_XML} (shared assets are not part of the repo)")
+    sensors = ET.parse(MPL_XML).getroot().find("sensor")
+    declared = [(s.tag, s.get("joint") or s.get("actuator") or s.get("site")) for s in sensors]
+    assert tuple(_sensor_names(declared)) == haptic_index_names()
+
+
+def test_the_registry_knows_who_provided_each_item():
+    registry = load_registry()
+    assert registry.providers["sensor:hand.haptic"].name == "gmn_plugins.mese.sensors"
+    assert registry.providers["family:vector"].name == "gmn_plugins.families"
+    assert registry.providers["modality:rgb"].name == "gmn_modalities"
+    provided = {key.removeprefix("modality:") for key in registry.providers if key.startswith("modality:")}
+    assert provided == set(registry.modalities)

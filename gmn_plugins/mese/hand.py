@@ -426,6 +426,21 @@ def haptic_physical_range() -> tuple[tuple[float, float], ...]:
     return tuple((float(lo), float(hi)) for name, _ in SENSOR_LAYOUT for lo, hi in groups[name])
 
 
+def haptic_index_names() -> tuple[str, ...]:
+    """The 132 names of the MPL sensordata in ``SENSOR_LAYOUT`` order (reference §3.4), ``KIND:WHAT`` after the joint,
+    actuator or site each sensor of ``mpl_right.xml`` reads: ``jointpos:wrist_PRO`` and ``jointvel:wrist_PRO`` per
+    joint of ``BODIES``, ``actuatorpos:A_wrist_PRO`` (``actuatorvel``, ``actuatorfrc``) per actuator,
+    ``accelerometer:thumb_IMU:x`` and ``gyro:thumb_IMU:x`` per ``IMU_SITES`` site and axis of the site's frame,
+    ``touch:thumb_distal`` per ``TOUCH_SITES`` site (the fingertips: indices 119, 122, 125, 128, 131)."""
+    joints = [joint for _, _, _, _, joint, _, _ in BODIES if joint]
+    actuators = [f"A_{joint}" for joint, _ in ACTUATORS]
+    imu_axes = [f"{site}:{axis}" for site, *_ in IMU_SITES for axis in "xyz"]
+    groups = {"jointpos": joints, "jointvel": joints, "actuatorpos": actuators, "actuatorvel": actuators,
+              "actuatorfrc": actuators, "accelerometer": imu_axes, "gyro": imu_axes,
+              "touch": [site for site, *_ in TOUCH_SITES]}  # fmt: skip
+    return tuple(f"{kind}:{what}" for kind, _ in SENSOR_LAYOUT for what in groups[kind])
+
+
 class Hand:
     """The grasp world, compiled once: the hand (built-in, or the real MPL from ``mjcf``) plus ``n_blocks`` blocks.
 

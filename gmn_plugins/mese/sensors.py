@@ -12,7 +12,7 @@ from gmn_plugins import hookimpl
 from gmn_plugins.modality import Sensor
 
 from .camera import FOVY48_DEGREES, FOVY_DEGREES
-from .hand import haptic_physical_range
+from .hand import haptic_index_names, haptic_physical_range
 
 OPTICS = {"camera.rgb": FOVY_DEGREES, "camera.rgb48": FOVY48_DEGREES}
 
@@ -50,6 +50,7 @@ HAND_HAPTIC = Sensor(
     description="MPL-layout hand sensordata after the 25-step closing grasp (reference §3.3–3.4)",
     # floors the min-max range per dimension: joint limits, kp · ctrl ranges, 0..150 N touch, ... (hand.py)
     physical_range=haptic_physical_range(),
+    index_names=haptic_index_names(),
 )
 
 
