@@ -14,8 +14,9 @@ FAR = 2.0  # metres; the black room's walls are 5-7 m away, so everything beyond
 
 
 def record_depth(rig) -> np.ndarray:
-    """(1, 64, 64) float32 depth in metres along the optical axis, clipped at FAR, from the MESE camera rig."""
-    return np.minimum(rig.render_depth(), FAR)[None].astype(np.float32)
+    """(1, 64, 64) float32 depth in metres along the optical axis, clipped at FAR, from the MESE camera rig (posed at
+    the view; ``rig.render`` is its public API, and the rig closes the renderers it makes)."""
+    return np.minimum(rig.render("depth"), FAR)[None].astype(np.float32)
 
 
 CAMERA_DEPTH = Sensor(
