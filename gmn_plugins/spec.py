@@ -134,6 +134,12 @@ class TrainSpec:
     eval_scenes: int = 32  # validation scenes per validation
     missing_sizes: list[int] = attrs.Factory(list)
     missing_mode: Literal["paper", "code"] = "paper"
+    seed: int | None = None  # model initialisation and training draws; unset = the experiment's seed (issue 11)
+
+    def seed_or(self, experiment_seed: int) -> int:
+        """The training seed: ``seed`` if set, else the experiment's (dataset) ``seed``. Several training seeds can so
+        share one dataset; validation, samples and evaluation keep the experiment's seed, so runs stay paired."""
+        return experiment_seed if self.seed is None else self.seed
 
 
 @attrs.frozen
@@ -358,6 +364,8 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
         problems.append(f"{file}: modalities: names repeat: {_show(spec.modalities)}")
     if not 0 <= spec.seed < SEED_LIMIT:
         problems.append(f"{file}: seed: must be in [0, 2**32), got {spec.seed}")
+    if spec.train.seed is not None and not 0 <= spec.train.seed < SEED_LIMIT:
+        problems.append(f"{file}: train.seed: must be in [0, 2**32), got {spec.train.seed}")
     d, t = spec.data, spec.train
     within(d.train_scenes, 1, "data.train_scenes", MAX_SCENES)
     within(d.val_scenes, 0, "data.val_scenes", MAX_SCENES)

@@ -164,7 +164,8 @@ def _train(spec: ExperimentSpec, spec_file: str, modalities: list[Modality], dev
 
     if spec.train.threads:
         torch.set_num_threads(spec.train.threads)
-    torch.manual_seed(spec.seed)
+    seed = spec.train.seed_or(spec.seed)  # initialisation and training draws; the data keep spec.seed
+    torch.manual_seed(seed)
     model = build_model(spec, modalities, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
     step = 0
@@ -211,10 +212,10 @@ def _train(spec: ExperimentSpec, spec_file: str, modalities: list[Modality], dev
     model.train()
     while step < spec.train.steps:
         started = time.perf_counter()
-        rng = np.random.default_rng(step_seed(spec.seed, 1, step))
-        torch.manual_seed(step_seed(spec.seed, 2, step))
+        rng = np.random.default_rng(step_seed(seed, 1, step))
+        torch.manual_seed(step_seed(seed, 2, step))
         ids = rng.choice(train_set.num_scenes, size=min(spec.train.batch_scenes, train_set.num_scenes), replace=False)
-        masks = fixed_masks(spec.seed, "train", ids, len(modalities), spec.train.missing_sizes)
+        masks = fixed_masks(seed, "train", ids, len(modalities), spec.train.missing_sizes)
         context, target = train_set.episodes(ids, rng, spec.train.max_targets, masks=masks,
                                              missing_mode=spec.train.missing_mode)  # fmt: skip
         episodes = len(ids)

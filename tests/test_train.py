@@ -192,3 +192,19 @@ def test_tensorboard_missing_is_one_line(data_dir, tmp_path, monkeypatch):
     spec = tiny_spec(data_dir, tmp_path / "run", 2, "train.tensorboard=true")
     with pytest.raises(SpecError, match=r"^tiny: train.tensorboard: needs the tensorboard package"):
         train(spec, "tiny", load_registry(), progress=False)
+
+
+def test_train_seed_varies_the_training_and_shares_the_dataset(data_dir, tmp_path):
+    """``train.seed`` (issue 11): unset, it is the experiment's seed (bit-identical to before); another value gives
+    another initialisation and other training draws on the very same dataset."""
+    registry = load_registry()
+    losses = {}
+    for name, more in (("unset", []), ("same", ["train.seed=0"]), ("other", ["train.seed=1"])):
+        summary = train(tiny_spec(data_dir, tmp_path / name, 3, "train.log_every=1", "train.threads=1", *more),
+                        "tiny", registry, progress=False)  # fmt: skip
+        assert summary["steps"] == 3
+        losses[name] = [json.loads(line)["loss"] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    assert losses["unset"] == losses["same"]
+    assert losses["other"] != losses["unset"]
+    manifest = (data_dir / "manifest.json").read_text()
+    assert json.loads(manifest)["seed"] == 0  # one dataset served all three
