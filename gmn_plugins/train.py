@@ -23,50 +23,12 @@ from .data.episodes import SceneSet, add_opposite
 from .data.masks import fixed_masks
 from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
-from .mese.generate import DatasetConfig, generate
+from .experiment import build_model, dataset_config, resolve_device
+from .mese.generate import generate
 from .mese.shards import atomic_write, manifest_sha256
 from .modality import Modality
-from .models.gmn import GMN, ModalityInfo
-from .models.presets import PRESETS
 from .registry import Registry
 from .spec import ExperimentSpec, SpecError, to_dict
-
-
-def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetConfig:
-    """The dataset a spec needs: the sensors of its modalities (in first-use order), its split sizes, the hand
-    (``"builtin"`` or ``{"mjcf": PATH}``), physics preset and colour saturation option."""
-    sensors = tuple(dict.fromkeys(m.sensor.name for m in modalities))
-    d = spec.data
-    hand = d.hand if isinstance(d.hand, str) else {"mjcf": d.hand.mjcf}
-    return DatasetConfig(seed=spec.seed, blocks=d.blocks, views=d.views, physics=d.physics, hand=hand,
-                         saturation=d.saturation, shard_size=d.shard_size, sensors=sensors,
-                         splits={"train": d.train_scenes, "val": d.val_scenes})  # fmt: skip
-
-
-def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | torch.device = "cpu") -> GMN:
-    """The GMN of a spec, modality ids in the spec's order."""
-    infos = [ModalityInfo(m.name, m.family.name, m.shape, m.family.encoder, m.family.renderer) for m in modalities]
-    s = spec.model
-    with torch.device(device):
-        return GMN(infos, PRESETS[s.preset], inference=s.inference, experts=s.experts, sigma=s.sigma,
-                   first_step_prior=s.first_step_prior, stochastic_representation=s.stochastic_representation,
-                   vector_projection=s.vector_projection)
-
-
-def resolve_device(spec: ExperimentSpec, spec_file: str = "spec") -> torch.device:
-    """``train.device`` as a torch device: ``auto`` is cuda when available, else cpu. Raises ``SpecError`` when the
-    requested backend is not available in this torch build or on this machine."""
-    name = spec.train.device
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SpecError(f"{spec_file}: train.device: {name!r} requested, but torch.cuda.is_available() is False "
-                        f"(torch {torch.__version__}); use train.device=cpu or auto")  # fmt: skip
-    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
-        raise SpecError(f"{spec_file}: train.device: {name!r} requested, but there are {torch.cuda.device_count()} GPUs")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise SpecError(f"{spec_file}: train.device: 'mps' requested, but torch.backends.mps.is_available() is False")
-    return torch.device(name)
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -140,11 +102,11 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
             stack.enter_context(hold(out / ".lock", f"run directory {out}"))
         except OSError as exc:
             raise cannot_write(out, exc, "make it writable or set another train.out", SpecError) from None
-        return _train(spec, spec_file, modalities, device, out, progress)
+        return _train(spec, spec_file, registry, modalities, device, out, progress)
 
 
-def _train(spec: ExperimentSpec, spec_file: str, modalities: list[Modality], device: torch.device, out: Path,
-           progress: bool) -> dict:  # fmt: skip
+def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities: list[Modality],
+           device: torch.device, out: Path, progress: bool) -> dict:  # fmt: skip
     for stale in out.glob(".*.tmp"):  # temp files of writes that a killed run left (we hold the run's lock)
         stale.unlink(missing_ok=True)
     ckpt_path = out / "checkpoint.pt"
@@ -154,7 +116,8 @@ def _train(spec: ExperimentSpec, spec_file: str, modalities: list[Modality], dev
     if ckpt is not None:  # before any data is made: a resume with other settings is refused at once
         check_compatible(ckpt, spec_dict, identities, ckpt_path)
     t0 = time.perf_counter()
-    manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress)
+    manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress,
+                        registry=registry)
     data_seconds = time.perf_counter() - t0
     data_identity = {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json()}
     if ckpt is not None:

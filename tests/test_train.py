@@ -50,7 +50,7 @@ def test_training_lowers_the_loss_and_uses_the_context(data_dir, tmp_path):
     assert (tmp_path / "run" / "loss.png").exists()
 
     from gmn_plugins.checkpoint import load_checkpoint
-    from gmn_plugins.train import build_model
+    from gmn_plugins.experiment import build_model
 
     modalities = registry.resolve(spec.modalities)
     model = build_model(spec, modalities)
@@ -125,7 +125,7 @@ def test_single_modality_and_m32_specs_train(data_dir, tmp_path):
     m32 = load_spec(REPO / "specs" / "m32.toml")
     spec = tiny_spec(data_dir, tmp_path / "m32", 2, f"modalities={json.dumps(m32.modalities)}")
     assert train(spec, "m32", registry, progress=False)["steps"] == 2
-    from gmn_plugins.train import build_model
+    from gmn_plugins.experiment import build_model
 
     model = build_model(spec, registry.resolve(spec.modalities))
     assert model.inference.num_modalities == 32
@@ -156,7 +156,7 @@ def test_a_checkpoint_of_another_model_is_refused(data_dir, tmp_path):
 
 def test_device_is_checked_in_one_line_and_auto_falls_back_to_cpu(tmp_path):
     from gmn_plugins.spec import SpecError
-    from gmn_plugins.train import resolve_device
+    from gmn_plugins.experiment import resolve_device
 
     spec_file = REPO / "specs" / "quickstart.toml"
     with pytest.raises(SpecError, match=r"train.device: expected auto, cpu, cuda, cuda:N or mps, got 'gpu'"):

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from . import user_errors
-from ..mese.generate import (DataError, DatasetConfig, finalize, generate, read_config, repair, shard_tasks,
-                             verify)  # fmt: skip
+from ..mese.generate import (DataError, DatasetConfig, finalize, generate, read_config, repair, shard_path,
+                             shard_tasks, verify)  # fmt: skip
 from ..mese.shards import read_json, repair_hint
 
 
@@ -77,7 +77,7 @@ def _info(args: argparse.Namespace) -> None:
     root = Path(args.dir)
     config = read_config(root)
     tasks = shard_tasks(config)
-    present = sum((root / split / f"shard-{shard:05d}.npz").exists() for split, shard, _, _ in tasks)
+    present = sum(shard_path(root, split, shard).exists() for split, shard, _, _ in tasks)
     manifest_path = root / "manifest.json"
     manifest = read_json(manifest_path, hint=repair_hint(root)) if manifest_path.exists() else None
     info = {"dir": str(root), "config": config.to_json(), "shards": {"total": len(tasks), "present": present},
@@ -131,7 +131,7 @@ def _show(args: argparse.Namespace) -> None:
     if not 0 <= args.scene < scenes:
         raise DataError(f"{root}: --scene {args.scene}: split {args.split!r} has {scenes} scenes")
     shard, within = divmod(args.scene, config.shard_size)
-    path = root / args.split / f"shard-{shard:05d}.npz"
+    path = shard_path(root, args.split, shard)
     if not path.exists():
         raise DataError(f"{path}: missing; generate it first")
     arrays = {k: v[within] for k, v in read_shard(path).items()}

@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> None:
         spec = load_spec(args.spec, args.overrides)
         registry = load_registry()
         modalities = registry.resolve(spec.modalities, args.spec)
-        from ..train import build_model, resolve_device, train
+        from ..experiment import build_model, resolve_device
+        from ..train import train
 
         if args.dry_run:  # the checks a run makes before it starts, the availability of train.device included
             device = resolve_device(spec, args.spec)

@@ -12,7 +12,7 @@ import torch
 
 from ..mese.generate import load_split
 from ..modality import Modality, normalize
-from ..models.gmn import Points
+from ..points import Points
 
 
 class SceneSet:

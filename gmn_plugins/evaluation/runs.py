@@ -44,7 +44,7 @@ class Run:
         """A test-only set of ``scenes`` objects with ``blocks`` blocks (4 or 6: shapes the 5-block training never
         showed; reference §6.3), made like the run's data (sensors, hand, physics, saturation, seed) into
         ``DATA_DIR-heldout{blocks}x{scenes}`` if missing, normalised with the training split's statistics."""
-        from ..train import dataset_config
+        from ..experiment import dataset_config
 
         config = attrs.evolve(dataset_config(self.spec, self.modalities), blocks=blocks, splits={"test": scenes})
         root = f"{self.spec.data.dir}-heldout{blocks}x{scenes}"
@@ -57,7 +57,7 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, de
     checkpoint or the installed modalities differ from the trained ones; ``SpecError`` for a stored spec this version
     cannot read; ``DataError`` when its dataset directory holds no finished dataset or other data. ``device``: as
     ``train.device``."""
-    from ..train import build_model, dataset_config, resolve_device
+    from ..experiment import build_model, dataset_config, resolve_device
 
     path = Path(run_dir) / "checkpoint.pt"
     if not path.is_file():
@@ -73,7 +73,8 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, de
     if not (Path(spec.data.dir) / "manifest.json").is_file():  # never start a (possibly paper-sized) generation here
         raise DataError(f"{spec.data.dir}: no finished dataset there (the run's data.dir, relative to where it was "
                         f"trained); run gmn-eval from that directory, or make the data first (gmn-run / gmn-data)")  # fmt: skip
-    manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress)
+    manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress,
+                        registry=registry)
     check_compatible(ckpt, to_dict(spec), [m.identity() for m in modalities], path,
                      {"manifest_sha256": manifest_sha256(manifest)})  # the data it was trained on, wherever it lives
     return Run(Path(run_dir), spec, modalities, model, int(ckpt["step"]), manifest)

@@ -111,10 +111,9 @@ _maker = None
 
 def _init_worker(config_json: dict) -> None:
     global _maker
-    from ..plugins import load_registry
     from .scene import SATURATION, SceneMaker
 
-    registry = load_registry()
+    registry = _registry()  # a worker process loads its own once; the driver's is the one generate() was given
     sensors = [registry.sensor(name) for name in config_json["sensors"]]
     _maker = SceneMaker(sensors, config_json["blocks"], config_json["views"], config_json["physics"],
                         hand=config_json["hand"], saturation=SATURATION[config_json["saturation"]])  # fmt: skip
@@ -220,16 +219,30 @@ def _stored_config(root: Path) -> dict:
         return {**stored, "splits": {name: split["scenes"] for name, split in manifest["splits"].items()}}
 
 
-def _check_request(root: Path, config: DatasetConfig) -> list:
+def _registry(registry=None):
+    """The registry passed in (kept as this process's), else the process's own, loaded once."""
+    global _loaded
+    if registry is not None:
+        _loaded = registry
+    if _loaded is None:
+        from ..plugins import load_registry
+
+        _loaded = load_registry()
+    return _loaded
+
+
+_loaded = None
+
+
+def _check_request(root: Path, config: DatasetConfig, registry=None) -> list:
     """Validate a config before any work: sensors, splits, saturation, physics and (if grasps are needed) the hand,
     which is compiled once here so that a bad MJCF is one clear line. Returns the resolved sensors."""
-    from ..plugins import load_registry
     from .hand import PHYSICS_PRESETS, Hand
     from .scene import SATURATION, SPLIT_CODES, hand_mjcf
 
     if not 2 <= config.blocks <= MAX_BLOCKS:
         raise DataError(f"{root}: blocks: must be in [2, {MAX_BLOCKS}], got {config.blocks}")
-    known = load_registry().sensors
+    known = _registry(registry).sensors
     unknown = [name for name in config.sensors if name not in known]
     if unknown:
         raise DataError(f"{root}: sensors: unknown sensor(s) {', '.join(unknown)}; installed: {', '.join(sorted(known))}")
@@ -318,10 +331,11 @@ def _parse_range(shard_range, total: int) -> range:
 
 
 def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, progress: bool = True,
-             shard_range: tuple[int, int] | None = None) -> dict:  # fmt: skip
+             shard_range: tuple[int, int] | None = None, registry=None) -> dict:  # fmt: skip
     """Make (or finish) the dataset in ``root`` and return its manifest.
 
-    ``workers``: processes (0 = one per CPU core). ``shard_range=(a, b)``: make only the global shards a..b-1 (see
+    ``workers``: processes (0 = one per CPU core). ``registry``: the caller's plugin registry (loaded once per
+    process when not given). ``shard_range=(a, b)``: make only the global shards a..b-1 (see
     ``shard_tasks``) and write no manifest; then the return value is ``{"shards": [...records], "total_shards": n}``
     and ``finalize(root)`` writes the manifest once all shards exist. On a finished dataset, regenerates the missing
     or corrupted shards (same bytes) and rewrites the manifest. Raises ``DataError`` (one line) when ``root`` holds a
@@ -332,7 +346,7 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     root = Path(root)
     if workers < 0:
         raise DataError(f"{root}: workers: must be >= 0 (0 = one per CPU core), got {workers}")
-    sensors = _check_request(root, config)
+    sensors = _check_request(root, config, registry)
     manifest_path = root / "manifest.json"
     _check_config(root, config)
     all_tasks = shard_tasks(config)
@@ -350,7 +364,8 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     try:
         entries = _make_shards(tasks, config, workers, progress, f"MESE -> {root}")
     except SensorRecordError as exc:
-        raise DataError(f"{root}: {exc}{_provider(exc.args[0])}; fix its record() (nothing of it was written)") from None
+        raise DataError(f"{root}: {exc}{_provider(exc.args[0], registry)}; fix its record() (nothing of it was "
+                        f"written)") from None  # fmt: skip
     if shard_range is not None:
         return {"shards": sorted(entries, key=lambda e: e["file"]), "total_shards": len(all_tasks)}
     if len(tasks) < len(all_tasks):  # a repair: the records of the intact shards make the rest of the manifest
@@ -360,11 +375,9 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     return manifest
 
 
-def _provider(sensor: str) -> str:
+def _provider(sensor: str, registry=None) -> str:
     """`` (plugin P, distribution D V)`` for the plugin that registered ``sensor``, if the registry knows it."""
-    from ..plugins import load_registry
-
-    status = getattr(load_registry(), "providers", {}).get(f"sensor:{sensor}")
+    status = _registry(registry).providers.get(f"sensor:{sensor}")
     return f" (plugin {status.name}, distribution {status.distribution} {status.version})" if status else ""
 
 
@@ -470,11 +483,9 @@ def finalize(root: str | os.PathLike, check: bool = True) -> dict:
     ``root``. ``check``: verify every shard's sha256 against its record. Raises ``DataError`` naming the first
     missing or corrupted shard (and how many are missing).
     """
-    from ..plugins import load_registry
-
     root = Path(root)
     config = read_config(root)
-    registry = load_registry()
+    registry = _registry()
     sensors = [registry.sensor(name) for name in config.sensors]
     minmax = [s.name for s in sensors if s.normalization == "minmax"]
     tasks = shard_tasks(config)

@@ -7,6 +7,7 @@ import attrs
 import torch
 import torch.nn as nn
 
+from ..points import Points  # noqa: F401  (the model's input; re-exported)
 from .convdraw import Latents, sample_gaussian
 from .convlstm import ConvLSTM
 from .encoders import PROJECTIONS, ImageEncoder, RepresentationGaussian, VectorEncoder, encode_query
@@ -45,23 +46,6 @@ class ModalityInfo:
         if self.family in SHAPE_DIMS and len(self.shape) != SHAPE_DIMS[self.family]:
             raise ValueError(f"modality {self.name!r}: a {self.family} shape has {SHAPE_DIMS[self.family]} "
                              f"dimensions, got {self.shape}")
-
-
-@attrs.frozen(eq=False)
-class Points:
-    """The observations of ONE modality, packed over all scenes of a batch (N may be 0).
-    senses (N, *shape) float32 (images in [0, 1], vectors roughly in [-1, 1]); queries (N, 5) raw
-    (x, y, z, pitch, yaw) in metres and radians; scene (N,) int64 index of the scene in [0, B)."""
-
-    senses: torch.Tensor
-    queries: torch.Tensor
-    scene: torch.Tensor
-
-    def to(self, device: torch.device) -> "Points":
-        """The same points on ``device`` (self when already there)."""
-        if self.senses.device == device:
-            return self
-        return Points(self.senses.to(device), self.queries.to(device), self.scene.to(device))
 
 
 def latent_grid_for(modalities, latent_grid=None) -> tuple[int, int]:

@@ -1,0 +1,52 @@
+"""One place that turns an experiment spec into what runs it: the GMN, the dataset configuration and the device.
+
+Training (``train.py``), evaluation (``evaluation/runs.py``) and ``gmn-run --dry-run`` all build them here, so a model
+is the same whoever builds it (issue 12: layers that hold).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .mese.generate import DatasetConfig
+from .modality import Modality
+from .models.gmn import GMN, ModalityInfo
+from .models.presets import PRESETS
+from .spec import ExperimentSpec, SpecError
+
+
+def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetConfig:
+    """The dataset a spec needs: the sensors of its modalities (in first-use order), its split sizes, the hand
+    (``"builtin"`` or ``{"mjcf": PATH}``), physics preset and colour saturation option."""
+    sensors = tuple(dict.fromkeys(m.sensor.name for m in modalities))
+    d = spec.data
+    hand = d.hand if isinstance(d.hand, str) else {"mjcf": d.hand.mjcf}
+    return DatasetConfig(seed=spec.seed, blocks=d.blocks, views=d.views, physics=d.physics, hand=hand,
+                         saturation=d.saturation, shard_size=d.shard_size, sensors=sensors,
+                         splits={"train": d.train_scenes, "val": d.val_scenes})  # fmt: skip
+
+
+def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | torch.device = "cpu") -> GMN:
+    """The GMN of a spec, modality ids in the spec's order."""
+    infos = [ModalityInfo(m.name, m.family.name, m.shape, m.family.encoder, m.family.renderer) for m in modalities]
+    s = spec.model
+    with torch.device(device):
+        return GMN(infos, PRESETS[s.preset], inference=s.inference, experts=s.experts, sigma=s.sigma,
+                   first_step_prior=s.first_step_prior, stochastic_representation=s.stochastic_representation,
+                   vector_projection=s.vector_projection)
+
+
+def resolve_device(spec: ExperimentSpec, spec_file: str = "spec") -> torch.device:
+    """``train.device`` as a torch device: ``auto`` is cuda when available, else cpu. Raises ``SpecError`` when the
+    requested backend is not available in this torch build or on this machine."""
+    name = spec.train.device
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SpecError(f"{spec_file}: train.device: {name!r} requested, but torch.cuda.is_available() is False "
+                        f"(torch {torch.__version__}); use train.device=cpu or auto")  # fmt: skip
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise SpecError(f"{spec_file}: train.device: {name!r} requested, but there are {torch.cuda.device_count()} GPUs")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise SpecError(f"{spec_file}: train.device: 'mps' requested, but torch.backends.mps.is_available() is False")
+    return torch.device(name)

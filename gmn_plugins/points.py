@@ -1,0 +1,26 @@
+"""What flows between the data layer and the models: the observations of one modality, packed over a batch.
+
+Its own module so that data code needs no model code to build a batch (issue 12: layers that hold).
+"""
+
+from __future__ import annotations
+
+import attrs
+import torch
+
+
+@attrs.frozen(eq=False)
+class Points:
+    """The observations of ONE modality, packed over all scenes of a batch (N may be 0).
+    senses (N, *shape) float32 (images in [0, 1], vectors roughly in [-1, 1]); queries (N, 5) raw
+    (x, y, z, pitch, yaw) in metres and radians; scene (N,) int64 index of the scene in [0, B)."""
+
+    senses: torch.Tensor
+    queries: torch.Tensor
+    scene: torch.Tensor
+
+    def to(self, device: torch.device) -> "Points":
+        """The same points on ``device`` (self when already there)."""
+        if self.senses.device == device:
+            return self
+        return Points(self.senses.to(device), self.queries.to(device), self.scene.to(device))
