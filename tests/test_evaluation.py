@@ -169,3 +169,20 @@ def test_reassemble_puts_quadrants_and_channels_back_where_they_were_cut():
     left = reassemble(parts, channels)["camera.rgb48 (reassembled)"]
     np.testing.assert_array_equal(left[..., :, :24], whole[..., :48, :24])
     assert reassemble({"rgb-ul": grids["rgb-ul"]}, quads) == {}  # one part alone is shown as it is
+
+
+def test_prediction_mse_against_the_scene_mean_and_the_dataset_mean(run):
+    from gmn_plugins.evaluation.prediction import prediction_mse
+
+    table = prediction_mse(run.model, run.scenes("val"), run.scenes("train"), context_views=3, num_scenes=4,
+                           samples=2)  # fmt: skip
+    assert set(table) == {"rgb", "haptic"}
+    for row in table.values():
+        assert all(np.isfinite(v) and v >= 0 for k, v in row.items() if k != "gain")
+        assert row["gain"] == pytest.approx(1 - row["model"] / row["own_mean"])
+    # the scene's own views know its colours and place: a better guess of an unseen view than the dataset's mean
+    assert table["rgb"]["own_mean"] < table["rgb"]["dataset_mean"]
+    again = prediction_mse(run.model, run.scenes("val"), run.scenes("train"), context_views=3, num_scenes=4, samples=2)
+    assert again == table  # seeded
+    with pytest.raises(ValueError, match="context_views must be in"):
+        prediction_mse(run.model, run.scenes("val"), run.scenes("train"), context_views=8)

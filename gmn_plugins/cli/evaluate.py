@@ -3,6 +3,7 @@
     gmn-eval density RUN [--scenes 96] [--samples 5] [--counts 0,1,5,10] [--targets rgb] [--sources haptic] [--gray]
     gmn-eval generate RUN [--scene 0] [--samples 3] [--context rgb=1,haptic=15]
     gmn-eval missing RUN [--scenes 96] [--sizes A,B]
+    gmn-eval predict RUN [--scenes 16] [--context 5] [--sources rgb] [--samples 4]
     gmn-eval classify RUN [--blocks 4,6] [--objects 10] [--k 10] [--contexts 0,1,3,5] [--samples 5]
                           [--orientation paper|code|both]
 
@@ -156,6 +157,24 @@ def _missing(args, run) -> dict:
     return {"json": str(out / "missing.json"), "plot": str(out / "missing.png"), **result}
 
 
+def _predict(args, run) -> dict:
+    from ..evaluation.prediction import prediction_mse
+
+    scenes = run.scenes("val")
+    if args.context >= scenes.views:
+        _fail(f"--context: at most {scenes.views - 1} context views ({scenes.views} views per scene)")
+    sources = _modality_ids(run, args.sources, "--sources")
+    table = prediction_mse(run.model, scenes, run.scenes("train"), context_views=args.context,
+                           context_modalities=sources, num_scenes=args.scenes, samples=args.samples,
+                           seed=args.seed)  # fmt: skip
+    result = {"experiment": "per-element MSE of predicted target views vs the mean of the scene's own views and the "
+                            "dataset's mean", "step": run.step, "split": scenes.split, "context_views": args.context,
+              "sources": args.sources or [m.name for m in run.modalities], "scenes": min(args.scenes, scenes.num_scenes),
+              "samples": args.samples, "seed": args.seed, "mse": table}  # fmt: skip
+    write_json(run.dir / "eval" / "prediction.json", result)
+    return {"json": str(run.dir / "eval" / "prediction.json"), **result}
+
+
 def _classify(args, run) -> dict:
     from ..evaluation.classification import classify
     from ..evaluation.density import TARGET_VIEWS
@@ -210,6 +229,11 @@ def main(argv: list[str] | None = None) -> None:
     m = sub.add_parser("missing", parents=[common], help="missing-modality robustness, paper Fig. 5")
     m.add_argument("--scenes", type=int, default=96, help="validation scenes")
     m.add_argument("--sizes", type=_ints, help="A,B: the combinations of val_missing (default: the run's)")
+    p = sub.add_parser("predict", parents=[common], help="MSE of predicted views vs the scene's own mean view")
+    p.add_argument("--scenes", type=int, default=16, help="validation scenes")
+    p.add_argument("--context", type=int, default=5, help="context views of each source modality")
+    p.add_argument("--sources", type=lambda s: s.split(","), help="context modalities (default: all)")
+    p.add_argument("--samples", type=int, default=4, help="renders averaged per prediction")
     c = sub.add_parser("classify", parents=[common], help="scene classification, paper Eq. 6 / Fig. 4")
     c.add_argument("--blocks", type=_ints, default=[4, 6], help="held-out object sizes (paper: 4 and 6)")
     c.add_argument("--objects", type=int, default=10, help="held-out objects per size (paper: 1000)")
@@ -228,7 +252,8 @@ def main(argv: list[str] | None = None) -> None:
 
         run = load_run(args.run, load_registry(), progress=not args.no_progress, device=args.device)
         _check_writable(run.dir / "eval")  # before minutes of evaluation, not after
-        commands = {"density": _density, "generate": _generate, "missing": _missing, "classify": _classify}
+        commands = {"density": _density, "generate": _generate, "missing": _missing, "predict": _predict,
+                    "classify": _classify}
         report = commands[args.command](args, run)
         report["seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(report, indent=2))
