@@ -40,6 +40,9 @@ def base(root) -> dict:
         train=TrainSpec(out=str(root / "run"), steps=2, batch_scenes=2, max_targets=2, device="cpu", threads=1),
     )  # fmt: skip
     data = to_dict(spec)
+    # TOML has no null: an optional field left unset (train.seed) is written by leaving it out
+    data = {k: {kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict) else v
+            for k, v in data.items() if v is not None}  # fmt: skip
     assert tomllib.loads(to_toml(data)) == data  # the writer below is sound
     return data
 
