@@ -369,7 +369,8 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     if shard_range is not None:
         return {"shards": sorted(entries, key=lambda e: e["file"]), "total_shards": len(all_tasks)}
     if len(tasks) < len(all_tasks):  # a repair: the records of the intact shards make the rest of the manifest
-        entries = [_record_of(root, *all_tasks[i]) for i in range(len(all_tasks)) if i not in set(chosen)] + entries
+        remade = set(chosen)
+        entries = [_record_of(root, *all_tasks[i][:2]) for i in range(len(all_tasks)) if i not in remade] + entries
     manifest = build_manifest(config, entries, sensors)
     _write_manifest(root, manifest)
     return manifest
@@ -417,9 +418,9 @@ def _make_shards(tasks: list[tuple], config: DatasetConfig, workers: int, progre
     return entries
 
 
-def _record_of(root: Path, split: str, shard: int, first: int, count: int) -> dict:
-    path = shard_path(root, split, shard)
-    return read_json(record_path(path), hint=repair_hint(root))
+def _record_of(root: Path, split: str, shard: int) -> dict:
+    """The per-shard record of an intact shard; ``DataError`` (with the repair command) when it is damaged."""
+    return read_json(record_path(shard_path(root, split, shard)), hint=repair_hint(root))
 
 
 def _write_manifest(root: Path, manifest: dict) -> None:
