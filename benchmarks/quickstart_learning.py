@@ -3,7 +3,7 @@ scores it after each: validation negative ELBO (val.jsonl) and the per-element M
 context views against the mean of the scene's own views (issue 11's goal: a gain of 30 % or more).
 
     python benchmarks/quickstart_learning.py --out ~/gmn-bench/quickstart [--candidates base,lr3e-3] \\
-        [--segments 200,400,600] [--threads 1]
+        [--segments 300,600,1200] [--threads 1] [--table]
 
 Runs live in OUT/NAME and resume, so the script can be killed and re-run. Each row of OUT/rows.jsonl is one
 (candidate, step) score; the table at the end prints them. Seconds per step are the median of the segment's steps,
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -25,14 +26,17 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "specs" / "quickstart.toml"
+LR3 = ["train.lr=0.003"]
 CANDIDATES = {
-    "base": [],  # the quickstart as it is: sigma 0.1, lr 1e-3, 8 scenes, 8 targets
-    "lr3e-3": ["train.lr=0.003"],
+    "base": [],  # the quickstart of issue 11: sigma 0.1, lr 1e-3, 8 scenes, 8 targets
+    "lr3e-3": LR3,
+    "lr3e-3-decay": [*LR3, "train.lr_end=0.0003", "train.lr_anneal_steps=1200"],
+    "lr5e-3-decay": ["train.lr=0.005", "train.lr_end=0.0005", "train.lr_anneal_steps=1200"],
+    "lr3e-3-sigma0.3to0.1": [*LR3, "train.sigma_start=0.3", "train.sigma_anneal_steps=600"],
+    "lr3e-3-targets4": [*LR3, "train.max_targets=4"],
+    "lr3e-3-batch16": [*LR3, "train.batch_scenes=16"],
+    "lr3e-3-beta-warmup": [*LR3, "train.beta_start=0.01", "train.beta_anneal_steps=300"],
     "sigma0.3": ["model.sigma=0.3"],
-    "sigma0.05": ["model.sigma=0.05"],
-    "batch16": ["train.batch_scenes=16"],
-    "targets4": ["train.max_targets=4"],
-    "beta-warmup": ["train.beta_start=0.01", "train.beta_anneal_steps=300"],
 }
 
 
@@ -41,13 +45,16 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="directory for the runs and rows.jsonl (outside the work tree)")
     parser.add_argument("--data", help="the quickstart dataset (default: OUT/data)")
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help=f"comma-separated, of {list(CANDIDATES)}")
-    parser.add_argument("--segments", default="200,400,600", help="step counts after which to score")
+    parser.add_argument("--table", action="store_true", help="only print the table of OUT/rows.jsonl")
+    parser.add_argument("--segments", default="300,600,1200", help="step counts after which to score")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scenes", type=int, default=16, help="validation scenes scored")
     args = parser.parse_args()
     out = Path(args.out).expanduser().resolve()
     data = Path(args.data).expanduser().resolve() if args.data else out / "data"
     out.mkdir(parents=True, exist_ok=True)
+    if args.table:
+        return table(_rows(out))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
     for name in args.candidates.split(","):
         for steps in (int(s) for s in args.segments.split(",")):
@@ -55,7 +62,12 @@ def main() -> None:
             cmd = [sys.executable, "-m", "gmn_plugins.cli.run", str(SPEC), *CANDIDATES[name],
                    f"data.dir={json.dumps(str(data))}", f"train.out={json.dumps(str(run))}", f"train.steps={steps}",
                    f"train.threads={args.threads}", "train.checkpoint_every=100", "--no-progress"]  # fmt: skip
+            if any(r["candidate"] == name and r["step"] >= steps for r in _rows(out)):
+                continue  # scored already (a re-run after a kill)
+            cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
             done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu_seconds = (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
             if done.returncode:
                 print(f"{name} @ {steps}: gmn-run failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
                 break
@@ -70,20 +82,35 @@ def main() -> None:
             val = [json.loads(line) for line in (run / "val.jsonl").read_text().splitlines()]
             summary = json.loads(done.stdout)
             row = {"candidate": name, "overrides": CANDIDATES[name], "step": steps,
-                   "seconds_per_step": summary["seconds_per_step"], "val_missing": val[-1]["val_missing"] if val else None,
+                   "seconds_per_step": summary["seconds_per_step"],
+                   "segment_cpu_seconds": cpu_seconds, "resumed_from": summary["resumed_from"], "val_missing": val[-1]["val_missing"] if val else None,
                    "train_neg_elbo": float(np.mean([m["neg_elbo_per_dim"] for m in metrics[-10:]])),
                    "rgb_mse": mse["model"], "own_mean_mse": mse["own_mean"], "dataset_mean_mse": mse["dataset_mean"],
                    "gain": mse["gain"]}  # fmt: skip
             with open(out / "rows.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
-    rows = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
-    print(f"{'candidate':<12}{'step':>6}{'s/step':>8}{'val -ELBO':>11}{'rgb MSE':>10}{'own mean':>10}{'gain':>8}")
-    for r in rows:
+    table(_rows(out))
+
+
+def _rows(out: Path) -> list[dict]:
+    path = out / "rows.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def table(rows: list[dict]) -> None:
+    """Markdown table; CPU min is the cumulative CPU time of the candidate's gmn-run processes (training, its
+    validations, start-up), which a competing process on the other core distorts less than wall time."""
+    print("| candidate | step | CPU min | s/step | val -ELBO | RGB MSE | own-mean MSE | gain |")
+    print("|---|---|---|---|---|---|---|---|")
+    spent: dict[str, float] = {}
+    for r in sorted(rows, key=lambda r: (list(CANDIDATES).index(r["candidate"]) if r["candidate"] in CANDIDATES
+                                         else 99, r["step"])):  # fmt: skip
+        spent[r["candidate"]] = spent.get(r["candidate"], 0.0) + r.get("segment_cpu_seconds", float("nan"))
         sps = f"{r['seconds_per_step']:.2f}" if r["seconds_per_step"] else "-"
         val = f"{r['val_missing']:.4f}" if r["val_missing"] is not None else "-"
-        print(f"{r['candidate']:<12}{r['step']:>6}{sps:>8}{val:>11}{r['rgb_mse']:>10.5f}{r['own_mean_mse']:>10.5f}"
-              f"{r['gain']:>8.2f}")  # fmt: skip
+        print(f"| {r['candidate']} | {r['step']} | {spent[r['candidate']] / 60:.1f} | {sps} | {val} | "
+              f"{r['rgb_mse']:.5f} | {r['own_mean_mse']:.5f} | {r['gain']:+.2f} |")
 
 
 if __name__ == "__main__":

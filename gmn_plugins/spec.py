@@ -106,6 +106,11 @@ class TrainSpec:
     β is annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper: 0.1 -> 1 over the
     first epoch; code: constant 1, i.e. beta_start = 1). ``add_opposite`` also trains on every episode with context and
     target swapped (the authors' code; the paper is silent), doubling the episodes per step.
+    Schedules (issue 11's quickstart tuning; all step-indexed, so a run extended by a larger ``steps`` resumes on the
+    same curve): the learning rate goes linearly from ``lr`` to ``lr_end`` over ``lr_anneal_steps`` steps (GQN
+    anneals 5e-4 -> 5e-5; unset ``lr_end`` = constant ``lr``); the likelihood std goes linearly from ``sigma_start``
+    to ``model.sigma`` over ``sigma_anneal_steps`` steps (GQN anneals 2.0 -> 0.7; unset = constant ``model.sigma``).
+    Validation and evaluation always use ``model.sigma``.
     ``missing_sizes = [A, B]`` (paper §4 "Missing-modality Problem", Fig. 5; reference §6.5): every training scene
     gets one fixed combination of A..B modalities (P(combination) ∝ 1/size, as the authors' code draws it); empty =
     all modalities always. Every ``eval_every`` steps the negative ELBO of ``eval_scenes`` validation scenes is
@@ -118,6 +123,10 @@ class TrainSpec:
     steps: int = 1000
     batch_scenes: int = 8
     lr: float = 1e-3
+    lr_end: float | None = None  # linear decay of lr to lr_end over lr_anneal_steps; unset = constant
+    lr_anneal_steps: int = 0
+    sigma_start: float | None = None  # likelihood std annealed linearly to model.sigma; unset = constant
+    sigma_anneal_steps: int = 0
     clip: float = 0.25
     clip_mode: Literal["value", "norm"] = "value"
     beta: float = 1.0
@@ -382,6 +391,12 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
         problems.append(f"{file}: model.sigma: must be > 0, got {spec.model.sigma}")
     if not 0 < t.lr <= MAX_LR:
         problems.append(f"{file}: train.lr: must be > 0 and <= {MAX_LR}, got {t.lr}")
+    if t.lr_end is not None and not 0 < t.lr_end <= MAX_LR:
+        problems.append(f"{file}: train.lr_end: must be > 0 and <= {MAX_LR}, got {_show(t.lr_end)}")
+    if t.sigma_start is not None and not t.sigma_start > 0:
+        problems.append(f"{file}: train.sigma_start: must be > 0, got {_show(t.sigma_start)}")
+    within(t.lr_anneal_steps, 0, "train.lr_anneal_steps")
+    within(t.sigma_anneal_steps, 0, "train.sigma_anneal_steps")
     for field in ("clip", "beta", "beta_start"):
         within(getattr(t, field), 0.0, f"train.{field}")
     within(t.beta_anneal_steps, 0, "train.beta_anneal_steps")

@@ -39,6 +39,25 @@ def beta_at(spec: ExperimentSpec, step: int) -> float:
     return t.beta_start + (t.beta - t.beta_start) * min(step, t.beta_anneal_steps) / t.beta_anneal_steps
 
 
+def _linear(start: float, end: float, steps: int, step: int) -> float:
+    return end if steps == 0 else start + (end - start) * min(step, steps) / steps
+
+
+def lr_at(spec: ExperimentSpec, step: int) -> float:
+    """Learning rate at ``step``: ``lr`` decayed linearly to ``lr_end`` over ``lr_anneal_steps`` (GQN's schedule,
+    Eslami et al. 2018, shortened); constant ``lr`` when ``lr_end`` is unset."""
+    t = spec.train
+    return t.lr if t.lr_end is None else _linear(t.lr, t.lr_end, t.lr_anneal_steps, step)
+
+
+def sigma_at(spec: ExperimentSpec, step: int) -> float:
+    """Likelihood std at ``step``: ``sigma_start`` annealed linearly to ``model.sigma`` over ``sigma_anneal_steps``
+    (GQN anneals 2.0 -> 0.7); constant ``model.sigma`` when ``sigma_start`` is unset."""
+    t = spec.train
+    sigma = spec.model.sigma
+    return sigma if t.sigma_start is None else _linear(t.sigma_start, sigma, t.sigma_anneal_steps, step)
+
+
 def step_seed(seed: int, stream: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, stream, step]).generate_state(1)[0])
 
@@ -186,7 +205,13 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
             context, target = add_opposite(context, target, episodes)
             episodes *= 2
         beta = beta_at(spec, step)
-        result = model(context, target, episodes, beta=beta)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(spec, step)
+        model.sigma = sigma_at(spec, step)
+        try:
+            result = model(context, target, episodes, beta=beta)
+        finally:
+            model.sigma = spec.model.sigma  # validation, samples and evaluation use the final sigma
         optimizer.zero_grad(set_to_none=True)
         result["loss"].backward()
         clip_gradients(model, spec)
@@ -196,7 +221,9 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
         dims = sum(p.senses.numel() for p in target)
         last = {"step": step, "loss": result["loss"].item(), "nll_per_dim": result["nll_per_dim"].item(),
                 "neg_elbo_per_dim": (result["nll"].item() + beta * result["kl"].item()) / dims,
-                "kl_per_scene": result["kl_per_scene"].item(), "beta": beta}  # fmt: skip
+                "kl_per_scene": result["kl_per_scene"].item(), "beta": beta,
+                **({"lr": optimizer.param_groups[0]["lr"]} if spec.train.lr_end is not None else {}),
+                **({"sigma": sigma_at(spec, step - 1)} if spec.train.sigma_start is not None else {})}  # fmt: skip
         if not math.isfinite(last["loss"]):
             saved = max(resumed_from, (step - 1) // spec.train.checkpoint_every * spec.train.checkpoint_every)
             kept = f"the checkpoint of step {saved} is intact" if saved else "no checkpoint was written"
