@@ -18,6 +18,7 @@ import torch
 
 from .faults import cannot_write
 from .mese.shards import atomic_write
+from .spec import DataSpec, ModelSpec, TrainSpec, to_dict
 
 FORMAT_VERSION = 2  # 2: payload sha256, data identity
 # training fields that may change between a run and its resumption
@@ -25,6 +26,10 @@ RESUMABLE_TRAIN_FIELDS = {"steps", "checkpoint_every", "log_every", "threads", "
                           "tensorboard"}
 # data fields that may change: where the dataset lives and how many processes make it (a moved dataset resumes)
 RESUMABLE_DATA_FIELDS = {"dir", "workers"}
+
+
+# every section's default values: what a field that a newer version added meant for an older checkpoint
+_DEFAULTS = {section: to_dict(cls()) for section, cls in (("model", ModelSpec), ("data", DataSpec), ("train", TrainSpec))}
 
 
 class CheckpointError(Exception):
@@ -109,15 +114,14 @@ def check_compatible(ckpt: dict, spec: dict, modalities: list[dict], path: str |
                 raise CheckpointError(f"{path}: modality {want['name']}: {key} differs "
                                       f"(checkpoint {have[key]}, installed {want[key]})")  # fmt: skip
     old = ckpt["spec"]
-    for section, free in (("model", set()), ("data", RESUMABLE_DATA_FIELDS)):
+    for section, free in (("model", set()), ("data", RESUMABLE_DATA_FIELDS), ("train", RESUMABLE_TRAIN_FIELDS)):
+        defaults = _DEFAULTS[section]  # a field added after the checkpoint was written had its default value then
         for key in sorted((set(old.get(section, {})) | set(spec[section])) - free):
-            if old[section].get(key) != spec[section].get(key):
-                raise _differs(path, f"{section}.{key}", old[section].get(key), spec[section].get(key))
+            have = old[section].get(key, defaults.get(key))
+            if have != spec[section].get(key, defaults.get(key)):
+                raise _differs(path, f"{section}.{key}", have, spec[section].get(key))
     if old["seed"] != spec["seed"]:
         raise _differs(path, "seed", old["seed"], spec["seed"])
-    for key in sorted(set(old["train"]) - RESUMABLE_TRAIN_FIELDS):
-        if old["train"][key] != spec["train"].get(key):
-            raise _differs(path, f"train.{key}", old["train"][key], spec["train"].get(key))
     have_data = (ckpt.get("data") or {}).get("manifest_sha256")
     want_data = (data or {}).get("manifest_sha256")
     if have_data and want_data and have_data != want_data:

@@ -17,13 +17,15 @@ from .spec import ExperimentSpec, SpecError
 
 def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetConfig:
     """The dataset a spec needs: the sensors of its modalities (in first-use order), its split sizes, the hand
-    (``"builtin"`` or ``{"mjcf": PATH}``), physics preset and colour saturation option."""
+    (``"builtin"`` or ``{"mjcf": PATH}``), physics preset and colour saturation option. The test split is listed
+    only when ``data.test_scenes`` > 0, so datasets made before it existed keep their configuration."""
     sensors = tuple(dict.fromkeys(m.sensor.name for m in modalities))
     d = spec.data
     hand = d.hand if isinstance(d.hand, str) else {"mjcf": d.hand.mjcf}
     return DatasetConfig(seed=spec.seed, blocks=d.blocks, views=d.views, physics=d.physics, hand=hand,
                          saturation=d.saturation, shard_size=d.shard_size, sensors=sensors,
-                         splits={"train": d.train_scenes, "val": d.val_scenes})  # fmt: skip
+                         splits={"train": d.train_scenes, "val": d.val_scenes,
+                                 **({"test": d.test_scenes} if d.test_scenes else {})})  # fmt: skip
 
 
 def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | torch.device = "cpu") -> GMN:

@@ -69,6 +69,7 @@ class DataSpec:
     dir: str = "data/default"
     train_scenes: int = 256
     val_scenes: int = 16
+    test_scenes: int = 0  # a test split for reports (tune on val, report on test); 0 = none
     blocks: int = 5
     views: int = 15
     shard_size: int = 32
@@ -378,6 +379,7 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     d, t = spec.data, spec.train
     within(d.train_scenes, 1, "data.train_scenes", MAX_SCENES)
     within(d.val_scenes, 0, "data.val_scenes", MAX_SCENES)
+    within(d.test_scenes, 0, "data.test_scenes", MAX_SCENES)
     within(d.blocks, 2, "data.blocks", MAX_BLOCKS, " (the class enumeration grows ~4.7x per block; paper: 4-6)")
     within(d.views, 1, "data.views", MAX_VIEWS)
     within(d.shard_size, 1, "data.shard_size", MAX_SHARD_SIZE)
