@@ -138,7 +138,12 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress,
                         registry=registry)
     data_seconds = time.perf_counter() - t0
-    data_identity = {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json()}
+    data_identity = {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json(),
+                     # what a checkpoint copied alone needs to remake and check its val/test splits (evaluation.runs)
+                     "stats": manifest["stats"],
+                     "shards": {split: [{"file": e["file"], "scenes": e["scenes"], "sha256": e["sha256"]}
+                                        for e in manifest["splits"][split]["shards"]]
+                                for split in ("val", "test") if split in manifest["splits"]}}  # fmt: skip
     if ckpt is not None:
         check_compatible(ckpt, spec_dict, identities, ckpt_path, data_identity)  # now also the dataset's contents
     train_set = SceneSet(spec.data.dir, "train", modalities, manifest["stats"])
