@@ -208,3 +208,20 @@ def test_train_seed_varies_the_training_and_shares_the_dataset(data_dir, tmp_pat
     assert losses["other"] != losses["unset"]
     manifest = (data_dir / "manifest.json").read_text()
     assert json.loads(manifest)["seed"] == 0  # one dataset served all three
+
+
+def test_lr_and_sigma_schedules_follow_the_step_and_are_validated():
+    from gmn_plugins.spec import SpecError
+    from gmn_plugins.train import lr_at, sigma_at
+
+    spec = load_spec(REPO / "specs" / "quickstart.toml", ["train.lr=0.003", "train.lr_end=0.0003",
+                                                          "train.lr_anneal_steps=100", "train.sigma_start=0.5",
+                                                          "train.sigma_anneal_steps=40"])  # fmt: skip
+    assert [lr_at(spec, s) for s in (0, 50, 100, 5000)] == pytest.approx([3e-3, 1.65e-3, 3e-4, 3e-4])
+    assert [sigma_at(spec, s) for s in (0, 20, 40, 41)] == pytest.approx([0.5, 0.3, 0.1, 0.1])
+    plain = load_spec(REPO / "specs" / "quickstart.toml")
+    assert lr_at(plain, 7) == plain.train.lr and sigma_at(plain, 7) == plain.model.sigma  # unset: constant
+    with pytest.raises(SpecError, match=r"train.lr_end: must be > 0"):
+        load_spec(REPO / "specs" / "quickstart.toml", ["train.lr_end=0.0"])
+    with pytest.raises(SpecError, match=r"train.sigma_start: must be > 0"):
+        load_spec(REPO / "specs" / "quickstart.toml", ["train.sigma_start=-1.0"])

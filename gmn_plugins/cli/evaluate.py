@@ -6,12 +6,17 @@
     gmn-eval predict RUN [--scenes 16] [--context 5] [--sources rgb] [--samples 4]
     gmn-eval classify RUN [--blocks 4,6] [--objects 10] [--k 10] [--contexts 0,1,3,5] [--samples 5]
                           [--orientation paper|code|both]
+    gmn-eval report DIR [--no-train]    # DIR/report.toml: train, evaluate, decide claims (docs/reproducing-the-paper.md)
 
 RUN is a training output directory (``train.out`` of the spec, e.g. runs/quickstart); run gmn-eval from the
-directory you trained in, since the spec's ``data.dir`` may be relative. Density uses the run's
-validation split (reference §6.2); classification makes held-out 4- and 6-block sets beside the run's data if
-missing (reference §6.3). The defaults fit a CPU (minutes for the quickstart model); the paper's sizes are
-``--objects 1000 --contexts 0,1,2,3,4,5 --samples 50`` (K² IWAE evaluations per group, mask and context size).
+directory you trained in, since the spec's ``data.dir`` may be relative. A checkpoint copied alone
+(``RUN/checkpoint.pt``, without its dataset) can be evaluated too: its val/test scenes are regenerated on demand into
+``RUN/data`` from the settings it carries and compared by sha256 with the shards it was trained beside (a difference
+is reported on stderr, not refused); ``predict`` then takes the dataset's mean image from val, not train. Density uses
+the run's validation split (reference §6.2); classification makes held-out 4- and 6-block sets beside the run's data
+(or ``RUN/data``) if missing (reference §6.3). The defaults fit a CPU (minutes for the quickstart model); the paper's
+sizes are ``--objects 1000 --contexts 0,1,2,3,4,5 --samples 50`` (K² IWAE evaluations per group, mask and context
+size).
 Same arguments, same numbers: all randomness comes from ``--seed``.
 """
 
@@ -164,13 +169,14 @@ def _predict(args, run) -> dict:
     if args.context >= scenes.views:
         _fail(f"--context: at most {scenes.views - 1} context views ({scenes.views} views per scene)")
     sources = _modality_ids(run, args.sources, "--sources")
-    table = prediction_mse(run.model, scenes, run.scenes("train"), context_views=args.context,
+    reference = "train" if run.regenerated is None else "val"  # a checkpoint copied alone remakes val/test only
+    table = prediction_mse(run.model, scenes, run.scenes(reference), context_views=args.context,
                            context_modalities=sources, num_scenes=args.scenes, samples=args.samples,
                            seed=args.seed)  # fmt: skip
     result = {"experiment": "per-element MSE of predicted target views vs the mean of the scene's own views and the "
                             "dataset's mean", "step": run.step, "split": scenes.split, "context_views": args.context,
               "sources": args.sources or [m.name for m in run.modalities], "scenes": min(args.scenes, scenes.num_scenes),
-              "samples": args.samples, "seed": args.seed, "mse": table}  # fmt: skip
+              "samples": args.samples, "seed": args.seed, "dataset_mean_split": reference, "mse": table}  # fmt: skip
     write_json(run.dir / "eval" / "prediction.json", result)
     return {"json": str(run.dir / "eval" / "prediction.json"), **result}
 
@@ -205,10 +211,26 @@ def _classify(args, run) -> dict:
     return {"json": str(out / "classification.json"), "plot": str(out / "classification.png"), "results": results}
 
 
+def _report(args) -> dict:
+    from ..evaluation.report import make_report
+
+    command = f"gmn-eval report {args.directory}" + (" --no-train" if args.no_train else "")
+    result = make_report(args.directory, load_registry(), train_missing=not args.no_train,
+                         progress=not args.no_progress, command=command)  # fmt: skip
+    for row in result["claims"]:
+        print(f"{row['claim']}: {row['statistic']}: {row['difference']:+.4f} [{row['low']:+.4f}, {row['high']:+.4f}] "
+              f"{row['verdict']}", file=sys.stderr)  # fmt: skip
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="gmn-eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("report", help="train, evaluate and decide the claims of a report directory (report.toml)")
+    r.add_argument("directory", help="a directory holding report.toml and the specs it names, e.g. specs/repro/")
+    r.add_argument("--no-train", action="store_true", help="evaluate the runs as they are; train nothing")
+    r.add_argument("--no-progress", action="store_true")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("run", help="run directory holding checkpoint.pt (a spec's train.out)")
     common.add_argument("--seed", type=int, default=0)
@@ -248,6 +270,11 @@ def main(argv: list[str] | None = None) -> None:
             _fail(f"--{name}: must be >= 1")
     with user_errors():
         started = time.perf_counter()
+        if args.command == "report":
+            report = _report(args)
+            report["seconds"] = round(time.perf_counter() - started, 1)
+            print(json.dumps(report, indent=2))
+            return
         from ..evaluation.runs import load_run
 
         run = load_run(args.run, load_registry(), progress=not args.no_progress, device=args.device)

@@ -29,31 +29,31 @@ def gray(x: torch.Tensor) -> torch.Tensor:
     return x.amax(dim=1, keepdim=True)
 
 
-def density_grid(model: GMN, scenes: SceneSet, target: int, source: int | None, counts=DEFAULT_COUNTS,
-                 num_scenes: int = 96, samples: int = 5, batch: int = 12, seed: int = 0,
-                 gray_target: bool = False, progress=None) -> np.ndarray:  # fmt: skip
-    """(len(counts), len(counts)) mean IWAE log-likelihood of modality ``target``'s last ``TARGET_VIEWS`` views, in
-    nats per dimension: entry [a, b] has ``counts[a]`` views of modality ``source`` and ``counts[b]`` views of
-    ``target`` as context (``source=None``: one row, own context only). Scenes 0..num_scenes-1 of ``scenes``;
-    ``samples`` importance samples (paper: 5). Deterministic for a given ``seed``. Raises ``ValueError`` for a count
-    that leaves fewer than ``TARGET_VIEWS`` views, an image-less ``gray_target`` or ``source == target``.
+def density_scenes(model: GMN, scenes: SceneSet, target: int, source: int | None, counts=DEFAULT_COUNTS,
+                   num_scenes: int = 96, samples: int = 5, batch: int = 12, seed: int = 0,
+                   gray_target: bool = False, progress=None, source_counts=None) -> np.ndarray:  # fmt: skip
+    """(len(source_counts), len(counts), N) IWAE log-likelihood of modality ``target``'s last ``TARGET_VIEWS`` views
+    of each of the N = min(num_scenes, split size) scenes, in nats per dimension: entry [a, b, n] has
+    ``source_counts[a]`` (default ``counts``) views of modality ``source`` and ``counts[b]`` views of ``target``
+    as context (``source=None``: one row, own context only). ``samples`` importance samples (paper: 5).
+    Deterministic for a given ``seed``. Raises ``ValueError`` for a count that leaves fewer than ``TARGET_VIEWS``
+    views, an image-less ``gray_target`` or ``source == target``.
     """
     if source == target:
         raise ValueError("source and target must be different modalities")
-    if max(counts) > scenes.views - TARGET_VIEWS:
+    rows = (0,) if source is None else tuple(counts if source_counts is None else source_counts)
+    if max(*counts, *rows) > scenes.views - TARGET_VIEWS:
         raise ValueError(f"context counts must be <= {scenes.views - TARGET_VIEWS} (views {scenes.views} minus "
-                         f"{TARGET_VIEWS} target views), got {max(counts)}")  # fmt: skip
+                         f"{TARGET_VIEWS} target views), got {max(*counts, *rows)}")  # fmt: skip
     if gray_target and scenes.modalities[target].shape[:1] != (3,):
         raise ValueError(f"gray: modality {scenes.modalities[target].name!r} is not a 3-channel image")
     transforms = [gray if (gray_target and i == target) else None for i in range(len(scenes.modalities))]
     ids = np.arange(min(num_scenes, scenes.num_scenes))
     last = np.arange(scenes.views - TARGET_VIEWS, scenes.views)
-    rows = counts if source is not None else (0,)
-    grid = np.zeros((len(rows), len(counts)))
+    values = np.zeros((len(rows), len(counts), len(ids)))
     for a, k_source in enumerate(rows):
         for b, k_target in enumerate(counts):
             torch.manual_seed(seed)
-            total = 0.0
             for start in range(0, len(ids), batch):
                 chunk = ids[start : start + batch]
                 plan = []
@@ -64,11 +64,20 @@ def density_grid(model: GMN, scenes: SceneSet, target: int, source: int | None, 
                         per_modality.append(((s, np.arange(k)), (s, last if i == target else last[:0])))
                     plan.append(per_modality)
                 context, targets = scenes.assemble(plan)
-                total += model.log_likelihood(context, targets, len(chunk), samples, transforms).sum().item()
+                values[a, b, start : start + len(chunk)] = (
+                    model.log_likelihood(context, targets, len(chunk), samples, transforms).cpu().numpy())
                 if progress is not None:
                     progress.update(len(chunk))
-            grid[a, b] = total / len(ids)
-    return grid
+    return values
+
+
+def density_grid(model: GMN, scenes: SceneSet, target: int, source: int | None, counts=DEFAULT_COUNTS,
+                 num_scenes: int = 96, samples: int = 5, batch: int = 12, seed: int = 0,
+                 gray_target: bool = False, progress=None) -> np.ndarray:  # fmt: skip
+    """(len(counts), len(counts)) mean over scenes of ``density_scenes`` (same arguments): entry [a, b] has
+    ``counts[a]`` source views and ``counts[b]`` target views as context, in nats per dimension."""
+    return density_scenes(model, scenes, target, source, counts, num_scenes, samples, batch, seed, gray_target,
+                          progress).mean(-1)  # fmt: skip
 
 
 def evaluate_density(model: GMN, scenes: SceneSet, targets: list[int] | None = None, sources: list[int] | None = None,

@@ -20,18 +20,27 @@ from ..models.gmn import GMN
 FULL_STREAM = 12  # seed stream of the val_full masks
 
 
-def _neg_elbo(model, scenes, ids, masks, mode, max_targets, seed, batch) -> tuple[float, float]:
-    """(summed nll + kl in nats, summed target dimensions) over scenes ``ids`` with the given masks."""
-    total, dims = 0.0, 0.0
+def neg_elbo_scenes(model: GMN, scenes: SceneSet, ids: np.ndarray, masks: np.ndarray, mode: str = "paper",
+                    max_targets: int = 15, seed: int = 0, batch: int = 12) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per scene of ``ids`` (N,): the negative ELBO (summed nll + kl, β = 1, one z sample) in nats and the number of
+    target dimensions, with ``masks`` (N, M) bool the modalities each scene shows. Context sizes and view orders are
+    drawn per chunk of ``batch`` scenes from ``seed``; call under ``torch.no_grad()`` and a fixed torch seed."""
+    nats, dims = np.zeros(len(ids)), np.zeros(len(ids))
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         rng = np.random.default_rng([seed, int(chunk[0]), len(chunk)])
         context, target = scenes.episodes(chunk, rng, max_targets, masks=masks[start : start + batch],
                                           missing_mode=mode)  # fmt: skip
         out = model(context, target, len(chunk), beta=1.0)
-        total += (out["nll"] + out["kl"]).item()
-        dims += sum(p.senses.numel() for p in target)
-    return total, dims
+        nats[start : start + len(chunk)] = (out["nll_scenes"] + out["kl_scenes"]).cpu().numpy()
+        dims[start : start + len(chunk)] = out["elements"].cpu().numpy()
+    return nats, dims
+
+
+def _neg_elbo(model, scenes, ids, masks, mode, max_targets, seed, batch) -> tuple[float, float]:
+    """(summed nll + kl in nats, summed target dimensions) over scenes ``ids`` with the given masks."""
+    nats, dims = neg_elbo_scenes(model, scenes, ids, masks, mode, max_targets, seed, batch)
+    return float(nats.sum()), float(dims.sum())
 
 
 @torch.no_grad()

@@ -82,3 +82,102 @@ def plot_missing(result: dict, path: str | Path, title: str = "") -> Path:
     if title:
         ax.set_title(title, fontsize=9)
     return _save(fig, path)
+
+
+MODEL_COLOURS = ("tab:red", "tab:blue", "tab:green", "tab:purple")
+
+
+def plot_report_density(evaluations: dict[str, list[dict]], claim, path: str | Path) -> Path:
+    """Paper Fig. 3 for a report: one panel per direction, x = number of source context views, one colour per model
+    (mean over seeds and scenes, nats/dim), one line style per number of target-modality views (dotted: none)."""
+    import numpy as np
+
+    plt = _pyplot()
+    directions = claim.directions
+    fig, axes = plt.subplots(1, len(directions), figsize=(3.8 * len(directions), 3.3), squeeze=False)
+    for ax, text in zip(axes[0], directions):
+        for colour, (model, results) in zip(MODEL_COLOURS, evaluations.items()):
+            values = np.mean([np.asarray(r["values"][text]).mean(-1) for r in results], axis=0)  # (sources, targets)
+            for b, k in enumerate(claim.target_counts):
+                ax.plot(claim.source_counts, values[:, b], LINE_STYLES[min(b, 3)], color=colour, marker="o", ms=3,
+                        label=f"{model}, {k} target views")  # fmt: skip
+        ax.set_title(text.replace("->", " -> ").replace(":gray", " (GRAY)"), fontsize=9)
+        ax.set_xlabel("# source context views")
+        ax.set_ylabel("IWAE log-likelihood (nats/dim)")
+    axes[0][0].legend(fontsize=6)
+    return _save(fig, path)
+
+
+def plot_report_classification(evaluations: dict[str, list[dict]], path: str | Path) -> Path:
+    """Paper Fig. 4 for a report: top-1 accuracy (Eq. 6) per context mask, one bar per model (mean over seeds,
+    held-out sizes and context sizes), each seed a dot; chance dashed."""
+    import numpy as np
+
+    plt = _pyplot()
+    models = list(evaluations)
+    first = evaluations[models[0]][0]["records"]
+    masks = list(dict.fromkeys(rec["mask"] for recs in first.values() for rec in recs))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(masks), 3.3))
+    width = 0.8 / len(models)
+    k = None
+    for j, (colour, model) in enumerate(zip(MODEL_COLOURS, models)):
+        per_seed = []
+        for r in evaluations[model]:
+            recs = [rec for recs in r["records"].values() for rec in recs if rec["orientation"] == "paper"]
+            k = recs[0]["k"]
+            per_seed.append([np.mean([rec["top1"] for rec in recs if rec["mask"] == mask]) for mask in masks])
+        per_seed = np.asarray(per_seed)
+        xs = np.arange(len(masks)) + (j - (len(models) - 1) / 2) * width
+        ax.bar(xs, per_seed.mean(0), width, color=colour, alpha=0.7, label=model)
+        for row in per_seed:
+            ax.plot(xs, row, "k.", ms=4)
+    if k:
+        ax.axhline(1 / k, ls="--", lw=0.8, color="grey", label="chance")
+    ax.set_xticks(np.arange(len(masks)), masks)
+    ax.set_ylabel("top-1 accuracy (Eq. 6)")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_report_missing(evaluations: dict[str, list[dict]], path: str | Path) -> Path:
+    """Paper Fig. 5 for a report: val_full negative ELBO by number of shown modalities, one bar per model (mean
+    over seeds), with each model's val_missing (the training rule) as a dashed line."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.4, 3.3))
+    models = list(evaluations)
+    width = 0.8 / len(models)
+    for j, (colour, model) in enumerate(zip(MODEL_COLOURS, models)):
+        figures = [r["figure"] for r in evaluations[model]]
+        sizes = sorted({int(s) for f in figures for s in f["val_full_by_size"]})
+        means = [np.mean([f["val_full_by_size"][str(s)] for f in figures if str(s) in f["val_full_by_size"]])
+                 for s in sizes]  # fmt: skip
+        ax.bar(np.asarray(sizes) + (j - (len(models) - 1) / 2) * width, means, width, color=colour, alpha=0.7,
+               label=f"{model} val_full")  # fmt: skip
+        ax.axhline(np.mean([f["val_missing"] for f in figures]), color=colour, ls="--", lw=1,
+                   label=f"{model} val_missing")  # fmt: skip
+    ax.set_xlabel("# modalities shown")
+    ax.set_ylabel("negative ELBO (nats/dim)")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_report_training(curves: dict[str, list[dict]], path: str | Path, title: str = "") -> Path:
+    """The trend over checkpoints: validation negative ELBO (``val_missing``, nats/dim) against the step, one line per
+    run (``curves``: {"MODEL seed S": rows of its val.jsonl}), one colour per model."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.4, 3.3))
+    colours: dict[str, str] = {}
+    for label, rows in curves.items():
+        model = label.split()[0]
+        colour = colours.setdefault(model, MODEL_COLOURS[len(colours) % len(MODEL_COLOURS)])
+        ax.plot([r["step"] for r in rows], [r["val_missing"] for r in rows], color=colour, marker=".", ms=3,
+                label=label)  # fmt: skip
+    ax.set_xlabel("training step")
+    ax.set_ylabel("val negative ELBO (nats/dim)")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)

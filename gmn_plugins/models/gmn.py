@@ -137,7 +137,8 @@ class GMN(nn.Module):
 
         Returns a dict of scalars: "loss" = (nll + beta * kl) / num_scenes; "nll" = summed Gaussian NLL (fixed sigma,
         log sigma + 0.5 log 2 pi per element included) over all target elements, in nats; "kl" = summed KL over steps and
-        scenes, in nats; "nll_per_dim" = nll / number of target elements (nats per dimension); "kl_per_scene".
+        scenes, in nats; "nll_per_dim" = nll / number of target elements (nats per dimension); "kl_per_scene"; and per
+        scene, for paired statistics: "nll_scenes", "kl_scenes" (B,) in nats and "elements" (B,) target dimensions.
         Raises ValueError for malformed points or an empty target.
         """
         context = self._on_device(context, num_scenes, "context")
@@ -147,9 +148,11 @@ class GMN(nn.Module):
         if elements == 0:
             raise ValueError("the target set is empty: the ELBO needs at least one target element")
         latents = self._posterior(r, t, in_context, in_target)
-        nll, kl = self._nll(latents.z, target, num_scenes).sum(), latents.kl.sum()
+        nll_scenes, kl_scenes = self._nll(latents.z, target, num_scenes), latents.kl
+        nll, kl = nll_scenes.sum(), kl_scenes.sum()
         return {"loss": (nll + beta * kl) / num_scenes, "nll": nll, "kl": kl,
-                "nll_per_dim": nll / elements, "kl_per_scene": kl / num_scenes}
+                "nll_per_dim": nll / elements, "kl_per_scene": kl / num_scenes,
+                "nll_scenes": nll_scenes, "kl_scenes": kl_scenes, "elements": _elements(target, num_scenes)}
 
     @torch.no_grad()
     def log_likelihood(self, context: list[Points], target: list[Points], num_scenes: int, samples: int = 5,

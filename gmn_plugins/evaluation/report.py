@@ -1,0 +1,409 @@
+"""A reproduction report: train APoE and the baseline on a few training seeds, evaluate them on the same test scenes,
+and decide the paper's claims by paired bootstrap (issue 11). ``gmn-eval report specs/repro/`` runs it.
+
+The directory holds ``report.toml`` (a ``ReportSpec``) and the experiment specs its claims name. Each claim is fixed
+before training, as a statistic of model A (``models[0]``, APoE) minus model B (``models[1]``, the baseline), paired
+by training seed and evaluation unit (``bootstrap.py``):
+
+1. ``missing`` (paper Fig. 5 b/d): per test scene, the negative ELBO (nats/dim) with a combination of
+   ``small_sizes`` modalities (never seen by a run trained on ``missing_sizes = [7, 8]``) minus the negative ELBO
+   with the training rule's combination. Claim: A - B < 0 (the baseline's gap is larger).
+2. ``density`` (Fig. 3): per test scene and direction (source -> target), the IWAE log-likelihood (nats/dim) with 0
+   target-modality views, averaged over ``source_counts``. Claim 2a: A - B > 0. Claim 2b: the same with the gap at
+   1..10 target views subtracted, A - B > 0 (the gap is largest in the fully cross-modal setting).
+3. ``classification`` (Fig. 4, Eq. 6): per held-out object and context mask, top-1 correctness averaged over the
+   context sizes. Claim: A - B > 0.
+
+Runs go to ``OUT/<spec stem>/<model>-seed<s>`` (train.out) and resume; each run's evaluation is cached in
+``RUN/eval/report-<claim>.json`` with its settings and step, so re-running the report after more training
+re-evaluates only what changed. The report (``report.md``, ``claims.json`` and the figures) goes to ``OUT/report``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import attrs
+import numpy as np
+import torch
+
+from ..mese.shards import atomic_write, write_json
+from ..spec import SpecError, load_spec, read_toml, structure
+from .bootstrap import paired_bootstrap, verdict
+
+
+CLAIMS = ("missing", "density", "classification")
+EVALUATION_VERSION = 1  # part of every cached evaluation's key: bump when what an evaluation stores changes
+
+
+@attrs.frozen
+class MissingClaim:
+    """Claim 1. ``spec``: experiment spec (relative to the report directory) with ``train.missing_sizes``;
+    ``scenes``: test scenes; ``small_sizes``: the combination sizes scored against the training rule's."""
+
+    spec: str
+    scenes: int = 64
+    small_sizes: list[int] = attrs.Factory(lambda: [1, 2])
+
+
+@attrs.frozen
+class DensityClaim:
+    """Claim 2. ``directions``: "SOURCE->TARGET", with ":gray" after the target for GRAY = max(R, G, B)."""
+
+    spec: str
+    scenes: int = 64
+    samples: int = 5
+    source_counts: list[int] = attrs.Factory(lambda: [1, 5, 10])
+    target_counts: list[int] = attrs.Factory(lambda: [0, 1, 5, 10])
+    directions: list[str] = attrs.Factory(lambda: ["haptic->rgb", "haptic->rgb:gray", "rgb->haptic"])
+
+
+@attrs.frozen
+class ClassificationClaim:
+    """Claim 3. ``objects`` held-out objects per size in ``blocks``, in groups of ``k``; ``samples`` importance
+    samples per score (paper: 50); ``contexts``: context views per modality."""
+
+    spec: str
+    blocks: list[int] = attrs.Factory(lambda: [4, 6])
+    objects: int = 20
+    k: int = 10
+    contexts: list[int] = attrs.Factory(lambda: [1, 3, 5])
+    samples: int = 10
+
+
+@attrs.frozen
+class ReportSpec:
+    """``report.toml``. ``models``: ``model.inference`` of A and B; ``seeds``: ``train.seed`` of each run (the
+    datasets keep their spec's ``seed``); ``overrides``: dotted ``field=value`` applied to every run (after the
+    spec, before model and seed); ``split``: the evaluation split (``test``: tune on val, report on test)."""
+
+    name: str
+    out: str = "runs/repro"
+    models: list[str] = attrs.Factory(lambda: ["apoe", "baseline"])
+    seeds: list[int] = attrs.Factory(lambda: [1, 2])
+    split: str = "test"
+    overrides: list[str] = attrs.Factory(list)
+    bootstrap: int = 2000
+    eval_seed: int = 0
+    generation_scene: int = 0
+    missing: MissingClaim | None = None
+    density: DensityClaim | None = None
+    classification: ClassificationClaim | None = None
+
+
+def load_report_spec(directory: str | Path) -> ReportSpec:
+    """Read ``DIR/report.toml``. Raises ``SpecError`` (one line: file and field)."""
+    path = Path(directory) / "report.toml"
+    if not path.is_file():
+        raise SpecError(f"{path}: no such file (a report directory holds report.toml and the specs it names)")
+    spec = structure(read_toml(path), ReportSpec, str(path))
+    problems = []
+    if len(spec.models) != 2 or len(set(spec.models)) != 2:
+        problems.append(f"{path}: models: expected two different model.inference values, got {spec.models}")
+    if not spec.seeds or len(set(spec.seeds)) != len(spec.seeds):
+        problems.append(f"{path}: seeds: expected distinct training seeds, got {spec.seeds}")
+    for claim in ("missing", "density", "classification"):
+        c = getattr(spec, claim)
+        if c is not None and not (Path(directory) / c.spec).is_file():
+            problems.append(f"{path}: {claim}.spec: no such file {Path(directory) / c.spec}")
+    if not any(getattr(spec, c) for c in ("missing", "density", "classification")):
+        problems.append(f"{path}: no claim: give at least one of [missing], [density], [classification]")
+    if problems:
+        raise SpecError("\n".join(problems))
+    return spec
+
+
+@attrs.frozen
+class PlannedRun:
+    claim_spec: str  # the spec file, as named in report.toml
+    model: str
+    seed: int
+    out: Path
+    spec: object  # ExperimentSpec
+    spec_file: str
+
+
+def plan(directory: str | Path, report: ReportSpec) -> dict[str, list[PlannedRun]]:
+    """{spec file: its runs (model-major, then seed)} for every spec a claim names. Raises ``SpecError``."""
+    runs: dict[str, list[PlannedRun]] = {}
+    for claim in ("missing", "density", "classification"):
+        c = getattr(report, claim)
+        if c is None or c.spec in runs:
+            continue
+        file = str(Path(directory) / c.spec)
+        stem = Path(c.spec).stem
+        runs[c.spec] = []
+        for model in report.models:
+            for seed in report.seeds:
+                out = Path(report.out) / stem / f"{model}-seed{seed}"
+                spec = load_spec(file, [*report.overrides, f"model.inference={json.dumps(model)}",
+                                        f"train.seed={seed}", f"train.out={json.dumps(str(out))}"])  # fmt: skip
+                if report.split != "val" and not getattr(spec.data, f"{report.split}_scenes", 0):
+                    raise SpecError(f"{file}: data.{report.split}_scenes: the report evaluates on the "
+                                    f"{report.split!r} split; give it scenes")  # fmt: skip
+                runs[c.spec].append(PlannedRun(c.spec, model, seed, out, spec, file))
+    return runs
+
+
+def _cached(path: Path, key: dict, compute) -> dict:
+    """The JSON result at ``path`` when it was made with ``key``; else ``compute()``, written atomically."""
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+            if stored.get("key") == key:
+                return stored
+        except (json.JSONDecodeError, OSError):
+            pass
+    result = json.loads(json.dumps({"key": key, **compute()}))  # as a later read gives it (string keys)
+    write_json(path, result)
+    return result
+
+
+def _missing_values(run, claim: MissingClaim, report: ReportSpec) -> dict:
+    from ..data.masks import fixed_masks
+    from .missing import missing_modality, neg_elbo_scenes
+
+    scenes = run.scenes(report.split)
+    M = len(run.modalities)
+    ids = np.arange(min(claim.scenes, scenes.num_scenes))
+    rule = fixed_masks(report.eval_seed, scenes.split, ids, M, run.spec.train.missing_sizes)
+    rule = np.ones((len(ids), M), bool) if rule is None else rule
+    small = np.zeros((len(ids), M), bool)
+    for n, scene in enumerate(ids):  # one size of small_sizes, then one subset, uniformly, per scene
+        rng = np.random.default_rng([report.eval_seed, 13, int(scene)])
+        size = min(int(rng.choice(claim.small_sizes)), M)
+        small[n, rng.choice(M, size, replace=False)] = True
+    mode, targets = run.spec.train.missing_mode, run.spec.train.max_targets
+    with torch.no_grad():
+        torch.manual_seed(report.eval_seed)
+        rule_nats, rule_dims = neg_elbo_scenes(run.model, scenes, ids, rule, mode, targets, report.eval_seed)
+        torch.manual_seed(report.eval_seed)
+        small_nats, small_dims = neg_elbo_scenes(run.model, scenes, ids, small, mode, targets, report.eval_seed)
+    figure = missing_modality(run.model, scenes, run.spec.train.missing_sizes, mode, num_scenes=claim.scenes,
+                              max_targets=targets, seed=report.eval_seed)  # fmt: skip
+    return {"rule": (rule_nats / rule_dims).tolist(), "small": (small_nats / small_dims).tolist(),
+            "small_sizes": small.sum(1).tolist(), "figure": figure}  # fmt: skip
+
+
+def _direction(run, text: str) -> tuple[int, int, bool]:
+    names = [m.name for m in run.modalities]
+    source, _, target = text.partition("->")
+    target, _, gray = target.partition(":")
+    if source not in names or target not in names or gray not in ("", "gray"):
+        raise SpecError(f"report.toml: density.directions: {text!r}: expected SOURCE->TARGET[:gray] with "
+                        f"modalities of {names}")  # fmt: skip
+    return names.index(source), names.index(target), gray == "gray"
+
+
+def _density_values(run, claim: DensityClaim, report: ReportSpec) -> dict:
+    from .density import density_scenes
+
+    scenes = run.scenes(report.split)
+    out = {}
+    for text in claim.directions:
+        source, target, gray = _direction(run, text)
+        values = density_scenes(run.model, scenes, target, source, claim.target_counts, num_scenes=claim.scenes,
+                                samples=claim.samples, seed=report.eval_seed, gray_target=gray,
+                                source_counts=claim.source_counts)  # fmt: skip
+        out[text] = values.tolist()  # (source counts, target counts, scenes)
+    return {"values": out}
+
+
+def _classification_values(run, claim: ClassificationClaim, report: ReportSpec) -> dict:
+    from .classification import classify
+
+    out = {}
+    for blocks in claim.blocks:
+        scenes = run.heldout_scenes(blocks, claim.objects)
+        out[str(blocks)] = classify(run.model, scenes, k=claim.k, groups=claim.objects // claim.k,
+                                    contexts=claim.contexts, samples=claim.samples, seed=report.eval_seed)  # fmt: skip
+    return {"records": out}
+
+
+def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, open_run) -> dict:
+    """The cached evaluation of one run for one claim; ``open_run()`` gives the loaded ``Run`` when it must be
+    computed."""
+    key = {"claim": attrs.asdict(claim), "split": report.split, "eval_seed": report.eval_seed,
+           "version": EVALUATION_VERSION, "step": _checkpoint_step(planned.out)}  # fmt: skip
+    compute = {"missing": _missing_values, "density": _density_values, "classification": _classification_values}
+    return _cached(planned.out / "eval" / f"report-{claim_name}.json", key,
+                   lambda: compute[claim_name](open_run(), claim, report))  # fmt: skip
+
+
+def _checkpoint_step(out: Path) -> int:
+    from ..checkpoint import load_checkpoint
+
+    return int(load_checkpoint(out / "checkpoint.pt")["step"])
+
+
+def _stack(results: dict[str, list[dict]], model: str, extract) -> np.ndarray:
+    """(seeds, units) array of ``extract(result)`` for each seed's result of ``model``."""
+    return np.stack([np.asarray(extract(r), float) for r in results[model]])
+
+
+def claims_table(report: ReportSpec, evaluations: dict[str, dict[str, list[dict]]]) -> list[dict]:
+    """One row per claim statistic: ``{"claim", "statistic", "side", **paired_bootstrap, "verdict"}``.
+    ``evaluations[claim][model]``: each seed's cached evaluation (``report.seeds`` order)."""
+    a, b = report.models
+    rows = []
+
+    def add(claim: str, statistic: str, side: str, extract, results) -> None:
+        result = paired_bootstrap(_stack(results, a, extract), _stack(results, b, extract), report.bootstrap,
+                                  report.eval_seed)  # fmt: skip
+        rows.append({"claim": claim, "statistic": statistic, "side": side, **result,
+                     "verdict": verdict(result, side)})  # fmt: skip
+
+    if "missing" in evaluations:
+        sizes = "-".join(map(str, report.missing.small_sizes))
+        add("1 missing modalities (Fig. 5)", f"neg. ELBO at {sizes} modalities minus at the training rule (nats/dim)",
+            "less", lambda r: np.subtract(r["small"], r["rule"]), evaluations["missing"])  # fmt: skip
+    if "density" in evaluations:
+        for text in report.density.directions:
+            def cross(r, text=text):  # (source counts, target counts, scenes) -> per scene, 0 target views
+                return np.asarray(r["values"][text])[:, 0].mean(0)
+
+            def excess(r, text=text):  # the 0-view value minus the 1..10-view values
+                v = np.asarray(r["values"][text])
+                return v[:, 0].mean(0) - v[:, 1:].mean((0, 1))
+
+            add("2a cross-modal density (Fig. 3)", f"{text}: IWAE log-lik., 0 target views (nats/dim)", "greater",
+                cross, evaluations["density"])  # fmt: skip
+            add("2b cross-modal density (Fig. 3)", f"{text}: 0-view log-lik. minus 1-10-view log-lik.", "greater",
+                excess, evaluations["density"])  # fmt: skip
+    if "classification" in evaluations:
+        first = evaluations["classification"][a][0]["records"]
+        masks = list(dict.fromkeys(rec["mask"] for recs in first.values() for rec in recs))
+        for mask in masks:
+            def correct(r, mask=mask):  # per held-out object (all sizes), top-1 correctness averaged over contexts
+                per_size = []
+                for records in r["records"].values():
+                    rows_ = [rec["correct"] for rec in records if rec["mask"] == mask and rec["orientation"] == "paper"]
+                    per_size.append(np.mean(rows_, axis=0))
+                return np.concatenate(per_size)
+
+            add("3 classification (Fig. 4)", f"top-1 accuracy, context {mask}", "greater", correct,
+                evaluations["classification"])  # fmt: skip
+    return rows
+
+
+def _format(x: float) -> str:
+    return f"{x:+.4f}" if abs(x) < 100 else f"{x:+.1f}"
+
+
+def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[PlannedRun]],
+                 evaluations: dict[str, dict[str, list[dict]]], rows: list[dict], figures: list[Path],
+                 command: str) -> Path:  # fmt: skip
+    """``OUT/report/report.md`` and ``claims.json``; returns the markdown's path."""
+    out = Path(report.out) / "report"
+    a, b = report.models
+    lines = [f"# Reproduction report: {report.name}", "",
+             f"Made by `{command}`. Model A = {a}, model B = {b}; training seeds {report.seeds}; evaluated on the "
+             f"`{report.split}` split with evaluation seed {report.eval_seed}; 95 % paired-bootstrap intervals of "
+             f"A - B over training seeds and evaluation units ({report.bootstrap} replicates).", "",
+             "## Claims", "", f"| claim | statistic | {a} | {b} | {a} - {b} [95 % interval] | per seed | verdict |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        per_seed = ", ".join(_format(x) for x in r["per_seed"])
+        claimed = ">" if r["side"] == "greater" else "<"
+        lines.append(f"| {r['claim']} (claimed: A - B {claimed} 0) | {r['statistic']} | {_format(r['a'])} | "
+                     f"{_format(r['b'])} | {_format(r['difference'])} [{_format(r['low'])}, {_format(r['high'])}] | "
+                     f"{per_seed} | **{r['verdict']}** |")  # fmt: skip
+    lines += ["", "## Runs", "", "| spec | model | train.seed | steps | last val -ELBO (nats/dim) | run directory |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for spec_file, planned in runs.items():
+        for p in planned:
+            val = _last_val(p.out)
+            lines.append(f"| {spec_file} | {p.model} | {p.seed} | {_checkpoint_step(p.out)} | "
+                         f"{'-' if val is None else f'{val:.4f}'} | `{p.out}` |")  # fmt: skip
+    lines += ["", "## Figures", ""]
+    lines += [f"![{f.stem}]({f.name})" for f in figures]
+    lines += ["", "`training-SPEC.png`: each run's validation curve (the trend over checkpoints); each run's own "
+              "`loss.png` and `val.jsonl` hold the rest.", ""]  # fmt: skip
+    text = "\n".join(lines)
+    atomic_write(out / "report.md", lambda f: f.write(text.encode()))
+    write_json(out / "claims.json", {"report": attrs.asdict(report), "claims": rows})
+    return out / "report.md"
+
+
+def _val_rows(out: Path) -> list[dict]:
+    path = out / "val.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def _last_val(out: Path) -> float | None:
+    rows = _val_rows(out)
+    return rows[-1]["val_missing"] if rows else None
+
+
+def make_report(directory: str | Path, registry, train_missing: bool = True, progress: bool = True,
+                command: str = "gmn-eval report") -> dict:  # fmt: skip
+    """Train what is missing (resuming what is partial), evaluate every run for its claims, and write the report.
+    Returns ``{"report", "claims"}``. Raises ``SpecError``, ``DataError``, ``CheckpointError`` (one line each);
+    with ``train_missing=False`` a run without a checkpoint is a ``CheckpointError``."""
+    from ..train import train
+    from .runs import load_run
+    from .plots import (plot_report_classification, plot_report_density, plot_report_missing,
+                        plot_report_training)
+
+    directory = Path(directory)
+    report = load_report_spec(directory)
+    runs = plan(directory, report)
+    for planned in [p for group in runs.values() for p in group]:
+        if train_missing:
+            print(f"report: training {planned.out} ({planned.model}, train.seed {planned.seed})", file=sys.stderr)
+            train(planned.spec, planned.spec_file, registry, progress=progress)
+    claims = [(name, getattr(report, name)) for name in CLAIMS if getattr(report, name) is not None]
+    evaluations: dict[str, dict[str, list[dict]]] = {name: {m: [] for m in report.models} for name, _ in claims}
+    out = Path(report.out) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for index, (spec_file, planned_runs) in enumerate(runs.items()):
+        for planned in planned_runs:  # one run at a time, loaded once for all its claims
+            loaded = []
+
+            def open_run(planned=planned, loaded=loaded):
+                if not loaded:
+                    loaded.append(load_run(planned.out, registry))
+                return loaded[0]
+
+            for name, claim in claims:
+                if claim.spec == spec_file:
+                    print(f"report: evaluating {planned.out} for {name}", file=sys.stderr)
+                    evaluations[name][planned.model].append(_evaluate(planned, name, claim, report, open_run))
+            if index == 0 and planned.seed == report.seeds[0]:
+                figures += _generation_figure(open_run(), planned, spec_file, report, out)
+    rows = claims_table(report, evaluations)
+    if "density" in evaluations:
+        figures.append(plot_report_density(evaluations["density"], report.density, out / "fig3-density.png"))
+    if "classification" in evaluations:
+        figures.append(plot_report_classification(evaluations["classification"], out / "fig4-classification.png"))
+    if "missing" in evaluations:
+        figures.append(plot_report_missing(evaluations["missing"], out / "fig5-missing.png"))
+    for spec_file, planned_runs in runs.items():
+        curves = {f"{p.model} seed {p.seed}": _val_rows(p.out) for p in planned_runs}
+        if any(curves.values()):
+            figures.append(plot_report_training({k: v for k, v in curves.items() if v},
+                                                out / f"training-{Path(spec_file).stem}.png", spec_file))  # fmt: skip
+    path = write_report(directory, report, runs, evaluations, rows, figures, command)
+    return {"report": str(path), "claims": rows}
+
+
+def _generation_figure(run, planned: PlannedRun, spec_file: str, report: ReportSpec, out: Path) -> list[Path]:
+    """Fig. 1-style generation by ``run`` (one image view and every haptic view of a test scene as context, samples
+    at the 4x4 viewpoint grid); none when the run has no camera image modality."""
+    from .generation import default_context, generate_grid, reassemble, save_grid
+
+    scenes = run.scenes(report.split)
+    scene = min(report.generation_scene, scenes.num_scenes - 1)
+    context = default_context(scenes)
+    grids = generate_grid(run.model, scenes, scene, context, samples=3, seed=report.eval_seed)
+    if not grids:
+        return []
+    shown = {m.name: scenes.senses(m, np.full(k, scene), np.arange(k))
+             for m, k in zip(run.modalities, context) if m.name in grids}  # fmt: skip
+    path = out / f"fig1-generation-{Path(spec_file).stem}-{planned.model}.png"
+    save_grid({**reassemble(grids, run.modalities), **grids}, shown, path,
+              f"{planned.model} (train.seed {planned.seed}, step {run.step}), {report.split} scene {scene}")  # fmt: skip
+    return [path]

@@ -1,0 +1,128 @@
+"""The reproduction report (issue 11): the paired bootstrap and its verdicts, and ``gmn-eval report`` end to end on a
+tiny report directory (4 real runs of a few steps, real MESE data, every claim, figures, caching, one-line errors)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli
+from gmn_plugins.evaluation.bootstrap import FAILS, HOLDS, UNCLEAR, paired_bootstrap, verdict
+
+
+def test_paired_bootstrap_finds_a_shift_that_unpaired_noise_would_hide():
+    rng = np.random.default_rng(0)
+    scene_effect = rng.normal(0, 1.0, 200)  # large differences between scenes, shared by both models
+    a = scene_effect + 0.05 + rng.normal(0, 0.01, (2, 200))
+    b = scene_effect + rng.normal(0, 0.01, (2, 200))
+    result = paired_bootstrap(a, b, replicates=500)
+    assert result["difference"] == pytest.approx(0.05, abs=0.005)
+    assert 0 < result["low"] < 0.05 < result["high"] < 0.1  # pairing removes the scene effect (sd 1)
+    assert verdict(result, "greater") == HOLDS and verdict(result, "less") == FAILS
+    same = paired_bootstrap(b + rng.normal(0, 0.01, b.shape), b, replicates=500)
+    assert verdict(same, "greater") == UNCLEAR and same["low"] < 0 < same["high"]
+    assert len(result["per_seed"]) == 2 and result["units"] == 200
+    with pytest.raises(ValueError, match="one shape"):
+        paired_bootstrap(a, b[:, :10])
+    with pytest.raises(ValueError, match="side"):
+        verdict(result, "bigger")
+
+
+def test_paired_bootstrap_resamples_training_seeds_too():
+    """Two seeds that disagree in sign give an interval across 0 although every scene agrees within each seed."""
+    a = np.stack([np.full(50, 1.0), np.full(50, -1.0)]) + np.random.default_rng(1).normal(0, 0.01, (2, 50))
+    result = paired_bootstrap(a, np.zeros_like(a), replicates=500)
+    assert result["low"] < 0 < result["high"] and verdict(result, "greater") == UNCLEAR
+
+
+TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.test_scenes=6", "data.views=8", "data.shard_size=4",
+        "data.workers=1", "train.batch_scenes=4", "train.max_targets=4", "train.steps=3", "train.eval_every=3",
+        "train.eval_scenes=2", "train.beta_anneal_steps=2", "train.checkpoint_every=3",
+        "train.missing_sizes=[2, 2]"]  # fmt: skip
+
+
+def _report_dir(root, split="test"):
+    directory = root / "repro"
+    directory.mkdir()
+    (directory / "tiny.toml").write_text((REPO / "specs" / "quickstart.toml").read_text())
+    (directory / "report.toml").write_text(f"""
+name = "tiny"
+out = "{root / 'runs'}"
+seeds = [1, 2]
+split = "{split}"
+bootstrap = 200
+overrides = {json.dumps([*TINY, f"data.dir={json.dumps(str(root / 'data'))}"])}
+
+[missing]
+spec = "tiny.toml"
+scenes = 6
+small_sizes = [1]
+
+[density]
+spec = "tiny.toml"
+scenes = 6
+samples = 2
+source_counts = [3]
+target_counts = [0, 1]
+directions = ["haptic->rgb:gray", "rgb->haptic"]
+
+[classification]
+spec = "tiny.toml"
+blocks = [4]
+objects = 4
+k = 2
+contexts = [1]
+samples = 2
+""")
+    return directory
+
+
+def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
+    directory = _report_dir(tmp_path)
+    done = run_cli("evaluate", "report", str(directory), "--no-progress", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "runs" / "report"
+    claims = json.loads((out / "claims.json").read_text())["claims"]
+    # claim 1, claims 2a and 2b per direction, claim 3 per context mask (rgb, haptic, rgb+haptic)
+    assert [r["claim"][0] for r in claims] == ["1"] + ["2"] * 4 + ["3"] * 3
+    for row in claims:
+        assert row["verdict"] in (HOLDS, FAILS, UNCLEAR)
+        assert row["low"] <= row["difference"] <= row["high"] and row["seeds"] == 2
+        assert row["difference"] == pytest.approx(row["a"] - row["b"], abs=1e-9)
+    assert claims[0]["units"] == 6 and claims[-1]["units"] == 4  # test scenes; held-out objects
+    text = (out / "report.md").read_text()
+    assert "| **" in text and "tiny/apoe-seed2" in text and "tiny/baseline-seed1" in text
+    for png in ("fig3-density", "fig4-classification", "fig5-missing", "fig1-generation-tiny-apoe",
+                "fig1-generation-tiny-baseline", "training-tiny"):  # fmt: skip
+        assert (out / f"{png}.png").stat().st_size > 1000 and f"({png}.png)" in text
+    runs = sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir())
+    assert runs == ["apoe-seed1", "apoe-seed2", "baseline-seed1", "baseline-seed2"]
+    cached = tmp_path / "runs" / "tiny" / "apoe-seed1" / "eval" / "report-density.json"
+    stamp = cached.stat().st_mtime_ns
+    # the models differ (different weights), so the paired differences are not all zero
+    assert any(abs(r["difference"]) > 0 for r in claims)
+
+    again = run_cli("evaluate", "report", str(directory), "--no-progress", "--no-train", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert cached.stat().st_mtime_ns == stamp  # evaluations are cached by settings and step
+    assert json.loads((out / "claims.json").read_text())["claims"] == claims  # same numbers
+
+
+def test_gmn_eval_report_refuses_bad_input_in_one_line(tmp_path):
+    directory = _report_dir(tmp_path)
+    (directory / "report.toml").write_text((directory / "report.toml").read_text().replace('seeds = [1, 2]',
+                                                                                         'seeds = [1, 1]'))  # fmt: skip
+    done = run_cli("evaluate", "report", str(directory), cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"{directory / 'report.toml'}: seeds: expected distinct training seeds, got [1, 1]")
+    other = tmp_path / "other"
+    other.mkdir()
+    directory = _report_dir(other, split="test")
+    (directory / "tiny.toml").write_text((REPO / "specs" / "quickstart.toml").read_text())
+    text = (directory / "report.toml").read_text().replace('"data.test_scenes=6", ', "")
+    (directory / "report.toml").write_text(text)
+    done = run_cli("evaluate", "report", str(directory), cwd=other)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "data.test_scenes" in done.stderr
+    done = run_cli("evaluate", "report", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert done.returncode == 2 and "report.toml: no such file" in done.stderr
