@@ -136,6 +136,7 @@ class TrainSpec:
     max_targets: int = 15
     add_opposite: bool = True
     checkpoint_every: int = 100
+    keep_every: int = 0  # also keep RUN/checkpoints/step-N.pt every N steps (a multiple of checkpoint_every); 0 = none
     log_every: int = 10
     threads: int = 0  # 0 = torch default
     tensorboard: bool = False  # also log scalars and the sample grid to RUN/tensorboard (pip install "gmn-plugins[tensorboard]")
@@ -403,6 +404,10 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
         within(getattr(t, field), 0.0, f"train.{field}")
     within(t.beta_anneal_steps, 0, "train.beta_anneal_steps")
     within(t.eval_every, 0, "train.eval_every")
+    within(t.keep_every, 0, "train.keep_every")
+    if t.keep_every and t.checkpoint_every and t.keep_every % t.checkpoint_every:
+        problems.append(f"{file}: train.keep_every: must be a multiple of train.checkpoint_every "
+                        f"({t.checkpoint_every}), got {t.keep_every}")  # fmt: skip
     within(t.eval_scenes, 1, "train.eval_scenes", MAX_SCENES)
     if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", t.device):
         problems.append(f"{file}: train.device: expected auto, cpu, cuda, cuda:N or mps, got {_show(t.device)}")

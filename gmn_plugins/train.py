@@ -58,6 +58,20 @@ def sigma_at(spec: ExperimentSpec, step: int) -> float:
     return sigma if t.sigma_start is None else _linear(t.sigma_start, sigma, t.sigma_anneal_steps, step)
 
 
+def kept_checkpoint(out: str | Path, step: int) -> Path:
+    """Where ``train.keep_every`` keeps the checkpoint of ``step``: ``RUN/checkpoints/step-N.pt`` (same format)."""
+    return Path(out) / "checkpoints" / f"step-{step}.pt"
+
+
+def kept_checkpoints(out: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every kept checkpoint of the run directory ``out``, by step."""
+    found = []
+    for path in (Path(out) / "checkpoints").glob("step-*.pt"):
+        if path.stem[5:].isdigit():
+            found.append((int(path.stem[5:]), path))
+    return sorted(found)
+
+
 def step_seed(seed: int, stream: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, stream, step]).generate_state(1)[0])
 
@@ -126,7 +140,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
 
 def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities: list[Modality],
            device: torch.device, out: Path, progress: bool) -> dict:  # fmt: skip
-    for stale in out.glob(".*.tmp"):  # temp files of writes that a killed run left (we hold the run's lock)
+    for stale in [*out.glob(".*.tmp"), *out.glob("checkpoints/.*.tmp")]:  # temp files a killed run left (we hold the lock)
         stale.unlink(missing_ok=True)
     ckpt_path = out / "checkpoint.pt"
     spec_dict = to_dict(spec)
@@ -190,8 +204,11 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
                         writer.add_scalar(f"train/{key}", value, row["step"])
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "spec": spec_dict, "modalities": identities, "data": data_identity})  # fmt: skip
+        payload = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "spec": spec_dict,
+                   "modalities": identities, "data": data_identity}  # fmt: skip
+        if spec.train.keep_every and step % spec.train.keep_every == 0:  # kept first: the run resumes past it
+            save_checkpoint(kept_checkpoint(out, step), payload)
+        save_checkpoint(ckpt_path, payload)
 
     rows, step_times = [], []
     bar = tqdm(total=spec.train.steps, initial=step, desc=f"train {spec.name}", unit="step", disable=not progress,

@@ -37,8 +37,8 @@ def test_paired_bootstrap_resamples_training_seeds_too():
 
 TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.test_scenes=6", "data.views=8", "data.shard_size=4",
         "data.workers=1", "train.batch_scenes=4", "train.max_targets=4", "train.steps=3", "train.eval_every=3",
-        "train.eval_scenes=2", "train.beta_anneal_steps=2", "train.checkpoint_every=3",
-        "train.missing_sizes=[2, 2]"]  # fmt: skip
+        "train.eval_scenes=2", "train.beta_anneal_steps=2",
+        "train.missing_sizes=[2, 2]", "train.checkpoint_every=2", "train.keep_every=2"]  # fmt: skip
 
 
 def _report_dir(root, split="test"):
@@ -51,6 +51,7 @@ out = "{root / 'runs'}"
 seeds = [1, 2]
 split = "{split}"
 bootstrap = 200
+trend = true
 overrides = {json.dumps([*TINY, f"data.dir={json.dumps(str(root / 'data'))}"])}
 
 [missing]
@@ -93,8 +94,13 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     text = (out / "report.md").read_text()
     assert "| **" in text and "tiny/apoe-seed2" in text and "tiny/baseline-seed1" in text
     for png in ("fig3-density", "fig4-classification", "fig5-missing", "fig1-generation-tiny-apoe",
-                "fig1-generation-tiny-baseline", "training-tiny"):  # fmt: skip
+                "fig1-generation-tiny-baseline", "training-tiny", "trend"):  # fmt: skip
         assert (out / f"{png}.png").stat().st_size > 1000 and f"({png}.png)" in text
+    # trend: every claim decided again at the checkpoint each run kept (train.keep_every = 2 of 3 steps)
+    trend = json.loads((out / "claims.json").read_text())["trend"]
+    assert list(trend) == ["2"] and [r["statistic"] for r in trend["2"]] == [r["statistic"] for r in claims]
+    assert "## Trend over kept checkpoints" in text and "| step 2 |" in text
+    assert (tmp_path / "runs" / "tiny" / "baseline-seed2" / "eval" / "report-missing-step-2.json").is_file()
     runs = sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir())
     assert runs == ["apoe-seed1", "apoe-seed2", "baseline-seed1", "baseline-seed2"]
     cached = tmp_path / "runs" / "tiny" / "apoe-seed1" / "eval" / "report-density.json"

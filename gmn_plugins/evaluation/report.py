@@ -77,7 +77,9 @@ class ClassificationClaim:
 class ReportSpec:
     """``report.toml``. ``models``: ``model.inference`` of A and B; ``seeds``: ``train.seed`` of each run (the
     datasets keep their spec's ``seed``); ``overrides``: dotted ``field=value`` applied to every run (after the
-    spec, before model and seed); ``split``: the evaluation split (``test``: tune on val, report on test)."""
+    spec, before model and seed); ``split``: the evaluation split (``test``: tune on val, report on test);
+    ``trend``: also evaluate the checkpoints that every run of a spec kept (``train.keep_every``) and draw each
+    claim's difference against the step (does a claim appear with more steps?)."""
 
     name: str
     out: str = "runs/repro"
@@ -88,6 +90,7 @@ class ReportSpec:
     bootstrap: int = 2000
     eval_seed: int = 0
     generation_scene: int = 0
+    trend: bool = False  # also decide every claim at each checkpoint the runs kept (train.keep_every)
     missing: MissingClaim | None = None
     density: DensityClaim | None = None
     classification: ClassificationClaim | None = None
@@ -222,14 +225,16 @@ def _classification_values(run, claim: ClassificationClaim, report: ReportSpec) 
     return {"records": out}
 
 
-def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, open_run) -> dict:
-    """The cached evaluation of one run for one claim; ``open_run()`` gives the loaded ``Run`` when it must be
-    computed."""
+def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, open_run,
+              kept: tuple[int, Path] | None = None) -> dict:  # fmt: skip
+    """The cached evaluation of one run for one claim, at its last checkpoint or at the ``kept`` (step, path) one;
+    ``open_run()`` gives the loaded ``Run`` when it must be computed."""
+    step = _checkpoint_step(planned.out) if kept is None else kept[0]
     key = {"claim": attrs.asdict(claim), "split": report.split, "eval_seed": report.eval_seed,
-           "version": EVALUATION_VERSION, "step": _checkpoint_step(planned.out)}  # fmt: skip
+           "version": EVALUATION_VERSION, "step": step}  # fmt: skip
     compute = {"missing": _missing_values, "density": _density_values, "classification": _classification_values}
-    return _cached(planned.out / "eval" / f"report-{claim_name}.json", key,
-                   lambda: compute[claim_name](open_run(), claim, report))  # fmt: skip
+    name = f"report-{claim_name}.json" if kept is None else f"report-{claim_name}-step-{step}.json"
+    return _cached(planned.out / "eval" / name, key, lambda: compute[claim_name](open_run(), claim, report))
 
 
 def _checkpoint_step(out: Path) -> int:
@@ -294,7 +299,7 @@ def _format(x: float) -> str:
 
 def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[PlannedRun]],
                  evaluations: dict[str, dict[str, list[dict]]], rows: list[dict], figures: list[Path],
-                 command: str) -> Path:  # fmt: skip
+                 command: str, trend: dict[int, list[dict]] | None = None) -> Path:  # fmt: skip
     """``OUT/report/report.md`` and ``claims.json``; returns the markdown's path."""
     out = Path(report.out) / "report"
     a, b = report.models
@@ -310,6 +315,16 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
         lines.append(f"| {r['claim']} (claimed: A - B {claimed} 0) | {r['statistic']} | {_format(r['a'])} | "
                      f"{_format(r['b'])} | {_format(r['difference'])} [{_format(r['low'])}, {_format(r['high'])}] | "
                      f"{per_seed} | **{r['verdict']}** |")  # fmt: skip
+    if trend:
+        lines += ["", "## Trend over kept checkpoints", "", f"{a} - {b} [95 % interval], verdict initial "
+                  "(h: holds, x: does not hold, ?: not distinguishable).", "",
+                  "| claim | statistic | " + " | ".join(f"step {step}" for step in trend) + " |",
+                  "|---|---|" + "---|" * len(trend)]  # fmt: skip
+        mark = {"holds": "h", "does not hold": "x", "not distinguishable": "?"}
+        for j, r in enumerate(next(iter(trend.values()))):
+            cells = [f"{_format(t[j]['difference'])} [{_format(t[j]['low'])}, {_format(t[j]['high'])}] "
+                     f"{mark[t[j]['verdict']]}" for t in trend.values()]  # fmt: skip
+            lines.append(f"| {r['claim']} | {r['statistic']} | " + " | ".join(cells) + " |")
     lines += ["", "## Runs", "", "| spec | model | train.seed | steps | last val -ELBO (nats/dim) | run directory |",
               "|---|---|---|---|---|---|"]  # fmt: skip
     for spec_file, planned in runs.items():
@@ -323,7 +338,8 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
               "`loss.png` and `val.jsonl` hold the rest.", ""]  # fmt: skip
     text = "\n".join(lines)
     atomic_write(out / "report.md", lambda f: f.write(text.encode()))
-    write_json(out / "claims.json", {"report": attrs.asdict(report), "claims": rows})
+    write_json(out / "claims.json", {"report": attrs.asdict(report), "claims": rows,
+                                     "trend": {str(step): r for step, r in (trend or {}).items()}})  # fmt: skip
     return out / "report.md"
 
 
@@ -345,7 +361,7 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
     from ..train import train
     from .runs import load_run
     from .plots import (plot_report_classification, plot_report_density, plot_report_missing,
-                        plot_report_training)
+                        plot_report_training, plot_report_trend)
 
     directory = Path(directory)
     report = load_report_spec(directory)
@@ -375,6 +391,9 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
             if index == 0 and planned.seed == report.seeds[0]:
                 figures += _generation_figure(open_run(), planned, spec_file, report, out)
     rows = claims_table(report, evaluations)
+    trend = _trend(report, runs, claims, registry) if report.trend else {}
+    if trend:
+        figures.append(plot_report_trend(trend, out / "trend.png"))
     if "density" in evaluations:
         figures.append(plot_report_density(evaluations["density"], report.density, out / "fig3-density.png"))
     if "classification" in evaluations:
@@ -386,8 +405,38 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
         if any(curves.values()):
             figures.append(plot_report_training({k: v for k, v in curves.items() if v},
                                                 out / f"training-{Path(spec_file).stem}.png", spec_file))  # fmt: skip
-    path = write_report(directory, report, runs, evaluations, rows, figures, command)
+    path = write_report(directory, report, runs, evaluations, rows, figures, command, trend)
     return {"report": str(path), "claims": rows}
+
+
+def _trend(report: ReportSpec, runs: dict[str, list[PlannedRun]], claims, registry) -> dict[int, list[dict]]:
+    """{step: ``claims_table`` rows} at every step whose checkpoint all runs kept, for the claims whose runs kept
+    it (rows in the order of the final table when every spec kept the step; steps missing for some spec are left
+    out, so every entry has the same rows)."""
+    from ..train import kept_checkpoints
+    from .runs import load_run
+
+    kept = {p.out: dict(kept_checkpoints(p.out)) for group in runs.values() for p in group}
+    common = set.intersection(*(set(steps) for steps in kept.values())) if kept else set()
+    trend = {}
+    for step in sorted(common):
+        evaluations = {name: {m: [] for m in report.models} for name, _ in claims}
+        for spec_file, planned_runs in runs.items():
+            for planned in planned_runs:
+                loaded = []
+
+                def open_run(planned=planned, loaded=loaded):
+                    if not loaded:
+                        loaded.append(load_run(planned.out, registry, checkpoint=kept[planned.out][step]))
+                    return loaded[0]
+
+                for name, claim in claims:
+                    if claim.spec == spec_file:
+                        print(f"report: evaluating {planned.out} step {step} for {name}", file=sys.stderr)
+                        evaluations[name][planned.model].append(
+                            _evaluate(planned, name, claim, report, open_run, (step, kept[planned.out][step])))
+        trend[step] = claims_table(report, evaluations)
+    return trend
 
 
 def _generation_figure(run, planned: PlannedRun, spec_file: str, report: ReportSpec, out: Path) -> list[Path]:

@@ -78,12 +78,13 @@ class Run:
 
 
 def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, device: str = "cpu",
-             data_dir: str | Path | None = None) -> Run:  # fmt: skip
+             data_dir: str | Path | None = None, checkpoint: str | Path | None = None) -> Run:  # fmt: skip
     """Reopen ``run_dir`` (a ``train.out`` directory). Raises ``CheckpointError`` (one line) when it holds no readable
     checkpoint or the installed modalities differ from the trained ones; ``SpecError`` for a stored spec this version
     cannot read; ``DataError`` when its dataset directory holds other data, or no finished dataset and the
     checkpoint (written before checkpoints carried their data's statistics) cannot remake it. ``device``: as
-    ``train.device``.
+    ``train.device``. ``checkpoint``: another checkpoint of the run than ``RUN/checkpoint.pt``, e.g. one that
+    ``train.keep_every`` kept (``RUN/checkpoints/step-N.pt``).
 
     A checkpoint copied alone can be evaluated: when the spec's ``data.dir`` (relative to the current directory)
     holds no finished dataset, the val and test splits (never train) are made again from the checkpoint's dataset
@@ -92,7 +93,7 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, de
     in ``Run.regenerated`` and one line on stderr, not refused (another renderer may give other bytes)."""
     from ..experiment import build_model, dataset_config, resolve_device
 
-    path = Path(run_dir) / "checkpoint.pt"
+    path = Path(run_dir) / "checkpoint.pt" if checkpoint is None else Path(checkpoint)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; train first (gmn-run SPEC writes it into train.out)")
     ckpt = load_checkpoint(path)
