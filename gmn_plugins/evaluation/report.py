@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import attrs
@@ -159,7 +160,9 @@ def _cached(path: Path, key: dict, compute) -> dict:
                 return stored
         except (json.JSONDecodeError, OSError):
             pass
-    result = json.loads(json.dumps({"key": key, **compute()}))  # as a later read gives it (string keys)
+    started = time.perf_counter()
+    computed = compute()
+    result = json.loads(json.dumps({"key": key, **computed, "seconds": round(time.perf_counter() - started, 1)}))
     write_json(path, result)
     return result
 
@@ -325,6 +328,12 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
             cells = [f"{_format(t[j]['difference'])} [{_format(t[j]['low'])}, {_format(t[j]['high'])}] "
                      f"{mark[t[j]['verdict']]}" for t in trend.values()]  # fmt: skip
             lines.append(f"| {r['claim']} | {r['statistic']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Cost", "", "Evaluation minutes (one process, as measured when each cached result was made):", "",
+              "| claim | " + " | ".join(f"{p.model} seed {p.seed}" for p in next(iter(runs.values()))) + " |",
+              "|---|" + "---|" * len(next(iter(runs.values())))]  # fmt: skip
+    for name, by_model in evaluations.items():
+        cells = [f"{r.get('seconds', float('nan')) / 60:.1f}" for model in report.models for r in by_model[model]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Runs", "", "| spec | model | train.seed | steps | last val -ELBO (nats/dim) | run directory |",
               "|---|---|---|---|---|---|"]  # fmt: skip
     for spec_file, planned in runs.items():
@@ -375,7 +384,7 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
     out = Path(report.out) / "report"
     out.mkdir(parents=True, exist_ok=True)
     figures = []
-    for index, (spec_file, planned_runs) in enumerate(runs.items()):
+    for spec_file, planned_runs in runs.items():
         for planned in planned_runs:  # one run at a time, loaded once for all its claims
             loaded = []
 
@@ -388,7 +397,7 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
                 if claim.spec == spec_file:
                     print(f"report: evaluating {planned.out} for {name}", file=sys.stderr)
                     evaluations[name][planned.model].append(_evaluate(planned, name, claim, report, open_run))
-            if index == 0 and planned.seed == report.seeds[0]:
+            if planned.seed == report.seeds[0]:
                 figures += _generation_figure(open_run(), planned, spec_file, report, out)
     rows = claims_table(report, evaluations)
     trend = _trend(report, runs, claims, registry) if report.trend else {}
