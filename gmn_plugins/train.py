@@ -130,6 +130,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     device = resolve_device(spec, spec_file)
     out = Path(spec.train.out)
     with ExitStack() as stack:
+        stack.callback(torch.set_num_threads, torch.get_num_threads())  # train.threads stays this run's setting
         try:
             out.mkdir(parents=True, exist_ok=True)
             stack.enter_context(hold(out / ".lock", f"run directory {out}"))

@@ -130,11 +130,13 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
     heldout = json.loads((run.dir.parent / "data-heldout4x4" / "manifest.json").read_text())
     assert heldout["blocks"] == 4 and list(heldout["splits"]) == ["test"]
 
-    # a run whose dataset is not there: one line, and nothing is generated
+    # a run whose dataset is not there, with a checkpoint from before checkpoints carried their data's statistics
+    # (tests/test_portable_checkpoint.py: today's are evaluated anywhere): one line, and nothing is generated
     moved = tmp_path / "moved"
     moved.mkdir()
     ckpt = torch.load(run.dir / "checkpoint.pt", weights_only=True)
     ckpt["spec"]["data"]["dir"] = str(tmp_path / "elsewhere")
+    ckpt["data"] = {key: ckpt["data"][key] for key in ("manifest_sha256", "config")}
     ckpt["sha256"] = payload_sha256(ckpt)  # a checkpoint written so, not a corrupted one
     torch.save(ckpt, moved / "checkpoint.pt")
     for args, fragment in (
@@ -150,7 +152,7 @@ def test_gmn_eval_writes_tables_and_plots_and_refuses_bad_input_in_one_line(run,
         bad = run_cli("evaluate", *args, "--no-progress")
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
         assert fragment in bad.stderr, bad.stderr
-    assert not (tmp_path / "elsewhere").exists()
+    assert not (tmp_path / "elsewhere").exists() and not (moved / "data").exists()
 
 
 def test_reassemble_puts_quadrants_and_channels_back_where_they_were_cut():

@@ -199,15 +199,19 @@ def test_train_seed_varies_the_training_and_shares_the_dataset(data_dir, tmp_pat
     another initialisation and other training draws on the very same dataset."""
     registry = load_registry()
     losses = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
     for name, more in (("unset", []), ("same", ["train.seed=0"]), ("other", ["train.seed=1"])):
         summary = train(tiny_spec(data_dir, tmp_path / name, 3, "train.log_every=1", "train.threads=1", *more),
                         "tiny", registry, progress=False)  # fmt: skip
         assert summary["steps"] == 3
+        assert torch.get_num_threads() == 2  # train.threads holds for the run only, not for the caller's later work
         losses[name] = [json.loads(line)["loss"] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
     assert losses["unset"] == losses["same"]
     assert losses["other"] != losses["unset"]
     manifest = (data_dir / "manifest.json").read_text()
     assert json.loads(manifest)["seed"] == 0  # one dataset served all three
+    torch.set_num_threads(threads)
 
 
 def test_lr_and_sigma_schedules_follow_the_step_and_are_validated():
