@@ -42,9 +42,9 @@ def density_scenes(model: GMN, scenes: SceneSet, target: int, source: int | None
     if source == target:
         raise ValueError("source and target must be different modalities")
     rows = (0,) if source is None else tuple(counts if source_counts is None else source_counts)
-    if max(*counts, *rows) > scenes.views - TARGET_VIEWS:
+    if max([*counts, *rows]) > scenes.views - TARGET_VIEWS:
         raise ValueError(f"context counts must be <= {scenes.views - TARGET_VIEWS} (views {scenes.views} minus "
-                         f"{TARGET_VIEWS} target views), got {max(*counts, *rows)}")  # fmt: skip
+                         f"{TARGET_VIEWS} target views), got {max([*counts, *rows])}")  # fmt: skip
     if gray_target and scenes.modalities[target].shape[:1] != (3,):
         raise ValueError(f"gray: modality {scenes.modalities[target].name!r} is not a 3-channel image")
     transforms = [gray if (gray_target and i == target) else None for i in range(len(scenes.modalities))]

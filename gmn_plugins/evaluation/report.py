@@ -244,10 +244,21 @@ def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, o
     return _cached(planned.out / "eval" / name, key, lambda: compute[claim_name](open_run(), claim, report))
 
 
+_STEPS: dict[tuple[str, int], int] = {}
+
+
 def _checkpoint_step(out: Path) -> int:
+    """The step of ``out/checkpoint.pt``, read (and checksum-verified) once per file version: a v4 checkpoint is
+    ~1.5 GB, and the report asks for each run's step once per claim and again for its table."""
     from ..checkpoint import load_checkpoint
 
-    return int(load_checkpoint(out / "checkpoint.pt")["step"])
+    path = out / "checkpoint.pt"
+    if not path.is_file():  # load_checkpoint's one-line CheckpointError
+        return int(load_checkpoint(path)["step"])
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _STEPS:
+        _STEPS[key] = int(load_checkpoint(path)["step"])
+    return _STEPS[key]
 
 
 def _stack(results: dict[str, list[dict]], model: str, extract) -> np.ndarray:

@@ -144,7 +144,8 @@ class GMN(nn.Module):
         context = self._on_device(context, num_scenes, "context")
         target = self._on_device(target, num_scenes, "target")
         r, t, in_context, in_target = self._represent(context, target, num_scenes)
-        elements = _elements(target, num_scenes).sum()
+        per_scene = _elements(target, num_scenes)
+        elements = per_scene.sum()
         if elements == 0:
             raise ValueError("the target set is empty: the ELBO needs at least one target element")
         latents = self._posterior(r, t, in_context, in_target)
@@ -152,7 +153,7 @@ class GMN(nn.Module):
         nll, kl = nll_scenes.sum(), kl_scenes.sum()
         return {"loss": (nll + beta * kl) / num_scenes, "nll": nll, "kl": kl,
                 "nll_per_dim": nll / elements, "kl_per_scene": kl / num_scenes,
-                "nll_scenes": nll_scenes, "kl_scenes": kl_scenes, "elements": _elements(target, num_scenes)}
+                "nll_scenes": nll_scenes, "kl_scenes": kl_scenes, "elements": per_scene}
 
     @torch.no_grad()
     def log_likelihood(self, context: list[Points], target: list[Points], num_scenes: int, samples: int = 5,
