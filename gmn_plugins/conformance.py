@@ -25,12 +25,12 @@ def check_modality(modality: Modality, preset_name: str = "small", points: int =
     """Run the checks; return what passed, one line each. Raises ``ConformanceError`` at the first failure."""
     preset, family = PRESETS[preset_name], modality.family
     shape = modality.shape
-    grid = (max(1, shape[1] // 4), max(1, shape[2] // 4)) if family.dims == 3 else (4, 4)
+    grid = family.latent_grid(shape) or (4, 4)  # the grid its family asks for, else a small one
     done = []
     torch.manual_seed(0)
     try:
-        encoder = family.encoder(shape, preset, grid)
-        renderer = family.renderer(shape, preset, grid)
+        encoder = family.build_encoder(shape, preset, grid)
+        renderer = family.build_renderer(shape, preset, grid)
     except Exception as exc:
         raise ConformanceError(f"build: {type(exc).__name__}: {exc}") from None
     done.append(f"build: encoder {type(encoder).__name__}, renderer {type(renderer).__name__} for shape {shape}")

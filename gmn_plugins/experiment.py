@@ -30,12 +30,12 @@ def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetC
 
 def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | torch.device = "cpu") -> GMN:
     """The GMN of a spec, modality ids in the spec's order."""
-    infos = [ModalityInfo(m.name, m.family.name, m.shape, m.family.encoder, m.family.renderer) for m in modalities]
+    infos = [ModalityInfo(m.name, m.family, m.shape) for m in modalities]
     s = spec.model
     with torch.device(device):
         return GMN(infos, PRESETS[s.preset], inference=s.inference, experts=s.experts, sigma=s.sigma,
                    first_step_prior=s.first_step_prior, stochastic_representation=s.stochastic_representation,
-                   vector_projection=s.vector_projection)
+                   vector_projection=s.vector_projection, latent_grid=s.latent_grid)
 
 
 def resolve_device(spec: ExperimentSpec, spec_file: str = "spec") -> torch.device:

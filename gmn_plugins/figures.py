@@ -44,8 +44,14 @@ def plot_losses(history: list[dict], path: str | Path, val_history: list[dict] =
     plt.close(fig)
 
 
+def drawable(modality) -> bool:
+    """Whether the modality's family draws its senses (``Family.draw`` is not None)."""
+    return modality.family.draw(np.zeros(modality.shape, np.float32)) is not None
+
+
 def image_tile(image: np.ndarray) -> Image.Image:
-    """(C, H, W) float in [0, 1] with C in {1, 3} -> RGB PIL image, upscaled ×SCALE."""
+    """A picture (C, H, W) float in [0, 1] with C in {1, 3} (what ``Family.draw`` returns) -> RGB PIL image,
+    upscaled ×SCALE."""
     arr = (np.clip(image, 0, 1) * 255).astype(np.uint8)
     arr = np.repeat(arr, 3, axis=0) if arr.shape[0] == 1 else arr
     img = Image.fromarray(arr.transpose(1, 2, 0))
@@ -54,10 +60,10 @@ def image_tile(image: np.ndarray) -> Image.Image:
 
 @torch.no_grad()
 def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int = 4) -> Path | None:
-    """For held-out scenes: ``CONTEXT_VIEWS`` (at most views - 1) context views of every modality, then for each image modality the true
-    target views (row "truth") above the model's generations from the prior (row "model"). Returns the PNG path, or
-    None if the experiment has no image modality."""
-    image_ids = [i for i, m in enumerate(scenes.modalities) if len(m.shape) == 3]
+    """For held-out scenes: ``CONTEXT_VIEWS`` (at most views - 1) context views of every modality, then for each
+    modality its family draws (``Family.draw``) the true target views (row "truth") above the model's generations
+    from the prior (row "model"). Returns the PNG path, or None if no modality is drawn."""
+    image_ids = [i for i, m in enumerate(scenes.modalities) if drawable(m)]
     if not image_ids:
         return None
     torch.manual_seed(seed)
@@ -82,7 +88,8 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
         fake = generated[i].cpu().numpy()
         for b in range(len(ids)):
             for label, source in (("truth", truth), ("model", fake)):
-                rows.append((f"{m.name} {label}" if b == 0 else label, [source[b * shown + v] for v in range(shown)]))
+                rows.append((f"{m.name} {label}" if b == 0 else label,
+                             [m.family.draw(source[b * shown + v]) for v in range(shown)]))  # fmt: skip
     tile_w, tile_h = image_tile(rows[0][1][0]).size
     label_w, gap = 80, 2
     title = f"{k} context views per modality; target views generated from the prior"

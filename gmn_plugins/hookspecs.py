@@ -21,4 +21,4 @@ def register_sensors(register):
 
 @hookspec
 def register_families(register):
-    """Call ``register(family)`` for each model family (a ``Family``: encoder and renderer classes)."""
+    """Call ``register(family)`` for each model family (a ``gmn_plugins.family.Family``: networks, shape, drawing)."""

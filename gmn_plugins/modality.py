@@ -12,6 +12,7 @@ from typing import Any, Callable, Literal
 import attrs
 import numpy as np
 
+from .family import Family  # noqa: F401  (re-exported: plugins import it from here)
 from .modality_spec import ModalitySpec
 
 QUERY_KINDS = ("camera", "wrist")
@@ -136,23 +137,6 @@ def normalize(raw: np.ndarray, sensor: Sensor, stats: dict | None) -> np.ndarray
 
 
 @attrs.frozen
-class Family:
-    """A model family: the encoder and renderer classes every modality of that family instantiates.
-
-    ``dims``: 3 for senses (C, H, W), 1 for (D,). ``encoder(shape, preset, grid)`` is a
-    ``gmn_plugins.models.encoders.Encoder``: ``forward(senses (N, *shape), queries (N, 7)) -> (N, r, h, w)``;
-    ``renderer(shape, preset, grid)`` is a ``gmn_plugins.models.renderers.Renderer``:
-    ``forward(z (B, T*z, h, w), queries (N, 7), scene (N,)) -> (N, *shape)`` (design.md, layer 3).
-    """
-
-    name: str
-    dims: int
-    encoder: type = attrs.field(eq=False)
-    renderer: type = attrs.field(eq=False)
-    description: str = ""
-
-
-@attrs.frozen
 class Modality:
     """A registered modality: its spec, its sensor, its model family, and where it came from (listings, checkpoints)."""
 
@@ -173,8 +157,9 @@ class Modality:
         return tuple(self.spec.shape)
 
     def slice(self, sense: np.ndarray) -> np.ndarray:
-        """Cut this modality out of sensor arrays: (..., *sensor.shape) -> (..., *self.shape). Pure numpy."""
-        return self.spec.slice.apply(sense, len(self.sensor.shape))
+        """Cut this modality out of sensor arrays: (..., *sensor.shape) -> (..., *self.shape), as its family cuts
+        (``Family.slice``). Pure numpy."""
+        return self.family.slice(self.spec.slice, sense)
 
     def check(self) -> None:
         """Raise ``ValueError`` if the slice of this sensor does not give the declared shape or query kind."""

@@ -60,19 +60,19 @@ class SliceSpec:
             return None
         return list(self.indices or []) + [i for start, stop in (self.ranges or []) for i in range(start, stop)]
 
-    def apply(self, sense: np.ndarray, family_dims: int) -> np.ndarray:
-        """Slice the trailing ``family_dims`` axes of ``sense`` (..., *sensor shape); views, no copies where possible."""
-        if family_dims == 3:
-            out = sense
-            if self.channels is not None:
-                out = out[..., self.channels, :, :]
-            if self.rows is not None:
-                out = out[..., self.rows[0] : self.rows[1], :]
-            if self.cols is not None:
-                out = out[..., self.cols[0] : self.cols[1]]
-            return out
-        indices = self.vector_indices()
-        return sense if indices is None else sense[..., indices]
+    def cut_image(self, sense: np.ndarray) -> np.ndarray:
+        """``channels`` / ``rows`` / ``cols`` of the trailing (C, H, W) axes of ``sense``; views, no copies where
+        possible (the image family's ``slice``). Raises ``ValueError`` if ``indices`` / ``ranges`` are set."""
+        if self.vector_indices() is not None:
+            raise ValueError("an image slice takes channels / rows / cols, not indices / ranges")
+        out = sense
+        if self.channels is not None:
+            out = out[..., self.channels, :, :]
+        if self.rows is not None:
+            out = out[..., self.rows[0] : self.rows[1], :]
+        if self.cols is not None:
+            out = out[..., self.cols[0] : self.cols[1]]
+        return out
 
     def merge(self, other: "SliceSpec", where: str) -> "SliceSpec":
         """This slice refined by ``other`` (an axis value); a field set in both is an error."""
@@ -173,13 +173,21 @@ def _offset(base: SliceSpec, part: SliceSpec) -> SliceSpec:
     return attrs.evolve(part, **fields), attrs.evolve(base, **{k: None for k in fields})
 
 
-def expand(file: ModalityFile, sensor_shape: tuple[int, ...], where: str) -> list[ModalitySpec]:
-    """The modalities a file declares, with shapes derived from ``sensor_shape`` (and checked against ``shape``).
+def expand(file: ModalityFile, sensor_shape: tuple[int, ...], where: str, cut) -> list[ModalitySpec]:
+    """The modalities a file declares, with shapes derived from ``sensor_shape`` by ``cut(slice_spec, array)`` (the
+    family's ``Family.slice``) and checked against ``shape``.
 
-    Raises ``SpecError`` for an impossible split, a template that does not name every axis, or a wrong shape.
+    Raises ``SpecError`` for an impossible split, a template that does not name every axis, a slice the family
+    refuses, or a wrong shape.
     """
-    dims = len(sensor_shape)
-    base_shape = file.slice.apply(np.empty(sensor_shape, np.uint8), dims).shape
+
+    def shape_of(slice_: SliceSpec) -> tuple[int, ...]:
+        try:
+            return cut(slice_, np.empty(sensor_shape, np.uint8)).shape
+        except (ValueError, IndexError) as exc:
+            raise SpecError(f"{where}: slice: {exc}") from None
+
+    base_shape = shape_of(file.slice)
     axes = [[(axis.key, name, s) for name, s in _axis_values(axis, base_shape, where)] for axis in file.axes]
     out = []
     for combo in itertools.product(*axes) if axes else [()]:
@@ -195,7 +203,7 @@ def expand(file: ModalityFile, sensor_shape: tuple[int, ...], where: str) -> lis
         for _, _, part in combo:
             part, slice_ = _offset(slice_, part)
             slice_ = slice_.merge(part, where)
-        shape = list(slice_.apply(np.empty(sensor_shape, np.uint8), dims).shape)
+        shape = list(shape_of(slice_))
         if file.shape is not None and not axes and list(file.shape) != shape:
             raise SpecError(f"{where}: shape: declared {list(file.shape)}, the slice of {file.sensor} "
                             f"{list(sensor_shape)} gives {shape}")  # fmt: skip

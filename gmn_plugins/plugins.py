@@ -208,6 +208,12 @@ def load_registry() -> Registry:
     def modality_register(status: PluginStatus):
         def register(item) -> None:
             path = ""
+
+            def family_of(name: str) -> Family:
+                if name not in registry.families:
+                    raise SpecError(f"family: unknown family {name!r}; installed: {', '.join(sorted(registry.families))}")
+                return registry.families[name]
+
             if isinstance(item, ModalitySpec):
                 specs = [item]
             else:
@@ -217,15 +223,14 @@ def load_registry() -> Registry:
                 if item.sensor not in registry.sensors:
                     raise SpecError(f"sensor: unknown sensor {item.sensor!r}; installed: "
                                     f"{', '.join(sorted(registry.sensors))}")  # fmt: skip
-                specs = expand(item, registry.sensors[item.sensor].shape, path or item.name)
+                specs = expand(item, registry.sensors[item.sensor].shape, path or item.name, family_of(item.family).slice)
             modalities = []
             for spec in specs:
-                family = registry.families.get(spec.family)
-                if family is None:
-                    raise SpecError(f"family: unknown family {spec.family!r}; installed: "
-                                    f"{', '.join(sorted(registry.families))}")  # fmt: skip
-                if len(spec.shape) != family.dims:
-                    raise SpecError(f"shape: family {family.name!r} needs {family.dims} dimensions, got {spec.shape}")
+                family = family_of(spec.family)
+                try:
+                    family.check_shape(tuple(spec.shape))
+                except ValueError as exc:
+                    raise SpecError(f"shape: {exc}") from None
                 sensor = registry.sensors.get(spec.sensor)
                 if sensor is None:
                     raise SpecError(f"sensor: unknown sensor {spec.sensor!r}")

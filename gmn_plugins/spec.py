@@ -42,6 +42,7 @@ MAX_SHARD_SIZE = 10_000  # scenes per shard, held in memory while written (~2 GB
 MAX_BATCH_SCENES = 1024  # scenes per training step (paper: 12)
 MAX_LR = 1.0  # Adam moves every parameter by about lr per step: past 1 a run diverges at once (specs: 1e-4, 1e-3)
 MAX_PROCESSES = 1024  # data.workers and train.threads
+MAX_LATENT_GRID = 256  # model.latent_grid h and w (images: H/4; v4 at 64x64: 16)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -88,6 +89,8 @@ class ModelSpec:
     ``sigma``: fixed likelihood std (1 in the paper's runs). ``first_step_prior``: ``bias`` (code; the paper is
     silent) or ``context``. ``stochastic_representation``: r_m as a latent with its own KL (paper Eq. 3).
     ``vector_projection``: ``dense`` (v4's 512 -> r·h·w layer) or ``light`` (learned spatial broadcast).
+    ``latent_grid``: [h, w] of z; unset: the largest grid a modality's family asks for (the largest image / 4),
+    else [16, 16]. Images of other sizes adapt to it (their encoders and renderers resize).
     """
 
     inference: Literal["apoe", "poe", "baseline"] = "apoe"
@@ -97,6 +100,7 @@ class ModelSpec:
     first_step_prior: Literal["bias", "context"] = "bias"
     stochastic_representation: bool = False
     vector_projection: Literal["dense", "light"] = "dense"
+    latent_grid: list[int] | None = None
 
 
 @attrs.frozen
@@ -390,6 +394,10 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     within(t.batch_scenes, 1, "train.batch_scenes", MAX_BATCH_SCENES)
     within(t.max_targets, 1, "train.max_targets", MAX_VIEWS)
     within(t.threads, 0, "train.threads", MAX_PROCESSES)
+    grid = spec.model.latent_grid
+    if grid is not None and not (len(grid) == 2 and all(1 <= g <= MAX_LATENT_GRID for g in grid)):
+        problems.append(f"{file}: model.latent_grid: expected [h, w] with 1 <= h, w <= {MAX_LATENT_GRID}, got "
+                        f"{_show(grid)}")  # fmt: skip
     if spec.model.sigma <= 0:
         problems.append(f"{file}: model.sigma: must be > 0, got {spec.model.sigma}")
     if not 0 < t.lr <= MAX_LR:

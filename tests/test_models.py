@@ -147,17 +147,35 @@ def test_malformed_input_raises():
 
 
 def test_latent_grid_rules():
-    other = ModalityInfo("small_cam", "image", (3, 8, 8))
-    with pytest.raises(ValueError, match="small_cam"):
-        GMN([IMAGE, other], TINY)
-    with pytest.raises(ValueError):
-        GMN([IMAGE], TINY, latent_grid=(8, 8))
+    assert GMN([IMAGE], TINY).grid == (4, 4)  # H/4 x W/4
+    assert GMN([IMAGE, ModalityInfo("wide", "image", (3, 16, 32))], TINY).grid == (4, 8)  # the largest image / 4
     assert GMN([VECTOR], TINY).grid == (16, 16)
     assert GMN([VECTOR], TINY, latent_grid=(2, 3)).grid == (2, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'x'.*needs 1 positive dimensions"):
         ModalityInfo("x", "vector", (3, 4))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown family 'audio'"):
         ModalityInfo("x", "audio", (3,))
+    with pytest.raises(ValueError, match="at least 4 x 4|H, W >= 4"):
+        ModalityInfo("x", "image", (3, 2, 8))
+
+
+@pytest.mark.parametrize("latent_grid", [None, (3, 3)])
+def test_images_of_different_sizes_share_one_latent_grid(latent_grid):
+    """A 16x16 camera beside an 8x8 crop and a 12x12 (not 4x the grid) image: each encoder and renderer adapts to
+    the latent grid, the outputs keep each modality's size and every parameter gets a gradient."""
+    torch.manual_seed(0)
+    mods = [IMAGE, ModalityInfo("crop", "image", (3, 8, 8)), ModalityInfo("gray", "image", (1, 12, 12)), VECTOR]
+    model = GMN(mods, TINY, latent_grid=latent_grid)
+    assert model.grid == (latent_grid or (4, 4))
+    context = [points(m, [2, 1, 1]) for m in mods]
+    target = [points(m, [1, 2, 1]) for m in mods]
+    out = model(context, target, B)
+    out["loss"].backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None and not n.endswith("rho")]
+    assert not dead and torch.isfinite(out["loss"])
+    queries = [torch.rand(2, 5) for _ in mods]
+    rendered = model.generate(context, queries, [torch.tensor([0, 2])] * len(mods), B)
+    assert [tuple(x.shape[1:]) for x in rendered] == [m.shape for m in mods]
 
 
 def _params(module):

@@ -87,6 +87,7 @@ def test_family_expansion_and_exact_slices():
 
 
 def test_a_bad_family_file_is_one_line(tmp_path):
+    from gmn_plugins.families import IMAGE
     from gmn_plugins.modality_spec import expand, read_modality_file
     from gmn_plugins.spec import SpecError
 
@@ -94,4 +95,4 @@ def test_a_bad_family_file_is_one_line(tmp_path):
     bad.write_text('name = "x-{i}"\nsensor = "camera.rgb"\nquery = "camera"\nfamily = "image"\n'
                    'axes = [{ key = "i", split = "rows", parts = 5 }]\n')  # fmt: skip
     with pytest.raises(SpecError, match=r"bad.toml: axes.i: cannot split rows of size 64 into 5 parts"):
-        expand(read_modality_file(bad), (3, 64, 64), str(bad))
+        expand(read_modality_file(bad), (3, 64, 64), str(bad), IMAGE.slice)

@@ -27,7 +27,6 @@ import json
 import sys
 import time
 
-import numpy as np
 from tqdm import tqdm
 
 from . import user_errors
@@ -117,23 +116,20 @@ def _context_counts(text: str | None, run, views: int) -> list[int] | None:
 
 
 def _generate(args, run) -> dict:
-    from ..evaluation.generation import default_context, generate_grid, reassemble, save_grid
+    from ..evaluation.generation import default_context, generation_figure
 
     scenes = run.scenes("val")
     if not 0 <= args.scene < scenes.num_scenes:
         _fail(f"--scene: {scenes.split} split has scenes 0..{scenes.num_scenes - 1}, got {args.scene}")
     context = _context_counts(args.context, run, scenes.views) or default_context(scenes)
-    grids = generate_grid(run.model, scenes, args.scene, context, samples=args.samples, seed=args.seed)
-    if not grids:
-        _fail(f"{run.dir}: the run has no camera image modality to render")
-    shown = {m.name: scenes.senses(m, np.full(k, args.scene), np.arange(k))
-             for m, k in zip(run.modalities, context) if m.name in grids}  # fmt: skip
     out = run.dir / "eval"
     png = out / f"generation-{scenes.split}{args.scene}.png"
     ctx_text = ", ".join(f"{m.name} {k}" for m, k in zip(run.modalities, context))
-    pictures = {**reassemble(grids, run.modalities), **grids}  # whole images first, then each modality
-    save_grid(pictures, shown, png, f"{run.spec.name} step {run.step}, {scenes.split} scene {args.scene}; "
-                                    f"context: {ctx_text}")  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    grids = generation_figure(run.model, scenes, args.scene, context, args.samples, args.seed, png,
+                              f"{run.spec.name} step {run.step}, {scenes.split} scene {args.scene}; context: {ctx_text}")  # fmt: skip
+    if not grids:
+        _fail(f"{run.dir}: the run has no drawn camera modality to render")
     # mean squared error per element of each sample, and of the samples' mean, against the truth
     errors = {name: {"samples": [float(((g[r] - g[0]) ** 2).mean()) for r in range(1, len(g))],
                      "mean_of_samples": float(((g[1:].mean(0) - g[0]) ** 2).mean())} for name, g in grids.items()}  # fmt: skip

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..data.episodes import SceneSet
-from ..figures import image_tile
+from ..figures import drawable, image_tile
 from ..mese.camera import CAMERA_RADIUS, CameraRig
 from ..mese.shapes import block_centres
 from ..models.gmn import GMN
@@ -63,19 +63,21 @@ def true_views(scenes: SceneSet, scene: int, modality: int, queries: np.ndarray,
 
 
 def default_context(scenes: SceneSet) -> list[int]:
-    """Context views per modality as in Fig. 1: every view of a vector modality, one view of an image modality."""
-    return [1 if len(m.shape) == 3 else scenes.views for m in scenes.modalities]
+    """Context views per modality as in Fig. 1: one view of each drawn modality (``Family.draw``: the images), every
+    view of the others (haptics)."""
+    return [1 if drawable(m) else scenes.views for m in scenes.modalities]
 
 
 @torch.no_grad()
 def generate_grid(model: GMN, scenes: SceneSet, scene: int, context: list[int], samples: int = 3,
                   seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
-    """For each camera image modality: (1 + samples, 16, *shape) float32, row 0 the truth, then ``samples`` renders
-    from z ~ P(z | C) at the 16 grid viewpoints; C = the first ``context[i]`` views of modality i of ``scene``."""
+    """For each drawn (``Family.draw``) camera modality: (1 + samples, 16, *shape) float32, row 0 the truth, then
+    ``samples`` renders from z ~ P(z | C) at the 16 grid viewpoints; C = the first ``context[i]`` views of modality
+    i of ``scene``."""
     plan = [[((scene, np.arange(k)), (scene, np.arange(0))) for k in context]]
     ctx, _ = scenes.assemble(plan)
     queries = grid_queries()
-    images = [i for i, m in enumerate(scenes.modalities) if len(m.shape) == 3 and m.sensor.query == "camera"]
+    images = [i for i, m in enumerate(scenes.modalities) if drawable(m) and m.sensor.query == "camera"]
     sensors = list({scenes.modalities[i].sensor.name: scenes.modalities[i].sensor for i in images}.values())
     raw = render_sensors(scenes, scene, sensors, queries) if images else {}
     out = {scenes.modalities[i].name: [true_views(scenes, scene, i, queries, raw[scenes.modalities[i].sensor.name])]
@@ -114,28 +116,55 @@ def reassemble(grids: dict[str, np.ndarray], modalities: list) -> dict[str, np.n
     return out
 
 
-def save_grid(grids: dict[str, np.ndarray], context_images: dict[str, np.ndarray], path, title: str) -> None:
-    """One block per entry of ``grids`` (an image modality, or a reassembled sensor): its context views at the left,
-    then the 4 x 4 viewpoints as 16 columns, row "truth" above the sampled rows; each block at its own tile size."""
-    size = {name: image_tile(g[0, 0]).size for name, g in grids.items()}  # (w, h) of one tile
+def save_grid(grids: dict[str, np.ndarray], context_images: dict[str, np.ndarray], path, title: str,
+              draw: dict | None = None) -> None:
+    """One block per entry of ``grids`` (a modality, or a reassembled sensor): its context views at the left,
+    then the 4 x 4 viewpoints as 16 columns, row "truth" above the sampled rows; each block at its own tile size.
+    ``draw``: {name: callable sense -> picture (C, H, W) in [0, 1]} (``Family.draw``); unnamed entries are pictures
+    already."""
+    draw = draw or {}
+
+    def tile(name, sense):
+        return image_tile(draw[name](sense) if name in draw else sense)
+
+    size = {name: tile(name, g[0, 0]).size for name, g in grids.items()}  # (w, h) of one tile
     label_w, gap, header = 60, 2, 14
     ctx_w = max((size[n][0] + gap) * len(c) for n, c in context_images.items()) + 10 if context_images else 10
     width = label_w + ctx_w + 16 * (max(w for w, _ in size.values()) + gap)
     height = 20 + sum(header + len(g) * (size[n][1] + gap) for n, g in grids.items())
     canvas = Image.new("RGB", (max(width, 8 + 6 * len(title)), height), (40, 40, 40))
-    draw = ImageDraw.Draw(canvas)
-    draw.text((4, 4), title, fill="white")
+    drawing = ImageDraw.Draw(canvas)
+    drawing.text((4, 4), title, fill="white")
     y = 20
     for name, grid in grids.items():
         tw, th = size[name]
-        draw.text((4, y), f"{name}   context | 16 viewpoints: pitch -45..45 deg (4 blocks of 4), yaw 36..324 deg",
-                  fill="white")  # fmt: skip
+        drawing.text((4, y), f"{name}   context | 16 viewpoints: pitch -45..45 deg (4 blocks of 4), yaw 36..324 deg",
+                     fill="white")  # fmt: skip
         y += header
         for c, image in enumerate(context_images.get(name, [])):
-            canvas.paste(image_tile(image), (label_w + c * (tw + gap), y))
+            canvas.paste(tile(name, image), (label_w + c * (tw + gap), y))
         for r, row in enumerate(grid):
-            draw.text((4, y + th // 2 - 6), "truth" if r == 0 else f"z{r}", fill="white")
+            drawing.text((4, y + th // 2 - 6), "truth" if r == 0 else f"z{r}", fill="white")
             for c, image in enumerate(row):
-                canvas.paste(image_tile(image), (label_w + ctx_w + c * (tw + gap), y))
+                canvas.paste(tile(name, image), (label_w + ctx_w + c * (tw + gap), y))
             y += th + gap
     canvas.save(path)
+
+
+def generation_figure(model: GMN, scenes: SceneSet, scene: int, context: list[int], samples: int, seed: int,
+                      path, title: str) -> dict[str, np.ndarray]:  # fmt: skip
+    """``generate_grid``'s grids for scene ``scene`` with ``context`` views per modality, drawn to ``path`` (PNG:
+    the context views, then the reassembled sensors and each modality, row "truth" above the samples). Returns
+    the grids, {} (and no file) when no drawn camera modality exists."""
+    grids = generate_grid(model, scenes, scene, context, samples=samples, seed=seed)
+    if not grids:
+        return {}
+    modalities = scenes.modalities
+    shown = {m.name: scenes.senses(m, np.full(k, scene), np.arange(k))
+             for m, k in zip(modalities, context) if m.name in grids}  # fmt: skip
+    whole = reassemble(grids, modalities)
+    draw = {m.name: m.family.draw for m in modalities if m.name in grids}
+    draw.update({name: next(m.family.draw for m in modalities if name.startswith(f"{m.sensor.name} "))
+                 for name in whole})  # fmt: skip
+    save_grid({**whole, **grids}, shown, path, title, draw)  # whole images first, then each modality
+    return grids

@@ -467,17 +467,13 @@ def _trend(report: ReportSpec, runs: dict[str, list[PlannedRun]], claims, regist
 def _generation_figure(run, planned: PlannedRun, spec_file: str, report: ReportSpec, out: Path) -> list[Path]:
     """Fig. 1-style generation by ``run`` (one image view and every haptic view of a test scene as context, samples
     at the 4x4 viewpoint grid); none when the run has no camera image modality."""
-    from .generation import default_context, generate_grid, reassemble, save_grid
+    from .generation import default_context, generation_figure
 
     scenes = run.scenes(report.split)
     scene = min(report.generation_scene, scenes.num_scenes - 1)
-    context = default_context(scenes)
-    grids = generate_grid(run.model, scenes, scene, context, samples=3, seed=report.eval_seed)
+    path = out / f"fig1-generation-{Path(spec_file).stem}-{planned.model}.png"
+    grids = generation_figure(run.model, scenes, scene, default_context(scenes), 3, report.eval_seed, path,
+                              f"{planned.model} (train.seed {planned.seed}, step {run.step}), {report.split} scene {scene}")  # fmt: skip
     if not grids:
         return []
-    shown = {m.name: scenes.senses(m, np.full(k, scene), np.arange(k))
-             for m, k in zip(run.modalities, context) if m.name in grids}  # fmt: skip
-    path = out / f"fig1-generation-{Path(spec_file).stem}-{planned.model}.png"
-    save_grid({**reassemble(grids, run.modalities), **grids}, shown, path,
-              f"{planned.model} (train.seed {planned.seed}, step {run.step}), {report.split} scene {scene}")  # fmt: skip
     return [path]

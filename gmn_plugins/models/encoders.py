@@ -61,16 +61,19 @@ def broadcast_query(query, grid):
 
 
 class ImageEncoder(Encoder):
-    """GQN "tower" (reference §2.1): (N, C, H, W) images and (N, 7) queries -> (N, r, H/4, W/4), every layer
-    followed by ReLU. Raises ValueError unless (H, W) = 4 * grid."""
+    """GQN "tower" (reference §2.1): (N, C, H, W) images and (N, 7) queries -> (N, r, h, w), every layer followed by
+    ReLU. The tower works at (H/4, W/4) (two stride-2 layers, floored); when that is not the latent grid (h, w), as
+    for an image smaller than the experiment's largest, the output is resized to it (bilinear, no parameters).
+    Raises ValueError for H or W < 4."""
 
     def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int]):
         super().__init__(preset.r_channels, grid)
         channels, height, width = shape
-        if (height, width) != (4 * grid[0], 4 * grid[1]):
-            raise ValueError(f"image size {(height, width)} must be 4x the latent grid {tuple(grid)}")
+        if height < 4 or width < 4:
+            raise ValueError(f"image size {(height, width)} must be at least 4 x 4")
         r = preset.r_channels
         self.grid = tuple(grid)
+        self.native = (height // 2 // 2, width // 2 // 2)
         self.conv1 = nn.Conv2d(channels, r, 2, stride=2)
         self.res1 = _res_conv(r, r // 2)
         self.conv2 = nn.Conv2d(r // 2, r, 2, stride=2)
@@ -80,11 +83,12 @@ class ImageEncoder(Encoder):
 
     def forward(self, senses, queries):
         x = F.relu(self.conv2(F.relu(self.res1(F.relu(self.conv1(senses))))))
-        x = F.relu(self.res2(torch.cat([x, broadcast_query(queries, self.grid)], 1)))
-        return F.relu(self.conv4(F.relu(self.conv3(x))))
+        x = F.relu(self.res2(torch.cat([x, broadcast_query(queries, self.native)], 1)))
+        x = F.relu(self.conv4(F.relu(self.conv3(x))))
+        return x if self.native == self.grid else F.interpolate(x, size=self.grid, mode="bilinear", align_corners=False)
 
 
-PROJECTIONS = ("dense", "light")
+PROJECTIONS = ("dense", "light")  # the vector family's option (gmn_plugins.families.VECTOR_PROJECTIONS)
 
 
 class VectorEncoder(Encoder):
@@ -95,10 +99,11 @@ class VectorEncoder(Encoder):
       projection="light" (reference §9.1 item 3, a spatial broadcast): Linear(V -> r), broadcast over the grid
       plus a learned position map (r, h, w), ReLU, 1x1 conv r -> r; (V + 1) r + r h w + (r + 1) r parameters
       (262,656 at v4, 16x16: 33,357,312 fewer per vector modality).
-    Raises ValueError for an unknown projection."""
+    ``vector_projection`` is the family's option (gmn_plugins.families). Raises ValueError for an unknown projection."""
 
-    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], projection: str = "dense"):
+    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], vector_projection: str = "dense"):
         super().__init__(preset.r_channels, grid)
+        projection = vector_projection
         if projection not in PROJECTIONS:
             raise ValueError(f"vector_projection must be one of {PROJECTIONS}, got {projection!r}")
         (dim,), v, r = shape, preset.vector_hidden, preset.r_channels

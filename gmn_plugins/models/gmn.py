@@ -1,5 +1,7 @@
 """The Generative Multisensory Network (paper §2, Eq. 1-5; reference §1-4): encoders, inference, renderers,
-the negative ELBO, the IWAE log-likelihood and generation. Knows only the families "image" and "vector"."""
+the negative ELBO, the IWAE log-likelihood and generation. It knows families only through their interface
+(gmn_plugins.family.Family): each builds its modalities' encoders and renderers, asks for a latent grid and scores
+its targets."""
 
 import math
 
@@ -10,61 +12,52 @@ import torch.nn as nn
 from ..points import Points  # noqa: F401  (the model's input; re-exported)
 from .convdraw import Latents, sample_gaussian
 from .convlstm import ConvLSTM
-from .encoders import PROJECTIONS, ImageEncoder, RepresentationGaussian, VectorEncoder, encode_query
+from ..families import BUILTIN
+from ..family import Family
+from .encoders import RepresentationGaussian, encode_query
 from .experts import gaussian_kl, gaussian_log_density
 from .inference import AMORTIZERS, EXPERTS, APoE, Baseline, PoE
 from .presets import Preset
-from .renderers import ImageRenderer, VectorRenderer
 
-FAMILIES = {"image": (ImageEncoder, ImageRenderer), "vector": (VectorEncoder, VectorRenderer)}
-SHAPE_DIMS = {"image": 3, "vector": 1}  # (C, H, W) and (D,)
 INFERENCE = ("apoe", "baseline", "poe")
-HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _family(value) -> Family:
+    if isinstance(value, Family):
+        return value
+    if value not in BUILTIN:
+        raise ValueError(f"unknown family {value!r}: pass a gmn_plugins.family.Family (a plugin's comes from the "
+                         f"registry); built-in families: {tuple(BUILTIN)}")  # fmt: skip
+    return BUILTIN[value]
 
 
 @attrs.frozen
 class ModalityInfo:
-    """A modality as the model sees it: its family's encoder and renderer classes and its sense shape, (C, H, W)
-    or (D,). ``encoder``/``renderer`` default to the built-in family "image" or "vector" named by ``family``; a
-    plugin family passes its own classes (gmn_plugins.modality.Family). Raises ValueError for an unknown family
-    without classes or a shape of the wrong length."""
+    """A modality as the model sees it: its name, its family (a ``gmn_plugins.family.Family``, or the name of a
+    built-in one: "image", "vector") and its sense shape, e.g. (C, H, W) or (D,). Raises ValueError for an unknown
+    family name or a shape the family refuses (``Family.check_shape``)."""
 
     name: str
-    family: str
+    family: Family = attrs.field(converter=_family)
     shape: tuple[int, ...] = attrs.field(converter=tuple)
-    encoder: type | None = attrs.field(default=None, eq=False)
-    renderer: type | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self):
-        if self.encoder is None or self.renderer is None:
-            if self.family not in FAMILIES:
-                raise ValueError(f"modality {self.name!r}: unknown family {self.family!r} and no encoder/renderer "
-                                 f"classes; built-in families: {tuple(FAMILIES)}")  # fmt: skip
-            encoder, renderer = FAMILIES[self.family]
-            object.__setattr__(self, "encoder", self.encoder or encoder)
-            object.__setattr__(self, "renderer", self.renderer or renderer)
-        if self.family in SHAPE_DIMS and len(self.shape) != SHAPE_DIMS[self.family]:
-            raise ValueError(f"modality {self.name!r}: a {self.family} shape has {SHAPE_DIMS[self.family]} "
-                             f"dimensions, got {self.shape}")
+        try:
+            self.family.check_shape(self.shape)
+        except ValueError as exc:
+            raise ValueError(f"modality {self.name!r}: {exc}") from None
 
 
 def latent_grid_for(modalities, latent_grid=None) -> tuple[int, int]:
-    """(h, w): H/4 x W/4 of the image modalities, else latent_grid, else (16, 16) (reference §1.1, §9.1).
-    Raises ValueError if the image modalities disagree on (H, W) (naming them), if H or W is not a multiple of 4,
-    or if latent_grid contradicts the images."""
-    sizes = {m.name: tuple(m.shape[1:]) for m in modalities if len(m.shape) == 3}
-    if not sizes:
-        return tuple(latent_grid) if latent_grid is not None else (16, 16)
-    if len(set(sizes.values())) > 1:
-        raise ValueError(f"image modalities must share (H, W), got {sizes}")
-    height, width = next(iter(sizes.values()))
-    if height % 4 or width % 4:
-        raise ValueError(f"image size {(height, width)} of {list(sizes)} must be a multiple of 4")
-    grid = (height // 4, width // 4)
-    if latent_grid is not None and tuple(latent_grid) != grid:
-        raise ValueError(f"latent_grid {tuple(latent_grid)} contradicts the images {list(sizes)}: "
-                         f"{(height, width)} needs {grid}")
-    return grid
+    """(h, w): ``latent_grid`` when given; else the largest (by area) grid a modality's family asks for
+    (``Family.latent_grid``: H/4 x W/4 for images, reference §1.1), else (16, 16) (reference §9.1). Encoders and
+    renderers of other sizes adapt to it (encoders.ImageEncoder, renderers.ImageRenderer)."""
+    if latent_grid is not None:
+        return tuple(int(g) for g in latent_grid)
+    asked = [g for g in (m.family.latent_grid(m.shape) for m in modalities) if g is not None]
+    if not asked:
+        return (16, 16)
+    return tuple(max(asked, key=lambda g: (g[0] * g[1], g)))
 
 
 class GMN(nn.Module):
@@ -75,7 +68,7 @@ class GMN(nn.Module):
     inference: "apoe" (paper model, reference §3.4), "poe" (one cell pair per modality, §3.3) or "baseline"
     (C-GQN, §3.2).
     experts: "present" or "all", see inference._Product (ignored by the baseline).
-    latent_grid: (h, w); default H/4 x W/4 of the image modalities, (16, 16) without images.
+    latent_grid: (h, w); default: the largest grid a family asks for (the largest image / 4), else (16, 16).
     sigma: the fixed standard deviation of the Gaussian likelihood of every target element (reference §4.3: 1 in
     the paper's runs; GQN anneals it from 2 to 0.7). Smaller values weigh reconstruction more against the KL.
     first_step_prior: "bias" (authors' code: h_p^0 = 0, the step-1 prior is the head bias) or "context"
@@ -84,20 +77,23 @@ class GMN(nn.Module):
     r_m ~ q(r_m | C_m u O_m) when training, ~ p(r_m | C_m) when generating, both from one 1x1-conv Gaussian head
     per modality on the aggregate, KL(q || p) added to the KL and to the IWAE weights); +(2r + 2) r parameters
     per modality (131,584 at v4).
-    vector_projection: "dense" (authors' 512 -> r*h*w layer) or "light" (spatial broadcast, encoders.VectorEncoder;
-    -33,357,312 parameters per vector modality at v4 on the 16x16 grid).
+    vector_projection: the vector family's option: "dense" (authors' 512 -> r*h*w layer) or "light" (spatial
+    broadcast, encoders.VectorEncoder; -33,357,312 parameters per vector modality at v4 on the 16x16 grid).
+    family_options: {option: value} for the families' own options (``Family.options``; vector_projection joins
+    them); each family takes the ones it declares.
     hoisted: True (default) runs every constant ConvLSTM input convolution once per sequence (and the renderers'
     z part once per scene); False is the straightforward form with the same parameters (reference for tests and
     benchmarks).
     amortizer: "batched" (default) or "loop", how APoE runs its shared cells over the experts (same numbers).
-    Raises ValueError for an unknown inference, experts, first_step_prior, vector_projection or amortizer,
-    amortizer="loop" without inference="apoe", an empty modality list, a bad grid or sigma <= 0.
+    Raises ValueError for an unknown inference, experts, first_step_prior, family option value or amortizer,
+    amortizer="loop" without inference="apoe", an empty modality list or sigma <= 0.
     """
 
     def __init__(self, modalities: list[ModalityInfo], preset: Preset, inference: str = "apoe",
                  experts: str = "present", latent_grid: tuple[int, int] | None = None, sigma: float = 1.0,
                  first_step_prior: str = "bias", stochastic_representation: bool = False,
-                 vector_projection: str = "dense", hoisted: bool = True, amortizer: str = "batched"):
+                 vector_projection: str = "dense", hoisted: bool = True, amortizer: str = "batched",
+                 family_options: dict | None = None):
         super().__init__()
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
@@ -111,14 +107,11 @@ class GMN(nn.Module):
         if amortizer not in AMORTIZERS or (amortizer == "loop" and inference != "apoe"):
             raise ValueError(f"amortizer must be one of {AMORTIZERS} ('loop' only with inference='apoe'), got "
                              f"{amortizer!r} with inference={inference!r}")
-        if vector_projection not in PROJECTIONS:
-            raise ValueError(f"vector_projection must be one of {PROJECTIONS}, got {vector_projection!r}")
+        options = {"vector_projection": vector_projection, **(family_options or {})}
         self.modalities, self.preset = list(modalities), preset
         self.grid = latent_grid_for(modalities, latent_grid)
-        self.encoders = nn.ModuleList(
-            m.encoder(m.shape, preset, self.grid, vector_projection) if issubclass(m.encoder, VectorEncoder)
-            else m.encoder(m.shape, preset, self.grid) for m in modalities)
-        self.renderers = nn.ModuleList(m.renderer(m.shape, preset, self.grid) for m in modalities)
+        self.encoders = nn.ModuleList(m.family.build_encoder(m.shape, preset, self.grid, options) for m in modalities)
+        self.renderers = nn.ModuleList(m.family.build_renderer(m.shape, preset, self.grid, options) for m in modalities)
         m = len(modalities)
         if inference == "apoe":
             self.inference = APoE(m, preset, experts, first_step_prior, amortizer)
@@ -243,16 +236,17 @@ class GMN(nn.Module):
         return torch.stack(reps), torch.stack(present)
 
     def _nll(self, z, target, num_scenes, transforms=None):
-        """(B,) summed Gaussian NLL (fixed sigma, log sigma + 0.5 log 2 pi per element) of each scene's targets, in
-        nats; ``transforms`` as in ``log_likelihood``."""
+        """(B,) summed NLL of each scene's targets in nats, each modality's by its family's likelihood
+        (``Family.nll``; the default Gaussian with fixed sigma counts log sigma + 0.5 log 2 pi per element);
+        ``transforms`` as in ``log_likelihood``."""
         nll = z.new_zeros(num_scenes)
-        constant = math.log(self.sigma) + HALF_LOG_2PI
-        for renderer, p, transform in zip(self.renderers, target, transforms or [None] * len(target)):
+        for info, renderer, p, transform in zip(self.modalities, self.renderers, target,
+                                                transforms or [None] * len(target)):  # fmt: skip
             if p.senses.shape[0]:
                 mean, senses = renderer(z, encode_query(p.queries), p.scene), p.senses
                 if transform is not None:
                     mean, senses = transform(mean), transform(senses)
-                error = 0.5 * ((senses - mean) / self.sigma) ** 2 + constant
+                error = info.family.nll(mean, senses, self.sigma)
                 nll = nll.index_add(0, p.scene, error.flatten(1).sum(1))
         return nll
 

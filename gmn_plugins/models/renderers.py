@@ -44,13 +44,13 @@ class Renderer(nn.Module):
 class ImageRenderer(Renderer):
     """Image canvas (reference §4.1): decoder conv5x5 (hidden -> W) + ReLU, ConvTranspose 4x4 s2 (W -> 2W) + ReLU,
     ConvTranspose 4x4 s2 (2W -> C), W = decoder_width; no output nonlinearity (the mean is unbounded).
-    Output (N, C, 4h, 4w). Raises ValueError unless (H, W) = 4 * grid."""
+    The canvas is (N, C, 4h, 4w); an image of another size (H, W) gets it resized (bilinear, antialiased when
+    shrinking; no parameters). Output (N, C, H, W)."""
 
     def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int]):
         super().__init__(preset, grid)
         channels, height, width = shape
-        if (height, width) != (4 * grid[0], 4 * grid[1]):
-            raise ValueError(f"image size {(height, width)} must be 4x the latent grid {tuple(grid)}")
+        self.size = (height, width)
         w = preset.decoder_width
         self.decoder = nn.Sequential(
             nn.Conv2d(preset.hidden, w, 5, padding=2), nn.ReLU(),
@@ -58,12 +58,20 @@ class ImageRenderer(Renderer):
             nn.ConvTranspose2d(2 * w, channels, 4, stride=2, padding=1),
         )
 
+    def forward(self, z, queries, scene):
+        canvas = super().forward(z, queries, scene)
+        if tuple(canvas.shape[-2:]) == self.size:
+            return canvas
+        shrink = canvas.shape[-2] > self.size[0] or canvas.shape[-1] > self.size[1]
+        return F.interpolate(canvas, size=self.size, mode="bilinear", align_corners=False, antialias=shrink)
+
 
 class VectorRenderer(Renderer):
     """Vector canvas (reference §4.2): h_s flattened (hidden*h*w) -> V, ReLU, V -> V, ReLU, V -> D per step
-    (V = vector_hidden), summed over steps. Output (N, D)."""
+    (V = vector_hidden), summed over steps. Output (N, D). ``vector_projection``: the family's option, which only
+    the encoder uses."""
 
-    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int]):
+    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], vector_projection: str = "dense"):
         super().__init__(preset, grid)
         (dim,), v = shape, preset.vector_hidden
         self.decoder = nn.Sequential(
