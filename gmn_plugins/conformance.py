@@ -8,7 +8,6 @@ from __future__ import annotations
 import torch
 
 from .modality import Modality
-from .models.encoders import encode_query
 from .models.presets import PRESETS
 
 
@@ -29,14 +28,15 @@ def check_modality(modality: Modality, preset_name: str = "small", points: int =
     done = []
     torch.manual_seed(0)
     try:
-        encoder = family.build_encoder(shape, preset, grid)
-        renderer = family.build_renderer(shape, preset, grid)
+        kind = modality.query_kind
+        encoder = family.build_encoder(shape, preset, grid, query_dim=kind.encoded_dim)
+        renderer = family.build_renderer(shape, preset, grid, query_dim=kind.encoded_dim)
     except Exception as exc:
         raise ConformanceError(f"build: {type(exc).__name__}: {exc}") from None
     done.append(f"build: encoder {type(encoder).__name__}, renderer {type(renderer).__name__} for shape {shape}")
 
     senses = torch.rand(points, *shape)
-    queries = encode_query(torch.rand(points, 5))
+    queries = kind.encode_queries(torch.rand(points, kind.dim))
     scene = torch.arange(points) % 2
     r = encoder.aggregate(senses, queries, scene, 2)
     want = (2, preset.r_channels, *grid)
@@ -44,7 +44,7 @@ def check_modality(modality: Modality, preset_name: str = "small", points: int =
     _expect(r.dtype == torch.float32, "encoder output", f"expected float32, got {r.dtype}")
     _expect(bool(torch.isfinite(r).all()), "encoder output", "not finite")
     _expect(r.requires_grad, "encoder output", "detached from the encoder's parameters (no gradient can flow)")
-    done.append(f"encoder: (N, *{shape}), (N, 7) -> representation {want[1:]} per scene")
+    done.append(f"encoder: (N, *{shape}), (N, {kind.encoded_dim}) -> representation {want[1:]} per scene")
 
     z = torch.randn(2, preset.steps * preset.z_channels, *grid, requires_grad=True)
     mean = renderer(z, queries, scene)
@@ -53,7 +53,7 @@ def check_modality(modality: Modality, preset_name: str = "small", points: int =
     _expect(mean.dtype == torch.float32, "renderer output", f"expected float32, got {mean.dtype}")
     _expect(bool(torch.isfinite(mean).all()), "renderer output", "not finite")
     _expect(mean.requires_grad, "renderer output", "detached from z and the renderer's parameters")
-    done.append(f"renderer: z {tuple(z.shape[1:])}, (N, 7) -> mean {want[1:]}")
+    done.append(f"renderer: z {tuple(z.shape[1:])}, (N, {kind.encoded_dim}) -> mean {want[1:]}")
 
     (r.square().mean() + mean.square().mean()).backward()
     _expect(z.grad is not None and bool(z.grad.abs().sum() > 0), "renderer gradient", "no gradient reaches z")

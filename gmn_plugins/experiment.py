@@ -30,7 +30,7 @@ def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetC
 
 def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | torch.device = "cpu") -> GMN:
     """The GMN of a spec, modality ids in the spec's order."""
-    infos = [ModalityInfo(m.name, m.family, m.shape) for m in modalities]
+    infos = [ModalityInfo(m.name, m.family, m.shape, m.query_kind) for m in modalities]
     s = spec.model
     with torch.device(device):
         return GMN(infos, PRESETS[s.preset], inference=s.inference, experts=s.experts, sigma=s.sigma,

@@ -50,8 +50,9 @@ class Family:
     """A model family (see the module docstring).
 
     ``name``; ``dims``: the length of a sense's shape (3 for (C, H, W), 1 for (D,), 2 for (T, D)).
-    ``encoder(shape, preset, grid, **options)`` is a ``gmn_plugins.models.encoders.Encoder``:
-    ``forward(senses (N, *shape), queries (N, Q)) -> (N, r, h, w)``; ``renderer(shape, preset, grid, **options)`` a
+    ``encoder(shape, preset, grid, query_dim=Q, **options)`` is a ``gmn_plugins.models.encoders.Encoder``:
+    ``forward(senses (N, *shape), queries (N, Q)) -> (N, r, h, w)``; ``renderer(shape, preset, grid, query_dim=Q,
+    **options)`` a
     ``gmn_plugins.models.renderers.Renderer``: ``forward(z (B, T*z, h, w), queries (N, Q), scene (N,)) -> (N, *shape)``
     (design.md, layer 3). Each is a class or a ``"module:Class"`` string.
     ``options``: {model option: allowed values, default first}; ``build_encoder`` and ``build_renderer`` pass
@@ -89,16 +90,21 @@ class Family:
             out[name] = value
         return out
 
-    def build_encoder(self, shape: tuple[int, ...], preset, grid: tuple[int, int], options: dict | None = None):
-        """The encoder of one modality of ``shape`` on the latent ``grid``, given this family's options taken from
+    def build_encoder(self, shape: tuple[int, ...], preset, grid: tuple[int, int], options: dict | None = None,
+                      query_dim: int = 7):  # fmt: skip
+        """The encoder of one modality of ``shape`` on the latent ``grid``, for encoded queries of ``query_dim``
+        (``QueryKind.encoded_dim``; the camera's and wrist's 7), given this family's options taken from
         ``options`` (``option_values``) as keyword arguments. Raises ``ValueError`` for a bad shape or option."""
         self.check_shape(shape)
-        return self.encoder_class()(tuple(shape), preset, tuple(grid), **self.option_values(options or {}))
+        return self.encoder_class()(tuple(shape), preset, tuple(grid), query_dim=query_dim,
+                                    **self.option_values(options or {}))  # fmt: skip
 
-    def build_renderer(self, shape: tuple[int, ...], preset, grid: tuple[int, int], options: dict | None = None):
+    def build_renderer(self, shape: tuple[int, ...], preset, grid: tuple[int, int], options: dict | None = None,
+                       query_dim: int = 7):  # fmt: skip
         """The renderer of one modality, as ``build_encoder``."""
         self.check_shape(shape)
-        return self.renderer_class()(tuple(shape), preset, tuple(grid), **self.option_values(options or {}))
+        return self.renderer_class()(tuple(shape), preset, tuple(grid), query_dim=query_dim,
+                                     **self.option_values(options or {}))  # fmt: skip
 
     def latent_grid(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
         """The latent grid (h, w) a modality of ``shape`` asks for, or None (no preference; the default)."""

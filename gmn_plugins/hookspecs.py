@@ -15,6 +15,11 @@ def register_modalities(register):
 
 
 @hookspec
+def register_query_kinds(register):
+    """Call ``register(kind)`` for each query kind (a ``gmn_plugins.query.QueryKind``: where a view is taken from)."""
+
+
+@hookspec
 def register_sensors(register):
     """Call ``register(sensor)`` for each sensor (a ``Sensor``) the environment can record per view."""
 

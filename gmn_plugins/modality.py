@@ -15,7 +15,6 @@ import numpy as np
 from .family import Family  # noqa: F401  (re-exported: plugins import it from here)
 from .modality_spec import ModalitySpec
 
-QUERY_KINDS = ("camera", "wrist")
 MINMAX_FLOOR = 0.1  # smallest min-max range width, in the sensor's units (mese_environment_reference.md §3.5)
 # ``minmax`` model inputs are clipped to [-INPUT_CLIP, INPUT_CLIP] (this project's choice, issue 10). Training data
 # lies in [-1, 1], and so does every value inside a sensor's physical range where the statistics lie inside it; 3
@@ -43,9 +42,10 @@ def _check_physical_range(sensor: Sensor, attribute, value) -> None:
 class Sensor:
     """A per-view recording of the environment.
 
-    ``record(rig) -> np.ndarray`` is called once per view after the rig was posed: ``rig`` is the
-    ``gmn_plugins.mese.camera.CameraRig`` for ``query = "camera"`` and the ``gmn_plugins.mese.hand.Hand`` after its grasp
-    for ``query = "wrist"``. It returns an array of ``shape`` and ``dtype``.
+    ``record(rig) -> np.ndarray`` is called once per view after the rig of its query kind was posed
+    (``QueryKind.rig``): the ``gmn_plugins.mese.camera.CameraRig`` for ``query = "camera"``, the
+    ``gmn_plugins.mese.hand.Hand`` after its grasp for ``query = "wrist"``, a plugin kind's own rig. It returns an
+    array of ``shape`` and ``dtype``.
     ``normalization`` (see ``normalize``): ``"uint8"`` maps 0..255 to [0, 1]; ``"minmax"`` maps the per-dimension
     training-split min/max to [-1, 1] (mese_environment_reference.md §3.5), floored by ``physical_range`` and clipped
     to ±``INPUT_CLIP``; ``"none"`` keeps the values.
@@ -55,13 +55,17 @@ class Sensor:
     varies elsewhere. Stored as a tuple of float pairs (hashable; ``ValueError`` for a wrong count or lo >= hi).
     ``index_names``: None, or one name per value of the flattened ``shape`` (what each index is, e.g. the 132
     haptic values' joint, actuator and site names), shown by ``gmn-plugins sensors NAME``.
+    ``step``: None, or ``step(rig, k)``, called after every physics step k of a view's simulation by a rig that
+    simulates (its ``step_hooks``: the hand, once per env step of the closing grasp, k = 0..24, rejected grasps
+    included), before ``record(rig)``; for senses of the motion itself (gmn-trajectory). It must not change the
+    rig's state.
     """
 
     name: str
     shape: tuple[int, ...]
     dtype: str
     units: str
-    query: Literal["camera", "wrist"]
+    query: str  # a registered query kind (gmn_plugins.query.QueryKind): "camera", "wrist", a plugin's
     record: Callable[[Any], np.ndarray] = attrs.field(eq=False, repr=False)
     normalization: Literal["uint8", "minmax", "none"] = "none"
     description: str = ""
@@ -70,6 +74,7 @@ class Sensor:
     )
     index_names: tuple[str, ...] | None = attrs.field(default=None, converter=lambda v: None if v is None else tuple(v),
                                                       repr=False)  # fmt: skip
+    step: Callable[[Any, int], None] | None = attrs.field(default=None, eq=False, repr=False)
 
 
 class SensorRecordError(ValueError):
@@ -147,6 +152,7 @@ class Modality:
     version: str
     source: str  # "built-in" or "entry point"
     spec_path: str = ""
+    query_kind: Any = attrs.field(default=None, eq=False, repr=False)  # its gmn_plugins.query.QueryKind
 
     @property
     def name(self) -> str:

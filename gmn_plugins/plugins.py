@@ -26,11 +26,12 @@ import pluggy
 from . import __version__, hookspecs
 from .modality import Family, Modality, Sensor
 from .modality_spec import ModalityFile, ModalitySpec, expand, read_modality_file
-from .registry import PluginError, PluginStatus, Registry
+from .query import QueryKind
+from .registry import PluginError, PluginStatus, Registry, _closest
 from .spec import SpecError
 
 ENTRY_POINT_GROUP = "gmn_plugins"
-BUILTIN_PLUGINS = ("gmn_plugins.mese.sensors", "gmn_plugins.families", "gmn_modalities")
+BUILTIN_PLUGINS = ("gmn_plugins.mese.queries", "gmn_plugins.mese.sensors", "gmn_plugins.families", "gmn_modalities")
 
 
 def _one_line(text: object) -> str:
@@ -176,7 +177,8 @@ def _recorded(kind: str, status: PluginStatus, register_one):
 def load_registry() -> Registry:
     """Discover plugins and return what they registered. Never raises for a broken plugin: see ``Registry.plugins``.
 
-    Sensors register first, then model families, then modalities (which name a sensor and a family). Each registered
+    Query kinds register first, then sensors (which name a query kind), model families, and modalities (which name a
+    sensor and a family). Each registered
     item (a modality file: all the modalities it declares) is accepted or refused on its own.
     """
     pm, status_list = _plugin_manager()
@@ -234,14 +236,28 @@ def load_registry() -> Registry:
                 sensor = registry.sensors.get(spec.sensor)
                 if sensor is None:
                     raise SpecError(f"sensor: unknown sensor {spec.sensor!r}")
-                modality = Modality(spec, sensor, family, status.distribution, status.version, status.source, path)
+                modality = Modality(spec, sensor, family, status.distribution, status.version, status.source, path,
+                                    registry.query_kinds[sensor.query])  # fmt: skip
                 modality.check()
                 modalities.append(modality)
             claim("modality", registry.modalities, modalities, status)
 
         return _recorded("modality", status, register)
 
-    _call(pm, "register_sensors", statuses, simple_register("sensor", registry.sensors, Sensor))
+    def sensor_register(status: PluginStatus):
+        def register(item) -> None:
+            if not isinstance(item, Sensor):
+                raise TypeError(f"expected a Sensor, got {type(item).__name__}")
+            if item.query not in registry.query_kinds:
+                kinds = sorted(registry.query_kinds)
+                raise ValueError(f"query: unknown query kind {item.query!r}{_closest(item.query, kinds)}; installed: "
+                                 f"{', '.join(kinds)}")  # fmt: skip
+            claim("sensor", registry.sensors, [item], status)
+
+        return _recorded("sensor", status, register)
+
+    _call(pm, "register_query_kinds", statuses, simple_register("query", registry.query_kinds, QueryKind))
+    _call(pm, "register_sensors", statuses, sensor_register)
     _call(pm, "register_families", statuses, simple_register("family", registry.families, Family))
     _call(pm, "register_modalities", statuses, modality_register)
     return registry

@@ -12,8 +12,9 @@ import torch
 @attrs.frozen(eq=False)
 class Points:
     """The observations of ONE modality, packed over all scenes of a batch (N may be 0).
-    senses (N, *shape) float32 (images in [0, 1], vectors roughly in [-1, 1]); queries (N, 5) raw
-    (x, y, z, pitch, yaw) in metres and radians; scene (N,) int64 index of the scene in [0, B)."""
+    senses (N, *shape) float32 (images in [0, 1], vectors roughly in [-1, 1]); queries (N, Q) raw, in the units of
+    the modality's query kind (camera and wrist: Q = 5, x, y, z in metres, pitch, yaw in radians); scene (N,) int64
+    index of the scene in [0, B)."""
 
     senses: torch.Tensor
     queries: torch.Tensor

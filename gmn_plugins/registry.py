@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 
 from .modality import Family, Modality, Sensor
+from .query import QueryKind
 from .spec import SpecError
 
 
@@ -56,12 +57,14 @@ class PluginStatus:
 
 @attrs.define
 class Registry:
-    """Sensors, model families and modalities by name, plus the status of every plugin that contributed (or failed).
+    """Query kinds, sensors, model families and modalities by name, plus the status of every plugin that contributed
+    (or failed).
 
-    ``providers``: the plugin that registered each item, keyed ``"sensor:NAME"``, ``"family:NAME"``,
-    ``"modality:NAME"``.
+    ``providers``: the plugin that registered each item, keyed ``"query:NAME"``, ``"sensor:NAME"``,
+    ``"family:NAME"``, ``"modality:NAME"``.
     """
 
+    query_kinds: dict[str, QueryKind] = attrs.Factory(dict)
     sensors: dict[str, Sensor] = attrs.Factory(dict)
     families: dict[str, Family] = attrs.Factory(dict)
     modalities: dict[str, Modality] = attrs.Factory(dict)

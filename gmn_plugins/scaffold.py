@@ -209,12 +209,12 @@ def test_the_registry_lists_the_sensors_and_modalities(registry):
 
 
 @pytest.mark.skipif(not plugin.SENSORS, reason="the plugin has no sensors")
-def test_each_sensor_records_its_declared_shape_and_dtype():
-    with SceneMaker(list(plugin.SENSORS), blocks=5, views=2, physics="fast") as maker:
+def test_each_sensor_records_its_declared_shape_and_dtype(registry):
+    with SceneMaker(list(plugin.SENSORS), blocks=5, views=2, physics="fast", kinds=registry.query_kinds) as maker:
         scene = maker.make(0, "train", 0)  # one MESE scene, 2 views
         for sensor in plugin.SENSORS:
             assert scene[sensor.name].shape == (2, *sensor.shape)
-            rig = maker.camera if sensor.query == "camera" else maker.hand
+            rig = maker.rigs[sensor.query]
             value = sensor.record(rig)  # the rig as the last view left it
             assert isinstance(value, np.ndarray), f"{sensor.name}: record() returned {type(value).__name__}"
             assert (value.shape, value.dtype) == (tuple(sensor.shape), np.dtype(sensor.dtype)), sensor.name

@@ -11,7 +11,8 @@ from conftest import REPO, run_cli
 from gmn_plugins.checkpoint import payload_sha256
 from gmn_plugins.evaluation.classification import accuracy, classify, score_matrix
 from gmn_plugins.evaluation.density import TARGET_VIEWS, density_grid, gray
-from gmn_plugins.evaluation.generation import grid_queries, true_views
+from gmn_plugins.evaluation.generation import true_views
+from gmn_plugins.mese.queries import grid_queries
 from gmn_plugins.evaluation.runs import load_run
 from gmn_plugins.plugins import load_registry
 from gmn_plugins.spec import load_spec

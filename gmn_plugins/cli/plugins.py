@@ -83,7 +83,7 @@ def _sensors(registry, name: str | None, as_json: bool) -> None:
         print(_sensor_details(row, sensor))
 
 
-def _record_problem(sensor) -> str | None:
+def _record_problem(sensor, registry) -> str | None:
     """Record one MESE scene of one view with ``sensor`` (its real rig, the default data settings) and say what is
     wrong with the record (``modality.record_problem``, or the scene maker's own check), or None."""
     from ..mese.scene import SceneMaker
@@ -93,9 +93,9 @@ def _record_problem(sensor) -> str | None:
     data = DataSpec()
     maker = None
     try:
-        maker = SceneMaker([sensor], data.blocks, 1, data.physics)
+        maker = SceneMaker([sensor], data.blocks, 1, data.physics, kinds=registry.query_kinds)
         maker.make(0, "train", 0)
-        return record_problem(sensor, sensor.record(maker.camera if sensor.query == "camera" else maker.hand))
+        return record_problem(sensor, sensor.record(maker.rigs[sensor.query]))
     except ValueError as exc:  # the scene maker's check of every record (SensorRecordError)
         return str(exc).removeprefix(f"sensor {sensor.name}: ")
     except Exception as exc:  # the plugin's record() itself failed
@@ -115,7 +115,7 @@ def _check(registry, name: str, preset: str, record: bool) -> None:
         sys.exit(2)
     sensor = modality.sensor
     if record:
-        problem = _record_problem(sensor)
+        problem = _record_problem(sensor, registry)
         if problem:
             print(f"FAIL {name}: sensor {sensor.name}: {' '.join(problem.split())}", file=sys.stderr)
             sys.exit(1)

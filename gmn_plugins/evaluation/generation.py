@@ -9,56 +9,44 @@ scene's stored object (its walk and colours) through the modality's own sensor, 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from ..data.episodes import SceneSet
 from ..figures import drawable, image_tile
-from ..mese.camera import CAMERA_RADIUS, CameraRig
+from ..mese.queries import BUILTIN as QUERY_KINDS
 from ..mese.shapes import block_centres
 from ..models.gmn import GMN
 from ..modality import normalize
 
-GRID_PITCH = np.linspace(-math.pi / 4, math.pi / 4, 4)  # radians (reference §6.4)
-GRID_YAW = np.linspace(math.pi / 5, 9 * math.pi / 5, 4)
-
-
-def grid_queries() -> np.ndarray:
-    """(16, 5) float32 camera queries (x, y, z metres, pitch wrapped to [0, 2π), yaw radians) of the 4 x 4 grid,
-    on the radius-1 sphere looking at the origin, in the dataset's own convention (``camera.sample_viewpoint``)."""
-    rows = []
-    for pitch in GRID_PITCH:
-        for yaw in GRID_YAW:
-            pos = -CAMERA_RADIUS * np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw),
-                                             math.sin(pitch)])  # fmt: skip
-            rows.append([*pos, pitch % (2 * math.pi), yaw])
-    return np.array(rows, np.float32)
-
-
-def render_sensors(scenes: SceneSet, scene: int, sensors: list, queries: np.ndarray) -> dict[str, np.ndarray]:
+def render_sensors(scenes: SceneSet, scene: int, sensors: list, queries: np.ndarray, kind=None) -> dict[str, np.ndarray]:
     """Raw recordings {sensor name: (len(queries), *sensor.shape)} of scene ``scene``'s stored object at
-    ``queries`` (N, 5), by each ``camera`` sensor in ``sensors``, with one camera rig for all of them."""
+    ``queries`` (N, dim), by each sensor in ``sensors`` (all of one query kind that can pose its rig anywhere,
+    ``QueryKind.can_pose``: the camera), with one rig for all of them. ``kind``: that ``QueryKind`` (default: the
+    built-in one the sensors name)."""
+    kind = kind or QUERY_KINDS[sensors[0].query]
     walk, colours = scenes.objects["walk"][scene], scenes.objects["colours"][scene]
     raw: dict[str, list] = {sensor.name: [] for sensor in sensors}
-    with CameraRig(len(walk) + 1) as rig:
+    rig = kind.open_rig(blocks=len(walk) + 1, physics="fast", hand="builtin")
+    try:
         rig.set_object(block_centres(walk.astype(np.int64)), colours)
         for q in queries:
-            rig.look_from(q.astype(np.float64))
+            kind.pose_rig(rig, q)
             for sensor in sensors:
                 raw[sensor.name].append(sensor.record(rig))
+    finally:
+        rig.close()
     return {name: np.stack(views) for name, views in raw.items()}
 
 
 def true_views(scenes: SceneSet, scene: int, modality: int, queries: np.ndarray, raw: np.ndarray | None = None):
-    """(len(queries), *shape) float32: modality ``modality`` of scene ``scene`` rendered at ``queries`` by its
-    sensor (a ``camera`` one), normalised and sliced as the model sees it. ``raw``: that sensor's recordings from
-    ``render_sensors`` when already made (several modalities cut from one sensor render it once)."""
+    """(len(queries), *shape) float32: modality ``modality`` of scene ``scene`` recorded at ``queries`` by its
+    sensor (of a kind that can pose its rig), normalised and sliced as the model sees it. ``raw``: that sensor's
+    recordings from ``render_sensors`` when already made (several modalities cut from one sensor render it once)."""
     m = scenes.modalities[modality]
     if raw is None:
-        raw = render_sensors(scenes, scene, [m.sensor], queries)[m.sensor.name]
+        raw = render_sensors(scenes, scene, [m.sensor], queries, m.query_kind)[m.sensor.name]
     return m.slice(normalize(raw, m.sensor, scenes.stats))
 
 
@@ -68,26 +56,42 @@ def default_context(scenes: SceneSet) -> list[int]:
     return [1 if drawable(m) else scenes.views for m in scenes.modalities]
 
 
+def generated_modalities(modalities) -> list[int]:
+    """The indices of the modalities a generation figure shows: drawn by their family (``Family.draw``) and of a
+    query kind that can pose its rig anywhere (``QueryKind.can_pose``: the camera)."""
+    return [i for i, m in enumerate(modalities) if drawable(m) and _kind(m).can_pose]
+
+
+def _kind(m):
+    return m.query_kind or QUERY_KINDS[m.sensor.query]
+
+
 @torch.no_grad()
 def generate_grid(model: GMN, scenes: SceneSet, scene: int, context: list[int], samples: int = 3,
                   seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
-    """For each drawn (``Family.draw``) camera modality: (1 + samples, 16, *shape) float32, row 0 the truth, then
-    ``samples`` renders from z ~ P(z | C) at the 16 grid viewpoints; C = the first ``context[i]`` views of modality
-    i of ``scene``."""
+    """For each ``generated_modalities`` modality: (1 + samples, Q, *shape) float32, row 0 the truth, then
+    ``samples`` renders from z ~ P(z | C) at the Q figure queries of its kind (``QueryKind.figure_queries``; the
+    camera's 16 grid viewpoints); C = the first ``context[i]`` views of modality i of ``scene``. All modalities are
+    rendered from the same z per sample."""
     plan = [[((scene, np.arange(k)), (scene, np.arange(0))) for k in context]]
     ctx, _ = scenes.assemble(plan)
-    queries = grid_queries()
-    images = [i for i, m in enumerate(scenes.modalities) if drawable(m) and m.sensor.query == "camera"]
-    sensors = list({scenes.modalities[i].sensor.name: scenes.modalities[i].sensor for i in images}.values())
-    raw = render_sensors(scenes, scene, sensors, queries) if images else {}
-    out = {scenes.modalities[i].name: [true_views(scenes, scene, i, queries, raw[scenes.modalities[i].sensor.name])]
-           for i in images}  # fmt: skip
+    shown = generated_modalities(scenes.modalities)
+    out, q, s = {}, [None] * len(scenes.modalities), [None] * len(scenes.modalities)
+    for kind_name in dict.fromkeys(scenes.modalities[i].sensor.query for i in shown):
+        members = [i for i in shown if scenes.modalities[i].sensor.query == kind_name]
+        kind = _kind(scenes.modalities[members[0]])
+        queries = kind.grid()
+        sensors = list({scenes.modalities[i].sensor.name: scenes.modalities[i].sensor for i in members}.values())
+        raw = render_sensors(scenes, scene, sensors, queries, kind)
+        for i in members:
+            m = scenes.modalities[i]
+            out[m.name] = [true_views(scenes, scene, i, queries, raw[m.sensor.name])]
+            q[i] = torch.from_numpy(queries)
+            s[i] = torch.zeros(len(queries), dtype=torch.int64)
     torch.manual_seed(seed)
-    q = [torch.from_numpy(queries) if i in images else None for i in range(len(scenes.modalities))]
-    s = [torch.zeros(len(queries), dtype=torch.int64) if i in images else None for i in range(len(scenes.modalities))]
-    for _ in range(samples):
+    for _ in range(samples if out else 0):
         rendered = model.generate(ctx, q, s, 1)
-        for i in images:
+        for i in shown:
             out[scenes.modalities[i].name].append(rendered[i].cpu().numpy())
     return {name: np.stack(rows) for name, rows in out.items()}
 
@@ -117,12 +121,12 @@ def reassemble(grids: dict[str, np.ndarray], modalities: list) -> dict[str, np.n
 
 
 def save_grid(grids: dict[str, np.ndarray], context_images: dict[str, np.ndarray], path, title: str,
-              draw: dict | None = None) -> None:
+              draw: dict | None = None, labels: dict | None = None) -> None:  # fmt: skip
     """One block per entry of ``grids`` (a modality, or a reassembled sensor): its context views at the left,
-    then the 4 x 4 viewpoints as 16 columns, row "truth" above the sampled rows; each block at its own tile size.
-    ``draw``: {name: callable sense -> picture (C, H, W) in [0, 1]} (``Family.draw``); unnamed entries are pictures
-    already."""
-    draw = draw or {}
+    then the figure queries as columns (the camera's 4 x 4 viewpoints: 16), row "truth" above the sampled rows; each
+    block at its own tile size. ``draw``: {name: callable sense -> picture (C, H, W) in [0, 1]} (``Family.draw``);
+    unnamed entries are pictures already. ``labels``: {name: what the columns are} (``QueryKind.figure_label``)."""
+    draw, labels = draw or {}, labels or {}
 
     def tile(name, sense):
         return image_tile(draw[name](sense) if name in draw else sense)
@@ -130,7 +134,8 @@ def save_grid(grids: dict[str, np.ndarray], context_images: dict[str, np.ndarray
     size = {name: tile(name, g[0, 0]).size for name, g in grids.items()}  # (w, h) of one tile
     label_w, gap, header = 60, 2, 14
     ctx_w = max((size[n][0] + gap) * len(c) for n, c in context_images.items()) + 10 if context_images else 10
-    width = label_w + ctx_w + 16 * (max(w for w, _ in size.values()) + gap)
+    columns = max(g.shape[1] for g in grids.values())
+    width = label_w + ctx_w + columns * (max(w for w, _ in size.values()) + gap)
     height = 20 + sum(header + len(g) * (size[n][1] + gap) for n, g in grids.items())
     canvas = Image.new("RGB", (max(width, 8 + 6 * len(title)), height), (40, 40, 40))
     drawing = ImageDraw.Draw(canvas)
@@ -138,8 +143,7 @@ def save_grid(grids: dict[str, np.ndarray], context_images: dict[str, np.ndarray
     y = 20
     for name, grid in grids.items():
         tw, th = size[name]
-        drawing.text((4, y), f"{name}   context | 16 viewpoints: pitch -45..45 deg (4 blocks of 4), yaw 36..324 deg",
-                     fill="white")  # fmt: skip
+        drawing.text((4, y), f"{name}   context | {labels.get(name) or f'{grid.shape[1]} figure queries'}", fill="white")
         y += header
         for c, image in enumerate(context_images.get(name, [])):
             canvas.paste(tile(name, image), (label_w + c * (tw + gap), y))
@@ -164,7 +168,9 @@ def generation_figure(model: GMN, scenes: SceneSet, scene: int, context: list[in
              for m, k in zip(modalities, context) if m.name in grids}  # fmt: skip
     whole = reassemble(grids, modalities)
     draw = {m.name: m.family.draw for m in modalities if m.name in grids}
-    draw.update({name: next(m.family.draw for m in modalities if name.startswith(f"{m.sensor.name} "))
-                 for name in whole})  # fmt: skip
-    save_grid({**whole, **grids}, shown, path, title, draw)  # whole images first, then each modality
+    labels = {m.name: _kind(m).figure_label for m in modalities if m.name in grids}
+    for name in whole:
+        member = next(m for m in modalities if name.startswith(f"{m.sensor.name} "))
+        draw[name], labels[name] = member.family.draw, _kind(member).figure_label
+    save_grid({**whole, **grids}, shown, path, title, draw, labels)  # whole images first, then each modality
     return grids

@@ -116,7 +116,8 @@ def _init_worker(config_json: dict) -> None:
     registry = _registry()  # a worker process loads its own once; the driver's is the one generate() was given
     sensors = [registry.sensor(name) for name in config_json["sensors"]]
     _maker = SceneMaker(sensors, config_json["blocks"], config_json["views"], config_json["physics"],
-                        hand=config_json["hand"], saturation=SATURATION[config_json["saturation"]])  # fmt: skip
+                        hand=config_json["hand"], saturation=SATURATION[config_json["saturation"]],
+                        kinds=registry.query_kinds)  # fmt: skip
 
 
 def _write_error(path: Path, exc: OSError) -> Exception:
@@ -237,12 +238,14 @@ _loaded = None
 def _check_request(root: Path, config: DatasetConfig, registry=None) -> list:
     """Validate a config before any work: sensors, splits, saturation, physics and (if grasps are needed) the hand,
     which is compiled once here so that a bad MJCF is one clear line. Returns the resolved sensors."""
-    from .hand import PHYSICS_PRESETS, Hand
-    from .scene import SATURATION, SPLIT_CODES, hand_mjcf
+    from .hand import PHYSICS_PRESETS
+    from .queries import RigError
+    from .scene import SATURATION, SPLIT_CODES
 
     if not 2 <= config.blocks <= MAX_BLOCKS:
         raise DataError(f"{root}: blocks: must be in [2, {MAX_BLOCKS}], got {config.blocks}")
-    known = _registry(registry).sensors
+    registry = _registry(registry)
+    known = registry.sensors
     unknown = [name for name in config.sensors if name not in known]
     if unknown:
         raise DataError(f"{root}: sensors: unknown sensor(s) {', '.join(unknown)}; installed: {', '.join(sorted(known))}")
@@ -254,35 +257,24 @@ def _check_request(root: Path, config: DatasetConfig, registry=None) -> list:
     if config.physics not in PHYSICS_PRESETS:
         raise DataError(f"{root}: physics: {config.physics!r} is not one of {sorted(PHYSICS_PRESETS)}")
     sensors = [known[name] for name in config.sensors]
-    if any(s.query == "wrist" for s in sensors):
+    for name in dict.fromkeys(s.query for s in sensors):  # open and close each rig once: a bad hand fails here
         try:
-            mjcf = hand_mjcf(config.hand)
-        except ValueError as exc:
-            raise DataError(f"{root}: hand: {exc}") from None
-        where = f"hand.mjcf {mjcf}" if mjcf else "hand (builtin)"
-        try:
-            Hand(config.blocks, physics=config.physics, mjcf=mjcf).close()
-        except FileNotFoundError:
-            raise DataError(f"{where}: no such file") from None
-        except Exception as exc:  # mujoco compile errors (ValueError), bad XML (ParseError), a wrong sensor layout
-            text = " ".join(str(exc).split())
-            raise DataError(f"{where}: cannot be used as the MESE hand: {text[:300]}") from None
+            registry.query_kinds[name].open_rig(blocks=config.blocks, physics=config.physics, hand=config.hand).close()
+        except RigError as exc:
+            raise DataError(str(exc)) from None
     return sensors
 
 
-def sensor_info(sensors: list) -> dict:
-    """What the manifest records about each sensor: shape, dtype, units, query, normalization, description, and for
-    image sensors of the camera rig the resolution and vertical field of view (degrees)."""
-    from .camera import FOVY_DEGREES
-    from .sensors import OPTICS
-
+def sensor_info(sensors: list, registry=None) -> dict:
+    """What the manifest records about each sensor: shape, dtype, units, query, normalization, description, and
+    what its query kind adds (``QueryKind.describe_sensor``; camera image sensors: resolution and vertical field of
+    view in degrees)."""
+    kinds = _registry(registry).query_kinds
     info = {}
     for s in sensors:
         entry = {"shape": list(s.shape), "dtype": s.dtype, "units": s.units, "query": s.query,
                  "normalization": s.normalization, "description": s.description}  # fmt: skip
-        if s.query == "camera" and len(s.shape) >= 2:
-            entry["resolution"] = list(s.shape[-2:])
-            entry["fovy_degrees"] = round(OPTICS.get(s.name, FOVY_DEGREES), 6)
+        entry.update(kinds[s.query].sensor_entry(s))
         info[s.name] = entry
     return info
 

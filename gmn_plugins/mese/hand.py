@@ -457,6 +457,7 @@ class Hand:
         self.data = mujoco.MjData(self.model)
         self.n_blocks = n_blocks
         self.substeps = PHYSICS_PRESETS[physics].substeps
+        self.step_hooks: list = []  # hook(hand, k) after each env step k = 0..24 of a grasp (sensors' Sensor.step)
         self._mocap = self.model.body("mocap").mocapid[0]
         self._block_bodies = [self.model.body(f"block{i}").id for i in range(n_blocks)]
         self._block_geoms = [self.model.geom(f"block{i}").id for i in range(n_blocks)]
@@ -469,14 +470,17 @@ class Hand:
         mujoco.mj_getState(self.model, self.data, self._reset_state, self._state_spec)
 
     def set_object(self, block_centres: np.ndarray, rgba: np.ndarray | None = None) -> None:
-        """Place the blocks: ``block_centres`` (n_blocks, 3) metres in the world frame, ``rgba`` (n_blocks, 4) in
-        [0, 1] or None to keep the colours. Raises ``ValueError`` for other shapes."""
+        """Place the blocks: ``block_centres`` (n_blocks, 3) metres in the world frame, ``rgba`` (n_blocks, 4) or RGB
+        (n_blocks, 3, opaque) in [0, 1], or None to keep the colours (the rig protocol of ``QueryKind``).
+        Raises ``ValueError`` for other shapes."""
         block_centres = np.asarray(block_centres, dtype=np.float64)
         if block_centres.shape != (self.n_blocks, 3):
             raise ValueError(f"block_centres must have shape ({self.n_blocks}, 3), got {block_centres.shape}")
         self.model.body_pos[self._block_bodies] = block_centres
         if rgba is not None:
             rgba = np.asarray(rgba, dtype=np.float64)
+            if rgba.shape == (self.n_blocks, 3):
+                rgba = np.c_[rgba, np.ones(self.n_blocks)]
             if rgba.shape != (self.n_blocks, 4):
                 raise ValueError(f"rgba must have shape ({self.n_blocks}, 4), got {rgba.shape}")
             self.model.geom_rgba[self._block_geoms] = rgba
@@ -488,7 +492,9 @@ class Hand:
     def grasp(self, wrist_pose: np.ndarray) -> np.ndarray:
         """Run the fixed closing grasp at ``wrist_pose`` (5,) = (x, y, z metres, pitch, yaw radians) and return the
         (132,) float64 sensordata after the 25th env step (reference §3.3): teleport the settled open hand to the
-        pose, then for k = 1..25 set ctrl = upper · (1 - 0.96^k) and run one env step (0.04 s)."""
+        pose, then for k = 1..25 set ctrl = upper · (1 - 0.96^k) and run one env step (0.04 s). After each env step
+        every function in ``step_hooks`` is called as ``hook(hand, k - 1)`` (a sensor's ``Sensor.step``; it must not
+        change the state; MuJoCo's sensordata is computed on the last step only)."""
         pos, quat = wrist_mocap_pose(wrist_pose)
         mujoco.mj_setState(self.model, self.data, self._reset_state, self._state_spec)
         self.data.mocap_pos[self._mocap] = pos
@@ -497,16 +503,21 @@ class Hand:
         # they are computed on that step alone: the same bytes, ~10 % faster for the built-in hand (tested).
         opt = self.model.opt
         opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_SENSOR
+        hooks = self.step_hooks
         try:
-            for ctrl in self._ctrl[:-1]:
+            for k, ctrl in enumerate(self._ctrl[:-1]):
                 self.data.ctrl[:] = ctrl
                 mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+                for hook in hooks:
+                    hook(self, k)
             self.data.ctrl[:] = self._ctrl[-1]
             if self.substeps > 1:
                 mujoco.mj_step(self.model, self.data, nstep=self.substeps - 1)
         finally:
             opt.disableflags &= ~int(mujoco.mjtDisableBit.mjDSBL_SENSOR)
         mujoco.mj_step(self.model, self.data)
+        for hook in hooks:
+            hook(self, len(self._ctrl) - 1)
         return self.data.sensordata.copy()
 
     def ctrl_targets(self) -> np.ndarray:

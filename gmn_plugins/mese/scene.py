@@ -8,9 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..modality import Sensor, SensorRecordError, record_problem
-from .camera import CameraRig, sample_viewpoint
-from .grasp import grasp_views
-from .hand import Hand
 from .shapes import block_centres, class_label, sample_colours, sample_walk
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
@@ -28,39 +25,77 @@ def hand_mjcf(hand: str | dict) -> str | None:
     raise ValueError(f"hand must be 'builtin' or {{'mjcf': PATH}}, got {hand!r}")
 
 
+def scene_rng(seed: int, split: str, index: int, stream: int) -> np.random.Generator:
+    """The generator of one stream of one scene: child ``stream`` of ``SeedSequence([seed, split code, index])``;
+    stream 0 draws the object, each query kind draws its views from its own ``QueryKind.stream`` (camera 1,
+    wrist 2), so adding a kind never changes another kind's draws."""
+    return np.random.default_rng(np.random.SeedSequence([seed, SPLIT_CODES[split], index], spawn_key=(stream,)))
+
+
 def scene_rngs(seed: int, split: str, index: int) -> tuple[np.random.Generator, ...]:
-    """Independent generators for the object, the camera views and the grasps of one scene."""
-    seq = np.random.SeedSequence([seed, SPLIT_CODES[split], index])
-    return tuple(np.random.default_rng(s) for s in seq.spawn(3))
+    """Independent generators for the object, the camera views and the grasps of one scene (streams 0, 1, 2)."""
+    return tuple(scene_rng(seed, split, index, stream) for stream in range(3))
 
 
 class SceneMaker:
-    """Owns the compiled rigs of one process (compiled once, reused for every scene) and makes scenes.
+    """Owns the rigs of one process (opened once, reused for every scene) and makes scenes.
 
-    ``sensors``: what to record per view; a camera rig is built iff a sensor has query ``camera``, a hand iff one has
-    query ``wrist``. ``hand``: ``"builtin"`` or ``{"mjcf": PATH}`` (see ``hand.Hand``); ``saturation``: the (low,
-    high) range of the block colours' HSV saturation (``SATURATION``). Close it with ``close()``.
+    ``sensors``: what to record per view; one rig is opened per query kind they use (``QueryKind.rig``), in the
+    order of ``kinds`` ({name: QueryKind}, default the built-in camera and wrist; pass the registry's). ``hand``:
+    ``"builtin"`` or ``{"mjcf": PATH}`` (see ``hand.Hand``); ``saturation``: the (low, high) range of the block
+    colours' HSV saturation (``SATURATION``). ``rigs``: {kind name: rig}. Close it with ``close()``.
+    Raises ``KeyError`` for a sensor whose query kind is not in ``kinds``.
     """
 
     def __init__(self, sensors: list[Sensor], blocks: int, views: int, physics: str, hand: str | dict = "builtin",
-                 saturation: tuple[float, float] = SATURATION["code"]):  # fmt: skip
+                 saturation: tuple[float, float] = SATURATION["code"], kinds: dict | None = None):  # fmt: skip
+        from .queries import BUILTIN
+
+        kinds = BUILTIN if kinds is None else kinds
         self.sensors = sensors
         self.blocks, self.views = blocks, views
         self.saturation = tuple(saturation)
-        kinds = {s.query for s in sensors}
-        self.camera = CameraRig(blocks) if "camera" in kinds else None
-        self.hand = Hand(blocks, physics=physics, mjcf=hand_mjcf(hand)) if "wrist" in kinds else None
+        used = {s.query for s in sensors}
+        unknown = used - set(kinds)
+        if unknown:
+            raise KeyError(f"unknown query kind(s) {sorted(unknown)}; known: {sorted(kinds)}")
+        self.kinds = [kind for name, kind in kinds.items() if name in used]
+        self.rigs = {}
+        try:
+            for kind in self.kinds:
+                self.rigs[kind.name] = kind.open_rig(blocks=blocks, physics=physics, hand=hand)
+            for sensor in sensors:
+                if sensor.step is not None:
+                    rig = self.rigs[sensor.query]
+                    if not hasattr(rig, "step_hooks"):
+                        raise ValueError(f"sensor {sensor.name}: has a step hook, but the {sensor.query} rig "
+                                         f"{type(rig).__name__} does not simulate steps (no step_hooks)")  # fmt: skip
+                    rig.step_hooks.append(sensor.step)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def camera(self):
+        """The camera rig, or None (``rigs["camera"]``)."""
+        return self.rigs.get("camera")
+
+    @property
+    def hand(self):
+        """The hand, or None (``rigs["wrist"]``)."""
+        return self.rigs.get("wrist")
 
     def make(self, seed: int, split: str, index: int) -> dict[str, np.ndarray]:
-        """Arrays of one scene: each sensor (views, *shape), ``query.camera`` / ``query.wrist`` (views, 5) float32
-        (x, y, z in metres, pitch, yaw in radians), ``walk`` (blocks-1,) int8, ``colours`` (blocks, 3) float32,
-        ``label`` () int64 and ``grasp_attempts`` () int64.
+        """Arrays of one scene: ``walk`` (blocks-1,) int8, ``colours`` (blocks, 3) float32, ``label`` () int64, then
+        per query kind: ``query.KIND`` (views, dim) float32 (camera and wrist: x, y, z in metres, pitch, yaw in
+        radians), what else the kind keeps (wrist: ``grasp_attempts`` () int64) and each of its sensors
+        (views, *shape).
 
         Raises ``RuntimeError`` if more than ``MAX_GRASP_ATTEMPTS_PER_VIEW × views`` grasps are needed, and
         ``SensorRecordError`` when a sensor records another shape or dtype than it declared, or non-finite values
         (every record is checked, so the first scene of a generation already says so).
         """
-        object_rng, camera_rng, hand_rng = scene_rngs(seed, split, index)
+        object_rng = scene_rng(seed, split, index, 0)
         walk = sample_walk(object_rng, self.blocks)
         colours = sample_colours(object_rng, self.blocks, self.saturation)
         centres = block_centres(walk)
@@ -69,12 +104,15 @@ class SceneMaker:
             "colours": colours.astype(np.float32),
             "label": np.int64(class_label(walk)),
         }
-        if self.camera is not None:
-            self.camera.set_object(centres, colours)
-            out.update(self._camera_views(camera_rng))
-        if self.hand is not None:
-            self.hand.set_object(centres, np.c_[colours, np.ones(self.blocks)])
-            out.update(self._grasp_views(hand_rng))
+        for kind in self.kinds:
+            rig = self.rigs[kind.name]
+            rig.set_object(centres, colours)
+            records = {s.name: [] for s in self.sensors if s.query == kind.name}
+            arrays = kind.sample_views(rig, scene_rng(seed, split, index, kind.stream), self.views,
+                                       lambda rig, kind=kind, records=records: self._record(kind.name, rig, records))  # fmt: skip
+            out[f"query.{kind.name}"] = arrays.pop("queries")
+            out.update(arrays)
+            out.update({k: np.stack(v) for k, v in records.items()})
         return out
 
     def _record(self, kind: str, rig, records: dict[str, list]) -> None:
@@ -86,28 +124,10 @@ class SceneMaker:
                     raise SensorRecordError(sensor.name, problem)
                 records[sensor.name].append(np.asarray(value, dtype=sensor.dtype))
 
-    def _camera_views(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        records = {s.name: [] for s in self.sensors if s.query == "camera"}
-        queries = []
-        for _ in range(self.views):
-            query = sample_viewpoint(rng)
-            self.camera.look_from(query)
-            self._record("camera", self.camera, records)
-            queries.append(query)
-        return {"query.camera": np.array(queries, np.float32), **{k: np.stack(v) for k, v in records.items()}}
-
-    def _grasp_views(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        records = {s.name: [] for s in self.sensors if s.query == "wrist"}
-        _, queries, attempts = grasp_views(self.hand, rng, self.views, MAX_GRASP_ATTEMPTS_PER_VIEW * self.views,
-                                           on_accept=lambda hand: self._record("wrist", hand, records))  # fmt: skip
-        return {"query.wrist": queries, "grasp_attempts": np.int64(attempts),
-                **{k: np.stack(v) for k, v in records.items()}}  # fmt: skip
-
     def close(self) -> None:
-        if self.camera is not None:
-            self.camera.close()
-        if self.hand is not None:
-            self.hand.close()
+        rigs, self.rigs = self.rigs, {}
+        for rig in rigs.values():
+            rig.close()
 
     def __enter__(self) -> "SceneMaker":
         return self

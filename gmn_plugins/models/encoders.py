@@ -4,9 +4,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..families import VECTOR_PROJECTIONS
 from .presets import Preset
 
-QUERY_DIM = 7
+QUERY_DIM = 7  # the camera's and wrist's encoded query (gmn_plugins.mese.queries); other kinds bring their own
 
 
 def encode_query(queries: torch.Tensor) -> torch.Tensor:
@@ -61,12 +62,13 @@ def broadcast_query(query, grid):
 
 
 class ImageEncoder(Encoder):
-    """GQN "tower" (reference §2.1): (N, C, H, W) images and (N, 7) queries -> (N, r, h, w), every layer followed by
+    """GQN "tower" (reference §2.1): (N, C, H, W) images and (N, Q) encoded queries (Q = ``query_dim``, 7 for
+    camera and wrist) -> (N, r, h, w), every layer followed by
     ReLU. The tower works at (H/4, W/4) (two stride-2 layers, floored); when that is not the latent grid (h, w), as
     for an image smaller than the experiment's largest, the output is resized to it (bilinear, no parameters).
     Raises ValueError for H or W < 4."""
 
-    def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int]):
+    def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int], query_dim: int = QUERY_DIM):
         super().__init__(preset.r_channels, grid)
         channels, height, width = shape
         if height < 4 or width < 4:
@@ -77,7 +79,7 @@ class ImageEncoder(Encoder):
         self.conv1 = nn.Conv2d(channels, r, 2, stride=2)
         self.res1 = _res_conv(r, r // 2)
         self.conv2 = nn.Conv2d(r // 2, r, 2, stride=2)
-        self.res2 = _res_conv(r + QUERY_DIM, r // 2)
+        self.res2 = _res_conv(r + query_dim, r // 2)
         self.conv3 = nn.Conv2d(r // 2, r, 3, padding=1)
         self.conv4 = nn.Conv2d(r, r, 3, padding=1)
 
@@ -88,7 +90,7 @@ class ImageEncoder(Encoder):
         return x if self.native == self.grid else F.interpolate(x, size=self.grid, mode="bilinear", align_corners=False)
 
 
-PROJECTIONS = ("dense", "light")  # the vector family's option (gmn_plugins.families.VECTOR_PROJECTIONS)
+PROJECTIONS = VECTOR_PROJECTIONS  # the vector family's option, defined where the family is
 
 
 class VectorEncoder(Encoder):
@@ -101,7 +103,8 @@ class VectorEncoder(Encoder):
       (262,656 at v4, 16x16: 33,357,312 fewer per vector modality).
     ``vector_projection`` is the family's option (gmn_plugins.families). Raises ValueError for an unknown projection."""
 
-    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], vector_projection: str = "dense"):
+    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], vector_projection: str = "dense",
+                 query_dim: int = QUERY_DIM):  # fmt: skip
         super().__init__(preset.r_channels, grid)
         projection = vector_projection
         if projection not in PROJECTIONS:
@@ -110,7 +113,7 @@ class VectorEncoder(Encoder):
         self.fc1 = nn.Linear(dim, v)
         self.res1 = _res_linear(v, v // 2)
         self.fc2 = nn.Linear(v // 2, v)
-        self.res2 = _res_linear(v + QUERY_DIM, v // 2)
+        self.res2 = _res_linear(v + query_dim, v // 2)
         self.fc3 = nn.Linear(v // 2, v)
         self.projection = projection
         if projection == "dense":

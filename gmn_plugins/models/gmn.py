@@ -4,6 +4,7 @@ the negative ELBO, the IWAE log-likelihood and generation. It knows families onl
 its targets."""
 
 import math
+from typing import Any
 
 import attrs
 import torch
@@ -14,7 +15,7 @@ from .convdraw import Latents, sample_gaussian
 from .convlstm import ConvLSTM
 from ..families import BUILTIN
 from ..family import Family
-from .encoders import RepresentationGaussian, encode_query
+from .encoders import QUERY_DIM, RepresentationGaussian, encode_query
 from .experts import gaussian_kl, gaussian_log_density
 from .inference import AMORTIZERS, EXPERTS, APoE, Baseline, PoE
 from .presets import Preset
@@ -34,12 +35,28 @@ def _family(value) -> Family:
 @attrs.frozen
 class ModalityInfo:
     """A modality as the model sees it: its name, its family (a ``gmn_plugins.family.Family``, or the name of a
-    built-in one: "image", "vector") and its sense shape, e.g. (C, H, W) or (D,). Raises ValueError for an unknown
-    family name or a shape the family refuses (``Family.check_shape``)."""
+    built-in one: "image", "vector"), its sense shape, e.g. (C, H, W) or (D,), and its query kind (a
+    ``gmn_plugins.query.QueryKind``; None: a pose (x, y, z, pitch, yaw) encoded 5 -> 7 as camera and wrist are).
+    Raises ValueError for an unknown family name or a shape the family refuses (``Family.check_shape``)."""
 
     name: str
     family: Family = attrs.field(converter=_family)
     shape: tuple[int, ...] = attrs.field(converter=tuple)
+    query: Any = attrs.field(default=None, eq=False)
+
+    @property
+    def query_dim(self) -> int:
+        """Raw query dimension (``QueryKind.dim``; 5 for a pose)."""
+        return 5 if self.query is None else self.query.dim
+
+    @property
+    def encoded_query_dim(self) -> int:
+        """Encoded query dimension, the encoder's and renderer's input (``QueryKind.encoded_dim``; 7 for a pose)."""
+        return QUERY_DIM if self.query is None else self.query.encoded_dim
+
+    def encode(self, queries: torch.Tensor) -> torch.Tensor:
+        """(N, query_dim) raw -> (N, encoded_query_dim) model input (``QueryKind.encode_queries``)."""
+        return encode_query(queries) if self.query is None else self.query.encode_queries(queries)
 
     def __attrs_post_init__(self):
         try:
@@ -110,8 +127,10 @@ class GMN(nn.Module):
         options = {"vector_projection": vector_projection, **(family_options or {})}
         self.modalities, self.preset = list(modalities), preset
         self.grid = latent_grid_for(modalities, latent_grid)
-        self.encoders = nn.ModuleList(m.family.build_encoder(m.shape, preset, self.grid, options) for m in modalities)
-        self.renderers = nn.ModuleList(m.family.build_renderer(m.shape, preset, self.grid, options) for m in modalities)
+        self.encoders = nn.ModuleList(m.family.build_encoder(m.shape, preset, self.grid, options, m.encoded_query_dim)
+                                      for m in modalities)  # fmt: skip
+        self.renderers = nn.ModuleList(m.family.build_renderer(m.shape, preset, self.grid, options, m.encoded_query_dim)
+                                       for m in modalities)  # fmt: skip
         m = len(modalities)
         if inference == "apoe":
             self.inference = APoE(m, preset, experts, first_step_prior, amortizer)
@@ -172,7 +191,7 @@ class GMN(nn.Module):
 
     @torch.no_grad()
     def generate(self, context: list[Points], queries: list, scene: list, num_scenes: int) -> list:
-        """Means rendered from z ~ P(z | C) (paper Eq. 2): for each modality m, queries[m] (N_m, 5) raw and
+        """Means rendered from z ~ P(z | C) (paper Eq. 2): for each modality m, queries[m] (N_m, query_dim) raw and
         scene[m] (N_m,) int64 give (N_m, *shape_m); None in queries[m] gives None.
         Raises ValueError for malformed context points or list lengths."""
         if len(queries) != len(self.modalities) or len(scene) != len(self.modalities):
@@ -185,8 +204,8 @@ class GMN(nn.Module):
         if self.representation_heads is not None:
             r = torch.stack([sample_gaussian(*head(r_m)) for head, r_m in zip(self.representation_heads, r)])
         z = self.inference.prior(r, in_context).z
-        return [None if q is None else renderer(z, encode_query(q), s)
-                for renderer, q, s in zip(self.renderers, queries, scene)]
+        return [None if q is None else renderer(z, info.encode(q), s)
+                for info, renderer, q, s in zip(self.modalities, self.renderers, queries, scene)]
 
     @property
     def device(self) -> torch.device:
@@ -230,8 +249,8 @@ class GMN(nn.Module):
         """(M, B, r, h, w) stacked r_m (reference §2.3) and (M, B) bool presence; ``points`` checked by
         ``_on_device``."""
         reps, present = [], []
-        for encoder, p in zip(self.encoders, points):
-            reps.append(encoder.aggregate(p.senses, encode_query(p.queries), p.scene, num_scenes))
+        for info, encoder, p in zip(self.modalities, self.encoders, points):
+            reps.append(encoder.aggregate(p.senses, info.encode(p.queries), p.scene, num_scenes))
             present.append(torch.bincount(p.scene, minlength=num_scenes) > 0)
         return torch.stack(reps), torch.stack(present)
 
@@ -243,7 +262,7 @@ class GMN(nn.Module):
         for info, renderer, p, transform in zip(self.modalities, self.renderers, target,
                                                 transforms or [None] * len(target)):  # fmt: skip
             if p.senses.shape[0]:
-                mean, senses = renderer(z, encode_query(p.queries), p.scene), p.senses
+                mean, senses = renderer(z, info.encode(p.queries), p.scene), p.senses
                 if transform is not None:
                     mean, senses = transform(mean), transform(senses)
                 error = info.family.nll(mean, senses, self.sigma)
@@ -266,8 +285,8 @@ def _check(info, points, num_scenes, what):
         raise ValueError(f"{what} {info.name!r}: senses must be (N, *{info.shape}), got {tuple(points.senses.shape)}")
     if points.scene.dtype != torch.int64:
         raise ValueError(f"{what} {info.name!r}: scene must be int64, got {points.scene.dtype}")
-    if points.queries.shape != (n, 5) or points.scene.shape != (n,):
-        raise ValueError(f"{what} {info.name!r}: queries must be ({n}, 5) and scene ({n},), got "
+    if points.queries.shape != (n, info.query_dim) or points.scene.shape != (n,):
+        raise ValueError(f"{what} {info.name!r}: queries must be ({n}, {info.query_dim}) and scene ({n},), got "
                          f"{tuple(points.queries.shape)} and {tuple(points.scene.shape)}")
     if n and (points.scene.min() < 0 or points.scene.max() >= num_scenes):
         raise ValueError(f"{what} {info.name!r}: scene indices must lie in [0, {num_scenes})")

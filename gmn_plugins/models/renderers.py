@@ -19,14 +19,14 @@ class Renderer(nn.Module):
     target and the single convolution runs over [z, query, h] at every step. Same numbers up to rounding.
     """
 
-    def __init__(self, preset: Preset, grid: tuple[int, int]):
+    def __init__(self, preset: Preset, grid: tuple[int, int], query_dim: int = QUERY_DIM):
         super().__init__()
         self.steps, self.grid = preset.steps, tuple(grid)
         self.z_channels = preset.steps * preset.z_channels
-        self.lstm = ConvLSTM(self.z_channels + QUERY_DIM, preset.hidden, preset.kernel)
+        self.lstm = ConvLSTM(self.z_channels + query_dim, preset.hidden, preset.kernel)
 
     def forward(self, z, queries, scene):
-        """z (B, T*z, h, w), queries (N, 7) encoded, scene (N,) int64 in [0, B) -> mean (N, *shape)."""
+        """z (B, T*z, h, w), queries (N, Q) encoded, scene (N,) int64 in [0, B) -> mean (N, *shape)."""
         query_map = broadcast_query(queries, self.grid)
         if self.lstm.hoisted:
             conv = self.lstm.conv_x
@@ -47,8 +47,8 @@ class ImageRenderer(Renderer):
     The canvas is (N, C, 4h, 4w); an image of another size (H, W) gets it resized (bilinear, antialiased when
     shrinking; no parameters). Output (N, C, H, W)."""
 
-    def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int]):
-        super().__init__(preset, grid)
+    def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int], query_dim: int = QUERY_DIM):
+        super().__init__(preset, grid, query_dim)
         channels, height, width = shape
         self.size = (height, width)
         w = preset.decoder_width
@@ -71,8 +71,9 @@ class VectorRenderer(Renderer):
     (V = vector_hidden), summed over steps. Output (N, D). ``vector_projection``: the family's option, which only
     the encoder uses."""
 
-    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], vector_projection: str = "dense"):
-        super().__init__(preset, grid)
+    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], vector_projection: str = "dense",
+                 query_dim: int = QUERY_DIM):  # fmt: skip
+        super().__init__(preset, grid, query_dim)
         (dim,), v = shape, preset.vector_hidden
         self.decoder = nn.Sequential(
             nn.Flatten(), nn.Linear(preset.hidden * grid[0] * grid[1], v), nn.ReLU(),
