@@ -1,8 +1,10 @@
-"""The plugin manager: built-ins and entry points (group ``gmn_plugins``) loaded one by one, failures recorded.
+"""The plugin manager: every entry point of the group ``gmn_plugins`` loaded one by one, failures recorded.
 
-Built-in sensors (``gmn_plugins.mese.sensors``) and modalities (``gmn_modalities``) register through the very hooks a
-third-party package implements. ``GMN_LOAD_PLUGINS=a,b`` restricts entry points to those names; an empty value loads
-the built-ins only.
+The built-ins are entry points of this project's own distribution (``gmn-plugins``, pyproject.toml): MESE's query
+kinds and sensors, the model families and the built-in modalities register through the very hooks a third-party
+package implements, and this module imports none of them (nor any model code). They load first, so a third-party
+plugin can never take a built-in name. ``GMN_LOAD_PLUGINS=a,b`` restricts the third-party entry points to those
+names (the built-ins always load); an empty value loads the built-ins only.
 
 Every mistake of a plugin is recorded where it is made, as one line naming its source (``PluginStatus.errors``): an
 import that fails (with the plugin's file and line), a misspelt hook or one not marked ``@hookimpl``, a hook that
@@ -12,10 +14,10 @@ raises, and each sensor, family or modality file that cannot be registered; the 
 from __future__ import annotations
 
 import difflib
-import importlib
 import importlib.util
 import linecache
 import os
+import re
 import sys
 import traceback
 from importlib.metadata import entry_points
@@ -31,7 +33,7 @@ from .registry import PluginError, PluginStatus, Registry, _closest
 from .spec import SpecError
 
 ENTRY_POINT_GROUP = "gmn_plugins"
-BUILTIN_PLUGINS = ("gmn_plugins.mese.queries", "gmn_plugins.mese.sensors", "gmn_plugins.families", "gmn_modalities")
+PROJECT = "gmn-plugins"  # the distribution whose entry points are the built-ins
 
 
 def _one_line(text: object) -> str:
@@ -92,17 +94,20 @@ def _plugin_manager() -> tuple[pluggy.PluginManager, list[PluginStatus]]:
     pm = pluggy.PluginManager("gmn_plugins")
     pm.add_hookspecs(hookspecs)
     statuses = []
-    for module_name in BUILTIN_PLUGINS:
-        pm.register(importlib.import_module(module_name), name=module_name)
-        statuses.append(PluginStatus(module_name, "gmn-plugins", __version__, "built-in"))
     allow = os.environ.get("GMN_LOAD_PLUGINS")
     allowed = None if allow is None else {n.strip() for n in allow.split(",") if n.strip()}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if allowed is not None and ep.name not in allowed:
+    found = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: not _builtin(ep))  # stable: built-ins first
+    if not any(_builtin(ep) for ep in found):
+        statuses.append(PluginStatus(PROJECT, PROJECT, __version__, "built-in", [PluginError(
+            f"no entry point of the distribution {PROJECT} in group {ENTRY_POINT_GROUP}: the built-in query kinds, "
+            f"sensors, families and modalities are missing; install the project (pip install -e .)")]))  # fmt: skip
+    for ep in found:
+        builtin = _builtin(ep)
+        if not builtin and allowed is not None and ep.name not in allowed:
             continue
         dist = ep.dist.name if ep.dist else "?"
         version = ep.dist.version if ep.dist else "?"
-        status = PluginStatus(ep.name, dist, version, "entry point")
+        status = PluginStatus(ep.name, dist, version, "built-in" if builtin else "entry point")
         statuses.append(status)
         try:
             plugin = ep.load()
@@ -112,6 +117,11 @@ def _plugin_manager() -> tuple[pluggy.PluginManager, list[PluginStatus]]:
             continue
         _check_hooks(pm, plugin, status)
     return pm, statuses
+
+
+def _builtin(ep) -> bool:
+    """Whether an entry point belongs to this project's own distribution (a built-in)."""
+    return ep.dist is not None and re.sub(r"[-_.]+", "-", ep.dist.name).lower() == PROJECT
 
 
 def _check_hooks(pm: pluggy.PluginManager, plugin, status: PluginStatus) -> None:

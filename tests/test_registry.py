@@ -1,6 +1,9 @@
 """The plugin registry: built-ins through the same hook as plugins, listing, slicing."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -84,3 +87,19 @@ def test_the_registry_knows_who_provided_each_item():
     assert registry.providers["modality:rgb"].name == "gmn_modalities"
     provided = {key.removeprefix("modality:") for key in registry.providers if key.startswith("modality:")}
     assert provided == set(registry.modalities)
+
+
+def test_the_plugin_core_finds_the_builtins_through_the_projects_own_entry_points():
+    """The plugin core imports no model code and no built-in: they are entry points of the gmn-plugins
+    distribution, loaded first and always (GMN_LOAD_PLUGINS restricts only third-party plugins)."""
+    code = ("import sys, gmn_plugins.plugins as p; "
+            "print(sorted(m for m in sys.modules if m.startswith(('gmn_plugins.models', 'gmn_plugins.mese', "
+            "'gmn_plugins.families', 'gmn_modalities', 'torch')))); "
+            "r = p.load_registry(); print([(s.name, s.distribution, s.source) for s in r.plugins][:4])")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GMN_LOAD_PLUGINS": ""},
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    imported, builtins = done.stdout.splitlines()
+    assert imported == "[]"
+    assert eval(builtins) == [(name, "gmn-plugins", "built-in") for name in (
+        "gmn_modalities", "gmn_plugins.families", "gmn_plugins.mese.queries", "gmn_plugins.mese.sensors")]
