@@ -24,6 +24,10 @@ def test_the_point_kind_and_the_probe_come_from_the_plugin():
     assert (kind.dim, kind.encoded_dim) == (3, 3) and registry.providers["query:point"].distribution == "gmn-probe"
     probe = registry.modalities["probe"]
     assert probe.sensor.query == "point" and probe.shape == (1,) and probe.query_kind is kind
+    done = run_cli("plugins", "queries", "--json")
+    rows = {r["name"]: r for r in json.loads(done.stdout)}
+    assert list(rows)[:2] == ["camera", "wrist"] and rows["point"]["distribution"] == "gmn-probe==0.1.0"
+    assert (rows["point"]["dim"], rows["camera"]["encoded"], rows["camera"]["poseable"]) == (3, 7, True)
 
 
 def test_a_probe_run_records_true_signed_distances_and_trains(tmp_path):

@@ -1,5 +1,6 @@
 """``gmn-plugins list [--json]`` (the installed modalities and plugins), ``gmn-plugins sensors [NAME] [--json]`` (the
-installed sensors, or one sensor with its index names), ``gmn-plugins check NAME`` (one real sensor record and the
+installed sensors, or one sensor with its index names), ``gmn-plugins families [--json]`` and ``gmn-plugins queries
+[--json]`` (the installed model families and query kinds), ``gmn-plugins check NAME`` (one real sensor record and the
 conformance of the modality's encoder and renderer) and ``gmn-plugins new NAME`` (a plugin package to start from)."""
 
 from __future__ import annotations
@@ -16,6 +17,34 @@ from . import user_errors
 
 COLUMNS = ("name", "sensor", "shape", "query", "family", "distribution", "source", "status")
 SENSOR_COLUMNS = ("name", "query", "shape", "dtype", "units", "normalization", "distribution")
+FAMILY_COLUMNS = ("name", "dims", "options", "encoder", "renderer", "distribution")
+QUERY_COLUMNS = ("name", "dim", "encoded", "units", "poseable", "distribution")
+
+
+def _provided(registry, key: str) -> str:
+    provider = registry.providers.get(key)
+    return f"{provider.distribution}=={provider.version}" if provider else "?"
+
+
+def _family_rows(registry) -> list[dict]:
+    """One row per model family: dims, options (name=allowed values), encoder and renderer (as named: a family's
+    classes are imported only when a model is built), distribution, description."""
+    def named(ref):
+        return ref if isinstance(ref, str) else f"{ref.__module__}:{ref.__qualname__}"
+
+    return [{"name": f.name, "dims": f.dims,
+             "options": ", ".join(f"{k}={'|'.join(map(str, v))}" for k, v in f.options.items()) or "-",
+             "encoder": named(f.encoder), "renderer": named(f.renderer),
+             "distribution": _provided(registry, f"family:{f.name}"), "description": f.description}
+            for f in sorted(registry.families.values(), key=lambda f: f.name)]  # fmt: skip
+
+
+def _query_rows(registry) -> list[dict]:
+    """One row per query kind: raw and encoded dimension, units, whether it can pose its rig anywhere (generation
+    figures), distribution, description."""
+    return [{"name": k.name, "dim": k.dim, "encoded": k.encoded_dim, "units": k.units, "poseable": k.can_pose,
+             "distribution": _provided(registry, f"query:{k.name}"), "description": k.description}
+            for k in registry.query_kinds.values()]  # fmt: skip
 
 
 def _rows(registry) -> list[dict]:
@@ -149,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     sensors = sub.add_parser("sensors", help="one row per sensor; with NAME, that sensor and its index names")
     sensors.add_argument("name", nargs="?")
     sensors.add_argument("--json", action="store_true", help="machine-readable output")
+    for name, text in (("families", "one row per model family"), ("queries", "one row per query kind")):
+        sub.add_parser(name, help=text).add_argument("--json", action="store_true", help="machine-readable output")
     check = sub.add_parser("check", help="one real record of the modality's sensor, and conformance of its encoder "
                                          "and renderer")  # fmt: skip
     check.add_argument("name")
@@ -168,6 +199,10 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(rows, indent=2) if args.json else _table(rows))
         elif args.command == "sensors":
             _sensors(registry, args.name, args.json)
+        elif args.command in ("families", "queries"):
+            rows, columns = ((_family_rows(registry), FAMILY_COLUMNS) if args.command == "families"
+                             else (_query_rows(registry), QUERY_COLUMNS))  # fmt: skip
+            print(json.dumps(rows, indent=2) if args.json else _table(rows, columns))
         else:
             _check(registry, args.name, args.preset, not args.skip_record)
 
