@@ -90,18 +90,19 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
             for label, source in (("truth", truth), ("model", fake)):
                 rows.append((f"{m.name} {label}" if b == 0 else label,
                              [m.family.draw(source[b * shown + v]) for v in range(shown)]))  # fmt: skip
-    tile_w, tile_h = image_tile(rows[0][1][0]).size
+    sizes = [image_tile(images[0]).size for _, images in rows]  # (w, h) of each row's tiles: sizes may differ
     label_w, gap = 80, 2
     title = f"{k} context views per modality; target views generated from the prior"
-    width = max(label_w + shown * (tile_w + gap), 8 + 6 * len(title))
-    height = len(rows) * (tile_h + gap) + 18
+    width = max(label_w + shown * (max(w for w, _ in sizes) + gap), 8 + 6 * len(title))
+    height = sum(h + gap for _, h in sizes) + 18
     canvas = Image.new("RGB", (width, height), (40, 40, 40))
     draw = ImageDraw.Draw(canvas)
     draw.text((4, 3), title, fill="white")
-    for r, (label, images) in enumerate(rows):
-        y = 18 + r * (tile_h + gap)
+    y = 18
+    for (label, images), (tile_w, tile_h) in zip(rows, sizes):
         draw.text((4, y + tile_h // 2 - 6), label, fill="white")
         for c, image in enumerate(images):
             canvas.paste(image_tile(image), (label_w + c * (tile_w + gap), y))
+        y += tile_h + gap
     canvas.save(path)
     return Path(path)
