@@ -17,6 +17,7 @@ The engine calls these methods and never branches on a family's name or a tensor
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from typing import Any
@@ -28,10 +29,14 @@ HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def resolve(ref: Any) -> Any:
-    """A class or function given itself or as ``"module:attribute"`` (imported now). Raises ``ValueError`` for a
-    malformed reference, ``ImportError``/``AttributeError`` when it names nothing."""
-    if not isinstance(ref, str):
-        return ref
+    """A class or function given itself or as ``"module:attribute"`` (imported on first use, then looked up once:
+    ``QueryKind.encode`` runs in every training step). Raises ``ValueError`` for a malformed reference,
+    ``ImportError``/``AttributeError`` when it names nothing."""
+    return _import(ref) if isinstance(ref, str) else ref
+
+
+@functools.lru_cache(maxsize=None)
+def _import(ref: str) -> Any:
     module, sep, name = ref.partition(":")
     if not sep or not module or not name:
         raise ValueError(f"expected 'module:attribute', got {ref!r}")

@@ -41,6 +41,7 @@ def grid_queries() -> np.ndarray:
 
 
 def open_camera(blocks: int, physics: str, hand) -> CameraRig:
+    """The camera's rig: a ``CameraRig`` for objects of ``blocks`` blocks (``physics`` and ``hand`` unused)."""
     return CameraRig(blocks)
 
 
@@ -56,6 +57,7 @@ def camera_views(rig: CameraRig, rng: np.random.Generator, views: int, record) -
 
 
 def look_from(rig: CameraRig, query: np.ndarray) -> None:
+    """Pose the camera at a (5,) query (x, y, z metres, pitch, yaw radians), looking at the origin."""
     rig.look_from(np.asarray(query, np.float64))
 
 

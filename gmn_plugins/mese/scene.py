@@ -75,16 +75,6 @@ class SceneMaker:
             self.close()
             raise
 
-    @property
-    def camera(self):
-        """The camera rig, or None (``rigs["camera"]``)."""
-        return self.rigs.get("camera")
-
-    @property
-    def hand(self):
-        """The hand, or None (``rigs["wrist"]``)."""
-        return self.rigs.get("wrist")
-
     def make(self, seed: int, split: str, index: int) -> dict[str, np.ndarray]:
         """Arrays of one scene: ``walk`` (blocks-1,) int8, ``colours`` (blocks, 3) float32, ``label`` () int64, then
         per query kind: ``query.KIND`` (views, dim) float32 (camera and wrist: x, y, z in metres, pitch, yaw in
