@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .faults import cannot_write
-from .mese.shards import atomic_write
+from .files import atomic_write
 from .spec import DataSpec, ModelSpec, TrainSpec, to_dict
 
 FORMAT_VERSION = 2  # 2: payload sha256, data identity

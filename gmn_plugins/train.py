@@ -25,7 +25,8 @@ from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
 from .experiment import build_model, dataset_config, resolve_device
 from .mese.generate import generate
-from .mese.shards import atomic_write, manifest_sha256
+from .data.format import manifest_sha256
+from .files import atomic_write
 from .modality import Modality
 from .registry import Registry
 from .spec import ExperimentSpec, SpecError, to_dict

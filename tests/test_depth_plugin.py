@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
-from gmn_plugins.mese.generate import load_split
+from gmn_plugins.data.format import load_split
 from gmn_plugins.plugins import load_registry
 from gmn_plugins.spec import load_spec
 from gmn_plugins.train import train

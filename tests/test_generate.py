@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, shard_bytes
-from gmn_plugins.mese.generate import DataError, DatasetConfig, generate, load_split
-from gmn_plugins.mese.shards import read_shard
+from gmn_plugins.data.format import DataError, load_split, read_shard
+from gmn_plugins.mese.generate import DatasetConfig, generate
 
 TINY = dict(blocks=5, views=4, physics="fast", shard_size=2, splits={"train": 4, "val": 1})
 
@@ -88,7 +88,7 @@ def test_atomic_files_get_the_permissions_of_a_normal_open(tmp_path):
     """mkstemp makes 0600 temp files; a dataset or checkpoint must be readable like any file the user writes."""
     import os
 
-    from gmn_plugins.mese.shards import write_json
+    from gmn_plugins.files import write_json
 
     mask = os.umask(0o022)
     try:

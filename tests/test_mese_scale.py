@@ -14,8 +14,9 @@ import pytest
 
 from conftest import run_cli, shard_bytes
 from gmn_plugins.faults import MachineError
-from gmn_plugins.mese import shards
-from gmn_plugins.mese.generate import DataError, DatasetConfig, finalize, generate, shard_tasks
+from gmn_plugins import files
+from gmn_plugins.data.format import DataError
+from gmn_plugins.mese.generate import DatasetConfig, finalize, generate, shard_tasks
 from gmn_plugins.mese.hand import builtin_hand_xml
 
 TINY = dict(blocks=5, views=3, physics="fast", shard_size=2, splits={"train": 4, "val": 1})
@@ -133,7 +134,7 @@ def test_full_disk_is_one_clear_error_and_leaves_no_partial_shard(tmp_path, monk
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr(shards.os, "fsync", fsync)
+    monkeypatch.setattr(files.os, "fsync", fsync)
     with pytest.raises(MachineError, match=r"shard-00000.npz: cannot write: disk full"):
         generate(tmp_path, DatasetConfig(seed=1, views=1, shard_size=1, splits={"train": 1}), workers=1, progress=False)
     assert [p.name for p in tmp_path.rglob("*")] in (["config.json"], ["config.json", "train"], ["train", "config.json"])

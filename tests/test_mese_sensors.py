@@ -9,7 +9,8 @@ from PIL import Image
 
 from conftest import MPL_XML
 from gmn_plugins.mese.camera import CameraRig, sample_viewpoint
-from gmn_plugins.mese.generate import DatasetConfig, generate, load_split
+from gmn_plugins.data.format import load_split
+from gmn_plugins.mese.generate import DatasetConfig, generate
 from gmn_plugins.mese.scene import SATURATION, SceneMaker
 from gmn_plugins.mese.shapes import block_centres, sample_colours, sample_walk
 from gmn_plugins.plugins import load_registry

@@ -10,7 +10,7 @@ from gmn_plugins.mese.generate import DatasetConfig, generate
 from gmn_plugins.mese.grasp import wrist_pose
 from gmn_plugins.mese.hand import ACTUATOR_KP, ACTUATORS, BODIES, SENSOR_LAYOUT, Hand, haptic_physical_range
 from gmn_plugins.mese.sensors import HAND_HAPTIC
-from gmn_plugins.mese.shards import read_shard
+from gmn_plugins.data.format import read_shard
 from gmn_plugins.mese.shapes import block_centres
 from gmn_plugins.modality import INPUT_CLIP, Sensor, minmax_range, normalize
 from gmn_plugins.plugins import load_registry

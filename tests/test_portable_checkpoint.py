@@ -12,7 +12,7 @@ from conftest import REPO, shard_bytes
 from gmn_plugins.checkpoint import load_checkpoint, save_checkpoint
 from gmn_plugins.evaluation.missing import missing_modality
 from gmn_plugins.evaluation.runs import load_run
-from gmn_plugins.mese.shards import DataError, file_sha256, read_json
+from gmn_plugins.files import DataError, file_sha256, read_json
 from gmn_plugins.plugins import load_registry
 from gmn_plugins.spec import load_spec
 from gmn_plugins.train import train

@@ -14,7 +14,7 @@ import torch
 
 from conftest import REPO, remount_ro, run_cli, shard_bytes
 from gmn_plugins.checkpoint import CheckpointError, load_checkpoint
-from gmn_plugins.mese.shards import ChecksumCache
+from gmn_plugins.data.format import ChecksumCache
 
 SPEC = str(REPO / "specs" / "quickstart.toml")
 TINY = ["data.train_scenes=4", "data.val_scenes=2", "data.views=4", "data.shard_size=2", "data.workers=1",

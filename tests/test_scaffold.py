@@ -154,7 +154,7 @@ def test_edit_install_test_and_train_a_generated_package(tmp_path):
     ], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     from gmn_plugins.checkpoint import load_checkpoint
-    from gmn_plugins.mese.generate import load_split
+    from gmn_plugins.data.format import load_split
 
     saved = load_checkpoint(out / "checkpoint.pt")["modalities"]
     assert [(m["name"], m["distribution"]) for m in saved] == [

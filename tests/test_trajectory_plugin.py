@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
-from gmn_plugins.mese.generate import load_split
+from gmn_plugins.data.format import load_split
 from gmn_plugins.plugins import load_registry
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("gmn_trajectory") is None,

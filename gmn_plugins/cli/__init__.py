@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from ..checkpoint import CheckpointError
 from ..faults import MachineError, describe
 from ..locks import LockHeld
-from ..mese.shards import DataError
+from ..files import DataError
 from ..spec import SpecError
 
 USER_ERRORS = (SpecError, DataError, CheckpointError, LockHeld)

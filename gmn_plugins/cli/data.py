@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from . import user_errors
-from ..mese.generate import (DataError, DatasetConfig, finalize, generate, read_config, repair, shard_path,
-                             shard_tasks, verify)  # fmt: skip
-from ..mese.shards import read_json, repair_hint
+from ..data.format import MANIFEST, SHARD_GLOB, DataError, query_key, read_shard, repair_hint, shard_path
+from ..files import read_json
+from ..mese.generate import DatasetConfig, finalize, generate, read_config, repair, shard_tasks, verify
 
 
 def _shard_range(text: str) -> tuple[int, int]:
@@ -78,14 +78,14 @@ def _info(args: argparse.Namespace) -> None:
     config = read_config(root)
     tasks = shard_tasks(config)
     present = sum(shard_path(root, split, shard).exists() for split, shard, _, _ in tasks)
-    manifest_path = root / "manifest.json"
+    manifest_path = root / MANIFEST
     manifest = read_json(manifest_path, hint=repair_hint(root)) if manifest_path.exists() else None
     info = {"dir": str(root), "config": config.to_json(), "shards": {"total": len(tasks), "present": present},
             "finalized": manifest is not None}  # fmt: skip
     if manifest:
         info["splits"] = {}
         for name, split in manifest["splits"].items():
-            grasps = split["scenes"] * config.views if "query.wrist" in manifest["shapes"] else 0
+            grasps = split["scenes"] * config.views if query_key("wrist") in manifest["shapes"] else 0
             info["splits"][name] = {"scenes": split["scenes"], "shards": len(split["shards"]),
                                     "grasp_acceptance": round(grasps / split["grasp_attempts"], 4) if grasps else None}  # fmt: skip
         info["shapes_per_scene"] = manifest["shapes"]
@@ -95,7 +95,7 @@ def _info(args: argparse.Namespace) -> None:
             lo, hi = np.array(s["min"]), np.array(s["max"])
             info["stats"][key] = {"dims": len(lo), "min": float(lo.min()), "max": float(hi.max()),
                                   "dims_below_range_floor_0.1": int(((hi - lo) < 0.1).sum())}  # fmt: skip
-        info["bytes"] = sum(p.stat().st_size for p in root.glob("*/shard-*.npz"))
+        info["bytes"] = sum(p.stat().st_size for p in root.glob(SHARD_GLOB))
     if args.json:
         print(json.dumps(info, indent=2))
         return
@@ -121,12 +121,11 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _show(args: argparse.Namespace) -> None:
-    from ..mese.shards import read_shard
     from ..mese.show import show_scene
 
     root = Path(args.dir)
     config = read_config(root)
-    manifest = read_json(root / "manifest.json", hint=repair_hint(root)) if (root / "manifest.json").exists() else {}
+    manifest = read_json(root / MANIFEST, hint=repair_hint(root)) if (root / MANIFEST).exists() else {}
     scenes = config.splits.get(args.split, 0)
     if not 0 <= args.scene < scenes:
         raise DataError(f"{root}: --scene {args.scene}: split {args.split!r} has {scenes} scenes")
@@ -149,7 +148,7 @@ def _show(args: argparse.Namespace) -> None:
 def _finalize(args: argparse.Namespace) -> None:
     manifest = finalize(args.dir)
     scenes = {name: s["scenes"] for name, s in manifest["splits"].items()}
-    print(json.dumps({"dir": args.dir, "scenes": scenes, "manifest": str(Path(args.dir) / "manifest.json")}))
+    print(json.dumps({"dir": args.dir, "scenes": scenes, "manifest": str(Path(args.dir) / MANIFEST)}))
 
 
 def _repair(args: argparse.Namespace) -> None:

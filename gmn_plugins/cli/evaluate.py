@@ -30,7 +30,7 @@ import time
 from tqdm import tqdm
 
 from . import user_errors
-from ..mese.shards import write_json
+from ..files import write_json
 from ..plugins import load_registry
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..mese.generate import load_split
 from ..modality import Modality, normalize
 from ..points import Points
+from .format import LABEL, OBJECT_KEYS, load_split, query_key
 
 
 class SceneSet:
@@ -27,9 +27,9 @@ class SceneSet:
         self.split = split
         arrays = load_split(root, split)
         self.raw = {m.sensor.name: arrays[m.sensor.name] for m in modalities}
-        self.queries = {kind: arrays[f"query.{kind}"] for kind in {m.sensor.query for m in modalities}}
-        self.labels = arrays["label"]
-        self.objects = {key: arrays[key] for key in ("walk", "colours")}  # to render any view again
+        self.queries = {kind: arrays[query_key(kind)] for kind in {m.sensor.query for m in modalities}}
+        self.labels = arrays[LABEL]
+        self.objects = {key: arrays[key] for key in OBJECT_KEYS}  # to render any view again
         self.num_scenes = len(self.labels)
         self.views = self.raw[modalities[0].sensor.name].shape[1]
 

@@ -12,8 +12,9 @@ from math import comb
 
 import numpy as np
 
+from .format import SPLIT_CODES
+
 MASK_STREAM = 11  # the seed stream of the masks (train.py uses 1 and 2 for batches and noise)
-SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
 
 def size_probabilities(num_modalities: int, low: int, high: int) -> np.ndarray:

@@ -30,7 +30,7 @@ import attrs
 import numpy as np
 import torch
 
-from ..mese.shards import atomic_write, write_json
+from ..files import atomic_write, write_json
 from ..spec import SpecError, load_spec, read_toml, structure
 from .bootstrap import paired_bootstrap, verdict
 

@@ -20,8 +20,8 @@ import attrs
 
 from ..checkpoint import CheckpointError, check_compatible, load_checkpoint
 from ..data.episodes import SceneSet
-from ..mese.generate import GENERATOR_VERSION, DataError, DatasetConfig, generate
-from ..mese.shards import manifest_sha256
+from ..data.format import MANIFEST, DataError, manifest_sha256
+from ..mese.generate import GENERATOR_VERSION, DatasetConfig, generate
 from ..modality import Modality
 from ..models.gmn import GMN
 from ..registry import Registry
@@ -105,7 +105,7 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, de
     model.load_state_dict(ckpt["model"])
     model.eval()
     stored = ckpt.get("data") or {}
-    if not (Path(spec.data.dir) / "manifest.json").is_file():  # never start a (possibly paper-sized) generation here
+    if not (Path(spec.data.dir) / MANIFEST).is_file():  # never start a (possibly paper-sized) generation here
         if not {"config", "stats", "shards"} <= set(stored):
             raise DataError(f"{spec.data.dir}: no finished dataset there (the run's data.dir, relative to where it was "
                             f"trained); run gmn-eval from that directory, or make the data first (gmn-run / gmn-data)")  # fmt: skip

@@ -1,12 +1,7 @@
 """Generate a MESE dataset: shards as pure functions of (seed, split, shard index), in parallel, resumable, mergeable.
 
-Layout of a dataset directory::
-
-    config.json                 what was asked for (written first; a re-run with other settings is refused)
-    train/shard-00000.npz ...   ``shard_size`` scenes each (the last may hold fewer)
-    train/shard-00000.json ...  per-shard record: scenes, sha256, shapes, min/max statistics, grasp attempts
-    val/shard-00000.npz ...
-    manifest.json               counts, shapes, sensors, per-shard sha256, statistics (written last, by ``finalize``)
+The dataset format (directory layout, array keys, manifest, reader) is ``gmn_plugins.data.format``'s; this module
+writes it.
 
 Each scene's randomness comes from (seed, split, scene index) alone, so the bytes are the same for any number of
 workers and any split of the work. Every file is written atomically (temp file + rename), so a killed run resumes
@@ -52,11 +47,11 @@ from ..faults import cannot_write
 from ..locks import LockHeld, hold
 from ..modality import SensorRecordError
 from ..spec import MAX_BLOCKS
-from .shards import (ChecksumCache, DataError, file_sha256, read_json, read_shard, remove_stale_temps, repair_hint,
-                     write_json, write_shard)  # fmt: skip
+from ..data.format import (CONFIG, MANIFEST, SPLIT_CODES, ChecksumCache, DataError, read_manifest, read_shard,
+                           record_path, repair_hint, shard_path, write_shard)  # fmt: skip
+from ..files import file_sha256, read_json, remove_stale_temps, write_json
 
 GENERATOR_VERSION = 2  # 2: hand / saturation options, per-shard records, sensor descriptions in the manifest
-SPLITS = ("train", "val", "test")
 
 
 @attrs.frozen
@@ -93,15 +88,6 @@ def shard_tasks(config: DatasetConfig) -> list[tuple[str, int, int, int]]:
         for shard, first in enumerate(range(0, scenes, config.shard_size)):
             tasks.append((split, shard, first, min(config.shard_size, scenes - first)))
     return tasks
-
-
-def shard_path(root: Path, split: str, shard: int) -> Path:
-    return root / split / f"shard-{shard:05d}.npz"
-
-
-def record_path(shard: Path) -> Path:
-    """The per-shard record (sha256, shapes, statistics) beside a shard."""
-    return shard.with_suffix(".json")
 
 
 # ------------------------------------------------------------------------------------------------- worker side
@@ -181,7 +167,7 @@ def shard_record(path: Path, split: str, count: int, arrays: dict[str, np.ndarra
 
 
 def _check_config(root: Path, config: DatasetConfig) -> None:
-    path = root / "config.json"
+    path = root / CONFIG
     wanted = config.to_json()
     if path.exists():
         have = _stored_config(root)
@@ -209,10 +195,10 @@ def _stored_config(root: Path) -> dict:
     """The settings a dataset directory was made with: ``config.json``, or, when that is damaged, the copy in
     ``manifest.json``. Raises ``DataError`` when neither can be read."""
     try:
-        return read_json(root / "config.json")
+        return read_json(root / CONFIG)
     except DataError as damaged:
         try:
-            manifest = read_json(root / "manifest.json")
+            manifest = read_json(root / MANIFEST)
         except (OSError, DataError):
             raise DataError(f"{damaged}; no readable manifest.json holds the settings either: restore config.json, or "
                             f"delete {root} and generate it again") from None  # fmt: skip
@@ -240,7 +226,7 @@ def _check_request(root: Path, config: DatasetConfig, registry=None) -> list:
     which is compiled once here so that a bad MJCF is one clear line. Returns the resolved sensors."""
     from .hand import PHYSICS_PRESETS
     from .queries import RigError
-    from .scene import SATURATION, SPLIT_CODES
+    from .scene import SATURATION
 
     if not 2 <= config.blocks <= MAX_BLOCKS:
         raise DataError(f"{root}: blocks: must be in [2, {MAX_BLOCKS}], got {config.blocks}")
@@ -339,7 +325,7 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     if workers < 0:
         raise DataError(f"{root}: workers: must be >= 0 (0 = one per CPU core), got {workers}")
     sensors = _check_request(root, config, registry)
-    manifest_path = root / "manifest.json"
+    manifest_path = root / MANIFEST
     _check_config(root, config)
     all_tasks = shard_tasks(config)
     chosen = range(len(all_tasks)) if shard_range is None else _parse_range(shard_range, len(all_tasks))
@@ -417,7 +403,7 @@ def _record_of(root: Path, split: str, shard: int) -> dict:
 
 def _write_manifest(root: Path, manifest: dict) -> None:
     """Write ``manifest.json`` under the dataset's manifest lock (processes finishing together write in turn)."""
-    path = root / "manifest.json"
+    path = root / MANIFEST
     try:
         with hold(root / ".manifest.lock", "the manifest", blocking=True):
             remove_stale_temps(path)
@@ -459,7 +445,7 @@ def _damaged_shards(root: Path, manifest_path: Path, progress: bool) -> list[int
 def read_config(root: str | os.PathLike) -> DatasetConfig:
     """The ``DatasetConfig`` of a dataset directory (from ``config.json``, or from the manifest when that is
     damaged); ``DataError`` if there is none."""
-    path = Path(root) / "config.json"
+    path = Path(root) / CONFIG
     if not path.exists():
         raise DataError(f"{path}: no such file; not a MESE dataset directory")
     data = _stored_config(Path(root))
@@ -512,7 +498,7 @@ def repair(root: str | os.PathLike, workers: int = 0, progress: bool = True) -> 
     rewrite its manifest; return (manifest, number of shards made again)."""
     root = Path(root)
     config = read_config(root)
-    manifest_path = root / "manifest.json"
+    manifest_path = root / MANIFEST
     damaged = _damaged_shards(root, manifest_path, progress) if manifest_path.exists() else None
     manifest = generate(root, config, workers=workers, progress=progress)
     return manifest, len(damaged or [])
@@ -522,10 +508,7 @@ def verify(root: str | os.PathLike) -> list[str]:
     """One line per missing or corrupted shard of a finalized dataset (empty list: all checksums match). Every
     shard is hashed again (the checksum cache is refreshed, never trusted)."""
     root = Path(root)
-    manifest_path = root / "manifest.json"
-    if not manifest_path.exists():
-        raise DataError(f"{manifest_path}: no manifest; run gmn-data finalize {root} first")
-    manifest = read_json(manifest_path, hint=repair_hint(root))
+    manifest = read_manifest(root)
     cache = ChecksumCache(root, rehash=True)
     problems = []
     for split in manifest["splits"].values():
@@ -539,24 +522,3 @@ def verify(root: str | os.PathLike) -> list[str]:
     cache.save()
     return problems
 
-
-def load_split(root: str | os.PathLike, split: str) -> dict[str, np.ndarray]:
-    """All scenes of one split, concatenated: each key (scenes, ...). Raises ``DataError`` on a missing manifest or
-    split, or a shard whose checksum differs from the manifest."""
-    root = Path(root)
-    if not (root / "manifest.json").exists():
-        raise DataError(f"{root / 'manifest.json'}: no manifest; generate the dataset or run gmn-data finalize {root}")
-    manifest = read_json(root / "manifest.json", hint=repair_hint(root))
-    if split not in manifest["splits"]:
-        raise DataError(f"{root / 'manifest.json'}: splits: no split {split!r}")
-    parts = []
-    cache = ChecksumCache(root)
-    for entry in manifest["splits"][split]["shards"]:
-        path = root / entry["file"]
-        if cache.sha256(path) != entry["sha256"]:
-            raise DataError(f"{path}: missing or corrupted (sha256 differs from the manifest); {repair_hint(root)}")
-        parts.append(read_shard(path))
-    cache.save()
-    if not parts:
-        return {}
-    return {key: np.concatenate([p[key] if p[key].ndim else p[key][None] for p in parts]) for key in parts[0]}

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.format import LABEL, SPLIT_CODES, query_key
 from ..modality import Sensor, SensorRecordError, record_problem
 from .shapes import block_centres, class_label, sample_colours, sample_walk
 
-SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 MAX_GRASP_ATTEMPTS_PER_VIEW = 20
 # HSV saturation of the block colours: the authors' code (default; the paper's figures) or the paper's text (§1, §5)
 SATURATION = {"code": (0.75, 1.0), "paper": (0.0, 0.75)}
@@ -92,7 +92,7 @@ class SceneMaker:
         out: dict[str, np.ndarray] = {
             "walk": walk.astype(np.int8),
             "colours": colours.astype(np.float32),
-            "label": np.int64(class_label(walk)),
+            LABEL: np.int64(class_label(walk)),
         }
         for kind in self.kinds:
             rig = self.rigs[kind.name]
@@ -100,7 +100,7 @@ class SceneMaker:
             records = {s.name: [] for s in self.sensors if s.query == kind.name}
             arrays = kind.sample_views(rig, scene_rng(seed, split, index, kind.stream), self.views,
                                        lambda rig, kind=kind, records=records: self._record(kind.name, rig, records))  # fmt: skip
-            out[f"query.{kind.name}"] = arrays.pop("queries")
+            out[query_key(kind.name)] = arrays.pop("queries")
             out.update(arrays)
             out.update({k: np.stack(v) for k, v in records.items()})
         return out

@@ -16,6 +16,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402
 
 from .camera import FOVY_DEGREES  # noqa: E402
+from ..data.format import query_key  # noqa: E402
 from .generate import DatasetConfig  # noqa: E402
 from .hand import Hand  # noqa: E402
 from .scene import hand_mjcf  # noqa: E402
@@ -77,10 +78,10 @@ def show_scene(arrays: dict[str, np.ndarray], config: DatasetConfig, stats: dict
     images = arrays.get("camera.rgb")
     if images is None:
         images = next((v for k, v in arrays.items() if k.startswith("camera.") and v.ndim == 4 and v.shape[1] == 3), None)
-    has_hand = "query.wrist" in arrays
+    has_hand = query_key("wrist") in arrays
     shown = {"hand.haptic"} | {k for k, v in arrays.items() if v is images}
     others = [name for name in config.sensors if name in arrays and name not in shown]
-    views = max(len(images) if images is not None else 0, len(arrays["query.wrist"]) if has_hand else 0,
+    views = max(len(images) if images is not None else 0, len(arrays[query_key("wrist")]) if has_hand else 0,
                 *(len(arrays[name]) for name in others))  # fmt: skip
     heights = [1] * ((images is not None) + has_hand) + [2.5] * has_hand + [
         1 if arrays[name].ndim >= 3 else 2 for name in others]  # fmt: skip
@@ -94,7 +95,7 @@ def show_scene(arrays: dict[str, np.ndarray], config: DatasetConfig, stats: dict
             ax.set_axis_off()
         row += 1
     if has_hand:
-        hand_images, haptics = hand_views(config, arrays["walk"], arrays["colours"], arrays["query.wrist"])
+        hand_images, haptics = hand_views(config, arrays["walk"], arrays["colours"], arrays[query_key("wrist")])
         for v, image in enumerate(hand_images):
             ax = fig.add_subplot(grid[row, v])
             ax.imshow(image)
