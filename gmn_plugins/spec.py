@@ -10,13 +10,14 @@ upper bounds ``MAX_*`` below, so an absurd spec is refused at load time instead 
 from __future__ import annotations
 
 import difflib
+import importlib
 import json
 import math
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 import attrs
 import cattrs
@@ -43,6 +44,43 @@ MAX_BATCH_SCENES = 1024  # scenes per training step (paper: 12)
 MAX_LR = 1.0  # Adam moves every parameter by about lr per step: past 1 a run diverges at once (specs: 1e-4, 1e-3)
 MAX_PROCESSES = 1024  # data.workers and train.threads
 MAX_LATENT_GRID = 256  # model.latent_grid h and w (images: H/4; v4 at 64x64: 16)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# named options
+
+# Each named option's allowed values are defined once, by the code that implements it: a tuple, or a dict whose keys
+# are the values. A spec class annotates the option with the name on the left, which this module defines as
+# ``Literal[values]`` (in their defined order) when a spec class is first structured or unstructured
+# (``named_options`` does it too). Not at import: the plugin core imports this module and must import no model code
+# and no built-in (tests/test_registry.py). None of these modules imports torch or mujoco (tests/test_options.py).
+OPTIONS = {
+    "Physics": "gmn_plugins.mese.physics:PHYSICS_PRESETS",  # data.physics: mese/hand.py (imports and re-exports it)
+    "Saturation": "gmn_plugins.mese.scene:SATURATION",  # data.saturation: mese/scene.py
+    "Inference": "gmn_plugins.models.options:INFERENCES",  # model.inference: models/gmn.py
+    "PresetName": "gmn_plugins.models.presets:PRESETS",  # model.preset: models/presets.py
+    "Experts": "gmn_plugins.models.options:EXPERTS",  # model.experts: models/inference.py
+    "FirstStepPrior": "gmn_plugins.models.options:FIRST_STEP_PRIORS",  # model.first_step_prior: models/convdraw.py
+    "VectorProjection": "gmn_plugins.families:VECTOR_PROJECTIONS",  # model.vector_projection: the vector family
+    "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
+    "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
+}
+if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
+    Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
+    MissingMode = str
+
+_options_defined = False
+
+
+def _define_options() -> None:
+    """Define the ``Literal`` type of every name of ``OPTIONS`` in this module, reading the values on first call."""
+    global _options_defined
+    if _options_defined:
+        return
+    for name, ref in OPTIONS.items():
+        module, _, attribute = ref.partition(":")
+        globals()[name] = Literal[tuple(getattr(importlib.import_module(module), attribute))]
+    _options_defined = True
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -75,8 +113,8 @@ class DataSpec:
     views: int = 15
     shard_size: int = 32
     hand: str | HandFileSpec = "builtin"
-    physics: Literal["faithful", "fast"] = "fast"
-    saturation: Literal["code", "paper"] = "code"
+    physics: Physics = "fast"
+    saturation: Saturation = "code"
     workers: int = 0  # 0 = one per CPU core
 
 
@@ -93,13 +131,13 @@ class ModelSpec:
     else [16, 16]. Images of other sizes adapt to it (their encoders and renderers resize).
     """
 
-    inference: Literal["apoe", "poe", "baseline"] = "apoe"
-    preset: Literal["v4", "small"] = "small"
-    experts: Literal["present", "all"] = "present"
+    inference: Inference = "apoe"
+    preset: PresetName = "small"
+    experts: Experts = "present"
     sigma: float = 1.0
-    first_step_prior: Literal["bias", "context"] = "bias"
+    first_step_prior: FirstStepPrior = "bias"
     stochastic_representation: bool = False
-    vector_projection: Literal["dense", "light"] = "dense"
+    vector_projection: VectorProjection = "dense"
     latent_grid: list[int] | None = None
 
 
@@ -133,7 +171,7 @@ class TrainSpec:
     sigma_start: float | None = None  # likelihood std annealed linearly to model.sigma; unset = constant
     sigma_anneal_steps: int = 0
     clip: float = 0.25
-    clip_mode: Literal["value", "norm"] = "value"
+    clip_mode: ClipMode = "value"
     beta: float = 1.0
     beta_start: float = 0.1
     beta_anneal_steps: int = 100
@@ -148,7 +186,7 @@ class TrainSpec:
     eval_every: int = 0  # steps between validations (val.jsonl, loss.png); 0 = never
     eval_scenes: int = 32  # validation scenes per validation
     missing_sizes: list[int] = attrs.Factory(list)
-    missing_mode: Literal["paper", "code"] = "paper"
+    missing_mode: MissingMode = "paper"
     seed: int | None = None  # model initialisation and training draws; unset = the experiment's seed (issue 11)
 
     def seed_or(self, experiment_seed: int) -> int:
@@ -228,7 +266,13 @@ def _list(type_: Any, what: str = ""):  # a TOML array, never a string or table 
     return structure
 
 
+def _uses_options(cls: type) -> bool:  # an attrs class with a field annotated with a name of OPTIONS, unresolved
+    return any(isinstance(a.type, str) and a.type in OPTIONS for a in attrs.fields(cls))
+
+
 def _table(cls: type):  # a spec class: a TOML table, with no unknown keys
+    if _uses_options(cls):
+        _define_options()
     fields = {"modalities": override(struct_hook=_list(list[str], "modality names"))} if cls is ExperimentSpec else {}
     make = make_dict_structure_fn(cls, converter, **fields)
 
@@ -243,6 +287,15 @@ def _table(cls: type):  # a spec class: a TOML table, with no unknown keys
 converter.register_structure_hook_factory(lambda t: get_origin(t) is Literal, _literal)
 converter.register_structure_hook_factory(lambda t: get_origin(t) is list, _list)
 converter.register_structure_hook_factory(attrs.has, _table)
+
+
+def _untable(cls: type):  # to_dict of a spec class: cattrs' own, once the named options' types are defined
+    if _uses_options(cls):
+        _define_options()
+    return converter.gen_unstructure_attrs_fromdict(cls)
+
+
+converter.register_unstructure_hook_factory(attrs.has, _untable)
 
 
 def _structure_hand(value: Any, _type: Any) -> str | HandFileSpec:  # DataSpec.hand: "builtin" or {mjcf = PATH}
@@ -413,7 +466,7 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     within(t.beta_anneal_steps, 0, "train.beta_anneal_steps")
     within(t.eval_every, 0, "train.eval_every")
     within(t.keep_every, 0, "train.keep_every")
-    if t.keep_every and t.checkpoint_every and t.keep_every % t.checkpoint_every:
+    if t.keep_every > 0 and t.checkpoint_every > 0 and t.keep_every % t.checkpoint_every:  # else one line above
         problems.append(f"{file}: train.keep_every: must be a multiple of train.checkpoint_every "
                         f"({t.checkpoint_every}), got {t.keep_every}")  # fmt: skip
     within(t.eval_scenes, 1, "train.eval_scenes", MAX_SCENES)
@@ -440,6 +493,18 @@ def load_spec(path: str | os.PathLike, overrides: list[str] = ()) -> ExperimentS
     spec = structure(data, ExperimentSpec, file)
     _check_ranges(spec, file)
     return spec
+
+
+def named_options() -> dict[str, tuple]:
+    """{dotted field: allowed values} of every named option of an experiment spec (``Literal`` fields), e.g.
+    ``"model.inference": ("apoe", "poe", "baseline")``; the values as ``OPTIONS`` reads them from the code."""
+    _define_options()
+    found = {}
+    for section, cls in (("data", DataSpec), ("model", ModelSpec), ("train", TrainSpec)):
+        for a in attrs.fields(attrs.resolve_types(cls)):
+            if get_origin(a.type) is Literal:
+                found[f"{section}.{a.name}"] = get_args(a.type)
+    return found
 
 
 def to_dict(spec: Any) -> dict:

@@ -30,6 +30,7 @@ from .files import atomic_write
 from .modality import Modality
 from .registry import Registry
 from .spec import ExperimentSpec, SpecError, to_dict
+from .train_options import CLIP_MODES
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -78,7 +79,10 @@ def step_seed(seed: int, stream: int, step: int) -> int:
 
 
 def clip_gradients(model: torch.nn.Module, spec: ExperimentSpec) -> None:
-    """Element-wise ±clip (paper) or global-norm clip (authors' code), by ``train.clip_mode``."""
+    """Element-wise ±clip (paper) or global-norm clip (authors' code), by ``train.clip_mode``. Raises ValueError for
+    another mode."""
+    if spec.train.clip_mode not in CLIP_MODES:
+        raise ValueError(f"clip_mode must be one of {CLIP_MODES}, got {spec.train.clip_mode!r}")
     if spec.train.clip_mode == "value":
         torch.nn.utils.clip_grad_value_(model.parameters(), spec.train.clip)
     else:

@@ -1,5 +1,7 @@
-"""Model families as plugins: a family that gmn_plugins does not know (tests/fixtures/gmn_grid_family: 2-d senses
-(H, W), a Laplace likelihood, its own drawing) trains, is evaluated and drawn, installed as a real distribution."""
+"""Model families and query kinds as plugins: a family that gmn_plugins does not know (tests/fixtures/gmn_grid_family:
+2-d senses (H, W), a Laplace likelihood, its own drawing), a query kind it does not know (``orbit``: one azimuth,
+its own encoding, sampler and figure queries) and their sensors train, are evaluated and drawn, installed as a
+real distribution."""
 
 import json
 import shutil
@@ -30,18 +32,19 @@ def site(tmp_path):
 
 def test_the_family_is_found_and_torch_stays_unimported(site):
     code = ("import sys; from gmn_plugins.plugins import load_registry; r = load_registry(); "
-            "m = r.modalities['luma']; "
-            "print(m.family.name, m.shape, m.distribution, 'torch' in sys.modules)")  # fmt: skip
+            "m = r.modalities['luma']; o = r.modalities['orbit_luma']; k = r.query_kinds['orbit']; "
+            "print(m.family.name, m.shape, m.distribution, o.family.name, k.dim, k.encoded_dim, o.query_kind.name, "
+            "'torch' in sys.modules)")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(site), "PATH": ""},
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["grid", "(16,", "16)", "gmn-grid-family", "False"]
+    assert done.stdout.split() == ["grid", "(16,", "16)", "gmn-grid-family", "grid", "1", "2", "orbit", "False"]
 
 
 def test_a_plugin_family_trains_evaluates_and_draws(site, tmp_path):
     env = {"PYTHONPATH": str(site)}
     data, out = tmp_path / "data", tmp_path / "run"
-    overrides = ['modalities=["luma", "haptic"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=6",
+    overrides = ['modalities=["luma", "orbit_luma", "haptic"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=6",
                  "data.val_scenes=4", "data.views=7", "data.shard_size=4", "data.workers=1", "train.batch_scenes=3",
                  "train.max_targets=2", "train.steps=4", "train.eval_every=2", "train.eval_scenes=4",
                  "train.log_every=1", "train.checkpoint_every=2", f"train.out={json.dumps(str(out))}"]  # fmt: skip
@@ -49,21 +52,27 @@ def test_a_plugin_family_trains_evaluates_and_draws(site, tmp_path):
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in (out / "val.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4] and all(np.isfinite(r["val_missing"]) for r in rows)
+    from gmn_plugins.data.format import load_split
+
+    scenes = load_split(data, "train")  # the plugin's kind is stored like a built-in: query.orbit (scenes, views, 1)
+    assert scenes["query.orbit"].shape == (6, 7, 1) and scenes["orbit.luma"].shape == (6, 7, 16, 16)
+    assert 0 <= scenes["query.orbit"].min() and scenes["query.orbit"].max() < 2 * np.pi
     # the sample grid draws the family's senses (truth and model rows of luma), through Family.draw
     samples = Image.open(out / "samples.png")
     assert samples.height > 4 * 32
 
     done = run_cli("evaluate", "density", str(out), "--scenes", "2", "--samples", "2", "--counts", "0,1",
-                   "--targets", "luma", "--no-progress", env=env)  # fmt: skip
+                   "--targets", "luma,orbit_luma", "--no-progress", env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     table = json.loads((out / "eval" / "density.json").read_text())
-    grids = [r["grid"] for r in table["records"] if r["target"] == "luma"]
-    assert grids and all(np.isfinite(np.asarray(g, float)).all() for g in grids)
+    for target in ("luma", "orbit_luma"):
+        grids = [r["grid"] for r in table["records"] if r["target"] == target]
+        assert grids and all(np.isfinite(np.asarray(g, float)).all() for g in grids)
 
     done = run_cli("evaluate", "generate", str(out), "--samples", "2", "--no-progress", env=env)
     assert done.returncode == 0, done.stderr
     result = json.loads((out / "eval" / "generation-val0.json").read_text())
-    assert set(result["mse"]) == {"luma"}  # the drawn camera modality is generated at the 4x4 viewpoints
+    assert set(result["mse"]) == {"luma", "orbit_luma"}  # each at its own kind's figure queries (4x4 / 8 azimuths)
     assert Image.open(result["png"]).width > 16 * 32
 
 

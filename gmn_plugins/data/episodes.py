@@ -12,6 +12,7 @@ import torch
 
 from ..modality import Modality, normalize
 from ..points import Points
+from ..train_options import MISSING_MODES
 from .format import LABEL, OBJECT_KEYS, load_split, query_key
 
 
@@ -58,8 +59,8 @@ class SceneSet:
         outside the mask is absent (``missing_mode="paper"``) or gives no context and only targets (``"code"``:
         its first ``max_targets`` views of the order, reference §6.5).
         """
-        if missing_mode not in ("paper", "code"):
-            raise ValueError(f"missing_mode must be 'paper' or 'code', got {missing_mode!r}")
+        if missing_mode not in MISSING_MODES:
+            raise ValueError(f"missing_mode must be one of {MISSING_MODES}, got {missing_mode!r}")
         plan = []  # per scene: per modality (context views, target views)
         for b, _ in enumerate(scene_ids):
             while True:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 import mujoco
 import numpy as np
 
 from .grasp import wrist_mocap_pose
+from .physics import PHYSICS_PRESETS  # defined there, torch- and mujoco-free (spec.py reads its keys)
 from .shapes import BLOCK_HALF_SIZE
 
 NUM_SENSORDATA = 132
@@ -34,43 +34,6 @@ SETTLE_STEPS = 10  # env steps with the open hand at its default pose before eve
 DEFAULT_MOCAP_POS = (0.0, -0.35, 0.2)  # far from the object, rotated 180° about z (reference §3.1)
 REMOVED_POS = (0.0, 0.0, -100.0)  # where remove_object parks the blocks
 
-
-@dataclass(frozen=True)
-class PhysicsPreset:
-    """MuJoCo options: ``timestep`` seconds per physics step, ``substeps`` physics steps per env step."""
-
-    timestep: float
-    substeps: int
-    iterations: int = 50
-    tolerance: float = 1e-10
-    solver: str = "Newton"
-    cone: str = "elliptic"
-    # Pure speed settings, measured on the built-in hand: sparse Jacobians +16 %, no constraint islands +4 %, with
-    # the same grasps (mean |Δq| < 1e-4 rad).
-    jacobian: str = "sparse"
-    islands: bool = False
-
-
-# Measured effect of the presets on the data (benchmarks/hand_calibration.py, 2000 grasps = 400 five-block objects x
-# 5 wrist poses, seed 0, same grasps for both settings; statistics over each setting's accepted grasps):
-#   built-in fast vs built-in faithful: all 132 dims within 0.5 std (median |Δmean|/std 0.001-0.008 per sensor
-#     group, std ratios 0.995-1.003), touch activation rates equal within 0.002 (thumb distal 0.607 / 0.608, index
-#     distal 0.459 / 0.459, ...; 3.17 sensors fire per grasp in both), acceptance 0.866 / 0.866;
-#   real MPL fast vs MPL faithful: likewise (median |Δmean|/std <= 0.009, std ratios 0.995-1.015, touch rates within
-#     0.001, acceptance 0.893 / 0.892); only the friction-locked wrist_PRO dims differ at the 1e-5 level.
-#   The built-in hand (either preset) vs the MPL faithful: see the calibration table in the issue #4 report (94.7 % of
-#     dims within 0.5 std and std ratio in [0.5, 2], all touch rates within 0.05, acceptance 0.866 vs 0.892).
-# Speed (grasp simulations/s on one core, idle machine, sensors on the last step only): built-in fast ~180, built-in
-# faithful ~94, MPL fast ~71, MPL faithful ~38. The MPL's collision detection is 62 % of its step time (mesh narrow
-# phase 56 %; the explicit forearm–wristy pair alone ~18 %), the built-in's 32 %. Tried on the MPL and not taken:
-# multiccd off (+12 %, unlocks the wrist), ccd_tolerance 1e-4 (+6 %, unlocks it too), constraint islands (+-0),
-# dense Jacobian (-17 %), collision hulls capped at 64 vertices (+32 %, but middle-distal touch rate 0.458 vs 0.404).
-PHYSICS_PRESETS = {
-    "faithful": PhysicsPreset(timestep=0.002, substeps=20),  # the authors' options (reference §3.1)
-    # Same 0.04 s env step at half the physics steps (reference §6(c)). MuJoCo's multiccd stays on: turning it off
-    # gains nothing for the built-in hand and unlocks the real MPL's friction-locked wrist (wrist_PRO 0.15 rad).
-    "fast": PhysicsPreset(timestep=0.004, substeps=10),
-}
 
 # ---- MPL right hand, numbers from mpl_right.xml (JHU/APL MPL via Roboti LLC / MuJoCo HAPTIX, Apache-2.0) ----
 # (body, parent, pos, quat or None, joint or None, joint axis, joint range (rad)) in the file's order, which fixes the

@@ -1,8 +1,32 @@
 """Model layer of gmn-plugins: GMN with APoE or the C-GQN baseline (Lim et al., NeurIPS 2019).
 Holds the networks of the built-in families "image" (C, H, W) and "vector" (D,); the GMN builds every modality's
-through its ``gmn_plugins.family.Family``, a plugin's as well."""
+through its ``gmn_plugins.family.Family``, a plugin's as well.
 
-from .gmn import GMN, ModalityInfo, Points
-from .presets import PRESETS, Preset
+The names below are imported on first use (PEP 562), so that importing a torch-free submodule (``options``,
+``presets``; ``gmn_plugins.spec`` reads the allowed option values there) imports no torch."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..points import Points
+    from .gmn import GMN, ModalityInfo
+    from .presets import PRESETS, Preset
 
 __all__ = ["GMN", "ModalityInfo", "Points", "PRESETS", "Preset"]
+
+_LAZY = {"GMN": ".gmn", "ModalityInfo": ".gmn", "Points": "..points", "PRESETS": ".presets", "Preset": ".presets"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

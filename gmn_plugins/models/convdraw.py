@@ -6,9 +6,8 @@ import torch.nn as nn
 
 from .convlstm import ConvLSTM
 from .experts import gaussian_kl, gaussian_log_density
+from .options import FIRST_STEP_PRIORS
 from .presets import Preset
-
-FIRST_STEP_PRIORS = ("bias", "context")
 
 
 @attrs.frozen(eq=False)

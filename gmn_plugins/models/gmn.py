@@ -17,10 +17,9 @@ from ..families import BUILTIN
 from ..family import Family
 from .encoders import QUERY_DIM, RepresentationGaussian, encode_query
 from .experts import gaussian_kl, gaussian_log_density
-from .inference import AMORTIZERS, EXPERTS, APoE, Baseline, PoE
+from .inference import AMORTIZERS, APoE, Baseline, PoE
+from .options import EXPERTS, INFERENCES
 from .presets import Preset
-
-INFERENCE = ("apoe", "baseline", "poe")
 
 
 def _family(value) -> Family:
@@ -117,8 +116,8 @@ class GMN(nn.Module):
         self.sigma = float(sigma)
         if not modalities:
             raise ValueError("a GMN needs at least one modality")
-        if inference not in INFERENCE:
-            raise ValueError(f"inference must be one of {INFERENCE}, got {inference!r}")
+        if inference not in INFERENCES:
+            raise ValueError(f"inference must be one of {INFERENCES}, got {inference!r}")
         if experts not in EXPERTS:
             raise ValueError(f"experts must be one of {EXPERTS}, got {experts!r}")
         if amortizer not in AMORTIZERS or (amortizer == "loop" and inference != "apoe"):

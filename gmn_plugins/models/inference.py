@@ -13,9 +13,9 @@ import torch.nn as nn
 
 from .convdraw import ConvDraw, Latents
 from .experts import gaussian_product
+from .options import EXPERTS
 from .presets import Preset
 
-EXPERTS = ("present", "all")
 AMORTIZERS = ("batched", "loop")
 
 

@@ -1,0 +1,16 @@
+"""The allowed values of the model's named options, torch-free: ``gmn_plugins.spec`` builds its ``Literal`` types
+from these tuples (spec files must load without torch), and the modules that implement the options validate against
+the same tuples. Each is defined only here; the first value is not necessarily the spec's default.
+
+The model's other named options are defined where they are implemented, torch-free too: ``model.preset`` by the
+keys of ``presets.PRESETS``, ``model.vector_projection`` by ``gmn_plugins.families.VECTOR_PROJECTIONS``.
+"""
+
+# model.inference: implemented by GMN (gmn.py), which builds APoE, PoE or Baseline (inference.py).
+INFERENCES = ("apoe", "poe", "baseline")
+
+# model.experts: implemented by inference._Product (inference.py), the base of APoE and PoE.
+EXPERTS = ("present", "all")
+
+# model.first_step_prior: implemented by ConvDraw (convdraw.py).
+FIRST_STEP_PRIORS = ("bias", "context")

@@ -1,0 +1,10 @@
+"""The allowed values of the training options, torch-free: ``gmn_plugins.spec`` builds its ``Literal`` types from
+these tuples (a spec file loads without torch), and the code that implements an option validates against the same
+tuple. Each is defined only here; the first value is not necessarily the spec's default."""
+
+# train.clip_mode: implemented by train.clip_gradients.
+CLIP_MODES = ("value", "norm")
+
+# train.missing_mode: implemented by data.episodes.SceneSet.episodes (train.py and evaluation/missing.py pass the
+# run's value on to it).
+MISSING_MODES = ("paper", "code")
