@@ -33,6 +33,9 @@ class ImageFamily(Family):
     def slice(self, cut, sense):
         return cut.cut_image(sense)
 
+    def split_axes(self):
+        return ("channels", "rows", "cols")
+
     def draw(self, sense):
         return np.clip(np.asarray(sense, np.float32), 0.0, 1.0)
 

@@ -125,6 +125,11 @@ class Family:
         indices = cut.vector_indices()
         return sense if indices is None else sense[..., indices]
 
+    def split_axes(self) -> tuple[str, ...]:
+        """The axes a modality file's ``[[axes]] split`` may cut, by position in the shape: names of ``SliceSpec``
+        fields (``channels``, ``rows``, ``cols``). Default: none (such a family is cut by ``values`` axes only)."""
+        return ()
+
     def draw(self, sense: np.ndarray) -> np.ndarray | None:
         """One sense or prediction ``(*shape)`` as a picture (C, H, W) float in [0, 1] with C in {1, 3}, or None
         when this family is not drawn (the default)."""

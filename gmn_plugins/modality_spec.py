@@ -36,8 +36,6 @@ import numpy as np
 
 from .spec import SpecError, converter, read_toml, structure
 
-SPLIT_AXES = ("channels", "rows", "cols")
-
 
 @attrs.frozen
 class SliceSpec:
@@ -142,14 +140,17 @@ def read_modality_file(path) -> ModalityFile:
     return structure(read_toml(path), ModalityFile, str(path))
 
 
-def _axis_values(axis: AxisSpec, base_shape: tuple[int, ...], where: str) -> list[tuple[str, SliceSpec]]:
+def _axis_values(axis: AxisSpec, base_shape: tuple[int, ...], where: str, family) -> list[tuple[str, SliceSpec]]:
     if (axis.split is None) == (axis.values is None):
         raise SpecError(f"{where}: axes.{axis.key}: give exactly one of split or values")
     if axis.values is not None:
         return list(axis.values.items())
-    if len(base_shape) != 3:
-        raise SpecError(f"{where}: axes.{axis.key}: split needs an image sensor (C, H, W), got {base_shape}")
-    size = base_shape[SPLIT_AXES.index(axis.split)]
+    splits = tuple(family.split_axes())
+    if axis.split not in splits or len(base_shape) != len(splits):
+        can = f"splits {', '.join(splits)} of (C, H, W)-like shapes" if splits else "has no split axes (use values)"
+        raise SpecError(f"{where}: axes.{axis.key}: cannot split {axis.split} of shape {base_shape}: family "
+                        f"{family.name!r} {can}")  # fmt: skip
+    size = base_shape[splits.index(axis.split)]
     parts = axis.parts or (len(axis.names) if axis.names else 0)
     names = axis.names or [str(i) for i in range(parts)]
     if parts < 1 or len(names) != parts or size % parts:
@@ -173,9 +174,9 @@ def _offset(base: SliceSpec, part: SliceSpec) -> SliceSpec:
     return attrs.evolve(part, **fields), attrs.evolve(base, **{k: None for k in fields})
 
 
-def expand(file: ModalityFile, sensor_shape: tuple[int, ...], where: str, cut) -> list[ModalitySpec]:
-    """The modalities a file declares, with shapes derived from ``sensor_shape`` by ``cut(slice_spec, array)`` (the
-    family's ``Family.slice``) and checked against ``shape``.
+def expand(file: ModalityFile, sensor_shape: tuple[int, ...], where: str, family) -> list[ModalitySpec]:
+    """The modalities a file declares, with shapes derived from ``sensor_shape`` by ``family.slice(slice_spec,
+    array)`` and split along ``family.split_axes()`` (a ``Family``), checked against ``shape``.
 
     Raises ``SpecError`` for an impossible split, a template that does not name every axis, a slice the family
     refuses, or a wrong shape.
@@ -183,12 +184,12 @@ def expand(file: ModalityFile, sensor_shape: tuple[int, ...], where: str, cut) -
 
     def shape_of(slice_: SliceSpec) -> tuple[int, ...]:
         try:
-            return cut(slice_, np.empty(sensor_shape, np.uint8)).shape
+            return family.slice(slice_, np.empty(sensor_shape, np.uint8)).shape
         except (ValueError, IndexError) as exc:
             raise SpecError(f"{where}: slice: {exc}") from None
 
     base_shape = shape_of(file.slice)
-    axes = [[(axis.key, name, s) for name, s in _axis_values(axis, base_shape, where)] for axis in file.axes]
+    axes = [[(axis.key, name, s) for name, s in _axis_values(axis, base_shape, where, family)] for axis in file.axes]
     out = []
     for combo in itertools.product(*axes) if axes else [()]:
         keys = {key: name for key, name, _ in combo}

@@ -235,7 +235,7 @@ def load_registry() -> Registry:
                 if item.sensor not in registry.sensors:
                     raise SpecError(f"sensor: unknown sensor {item.sensor!r}; installed: "
                                     f"{', '.join(sorted(registry.sensors))}")  # fmt: skip
-                specs = expand(item, registry.sensors[item.sensor].shape, path or item.name, family_of(item.family).slice)
+                specs = expand(item, registry.sensors[item.sensor].shape, path or item.name, family_of(item.family))
             modalities = []
             for spec in specs:
                 family = family_of(spec.family)

@@ -95,4 +95,30 @@ def test_a_bad_family_file_is_one_line(tmp_path):
     bad.write_text('name = "x-{i}"\nsensor = "camera.rgb"\nquery = "camera"\nfamily = "image"\n'
                    'axes = [{ key = "i", split = "rows", parts = 5 }]\n')  # fmt: skip
     with pytest.raises(SpecError, match=r"bad.toml: axes.i: cannot split rows of size 64 into 5 parts"):
-        expand(read_modality_file(bad), (3, 64, 64), str(bad), IMAGE.slice)
+        expand(read_modality_file(bad), (3, 64, 64), str(bad), IMAGE)
+
+
+def test_a_split_follows_the_family_split_axes(tmp_path):
+    """Which axes a [[axes]] split may cut is the family's (Family.split_axes), never read off the sensor's rank."""
+    from gmn_plugins.families import VECTOR
+    from gmn_plugins.family import Family
+    from gmn_plugins.modality_spec import expand, read_modality_file
+    from gmn_plugins.spec import SpecError
+
+    class Planes(Family):  # a plugin's (H, W) family that splits rows and cols
+        def slice(self, cut, sense):
+            rows, cols = cut.rows or [0, sense.shape[-2]], cut.cols or [0, sense.shape[-1]]
+            return sense[..., rows[0]:rows[1], cols[0]:cols[1]]
+
+        def split_axes(self):
+            return ("rows", "cols")
+
+    planes = Planes("planes", 2, "m:E", "m:R")
+    file = tmp_path / "halves.toml"
+    file.write_text('name = "half-{i}"\nsensor = "s"\nquery = "camera"\nfamily = "planes"\n'
+                    'axes = [{ key = "i", split = "cols", parts = 2, names = ["l", "r"] }]\n')  # fmt: skip
+    specs = expand(read_modality_file(file), (8, 6), str(file), planes)
+    assert [(m.name, tuple(m.shape), m.slice.cols) for m in specs] == [("half-l", (8, 3), [0, 3]), ("half-r", (8, 3), [3, 6])]
+    with pytest.raises(SpecError, match=r"halves.toml: axes.i: cannot split cols of shape \(132,\): family 'vector' has "
+                                        r"no split axes \(use values\)$"):  # fmt: skip
+        expand(read_modality_file(file), (132,), str(file), VECTOR)

@@ -58,9 +58,9 @@ def test_the_skeleton(tmp_path):
     for hook in ("register_sensors", "register_modalities"):
         assert f"@hookimpl\ndef {hook}(register)" in init
     assert 'rig.render("mask"' in init  # the stub sensor uses the rig's public API
-    touch = expand(read_modality_file(root / "gmn_fingertips" / "fingertips-touch.toml"), (132,), "touch", VECTOR.slice)
+    touch = expand(read_modality_file(root / "gmn_fingertips" / "fingertips-touch.toml"), (132,), "touch", VECTOR)
     assert [(m.name, m.sensor, m.shape) for m in touch] == [("fingertips-touch", "hand.haptic", [5])]
-    mask = expand(read_modality_file(root / "gmn_fingertips" / "fingertips-mask.toml"), (1, 64, 64), "mask", IMAGE.slice)
+    mask = expand(read_modality_file(root / "gmn_fingertips" / "fingertips-mask.toml"), (1, 64, 64), "mask", IMAGE)
     assert [(m.name, m.sensor, m.shape) for m in mask] == [("fingertips-mask", "camera.fingertips-mask", [1, 64, 64])]
 
 
