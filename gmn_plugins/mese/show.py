@@ -68,8 +68,9 @@ def show_scene(arrays: dict[str, np.ndarray], config: DatasetConfig, stats: dict
     """Write a PNG: camera views (row 1), hand views at the grasp end states (row 2, if the scene has grasps), a
     bar plot of grasp ``grasp``'s haptic vector, raw and scaled (row 3), then one row per other sensor of the
     dataset (plugin sensors included): its views as images when a record has 2 or more axes (3 channels as RGB,
-    else the first channel), or a bar plot of view ``grasp``'s values. (The families' own drawing replaces this
-    last rule once families draw; issue 12.)"""
+    else the first channel), or a bar plot of view ``grasp``'s values. This shows raw sensor records, before any
+    modality cuts them, so there is no family to ask (``Family.draw`` draws modalities in sample grids and
+    generation figures); the rule by shape is this debugging view's alone."""
     import matplotlib
 
     matplotlib.use("Agg")
