@@ -69,3 +69,49 @@ def test_no_other_module_spells_the_format():
                   if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in ("SPLIT_CODES", "SPLITS")
                                                           for t in node.targets)]  # fmt: skip
     assert not found, "spell these through gmn_plugins.data.format:\n" + "\n".join(found)
+
+
+def test_a_split_is_packed_once_and_read_through_memory_maps(tmp_path):
+    generate(tmp_path, DatasetConfig(seed=5, views=2, shard_size=2, splits={"train": 3}), workers=1, progress=False)
+    whole = fmt.load_split(tmp_path, "train")
+    maps = fmt.open_split(tmp_path, "train")
+    assert set(maps) == set(whole) and all(isinstance(m, np.memmap) for m in maps.values())
+    assert all(np.array_equal(maps[k], whole[k]) and maps[k].dtype == whole[k].dtype for k in whole)
+    index = fmt.packed_dir(tmp_path, "train") / fmt.PACKED_INDEX
+    stamp = index.stat().st_mtime_ns
+    fmt.open_split(tmp_path, "train")
+    assert index.stat().st_mtime_ns == stamp, "a packed split is not packed again"
+    assert not list(fmt.packed_dir(tmp_path, "train").glob(".*.tmp"))
+
+    rgb = fmt.packed_dir(tmp_path, "train") / "camera.rgb.npy"
+    data = bytearray(rgb.read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit in the last scene's last pixel
+    rgb.write_bytes(bytes(data))
+    with pytest.raises(fmt.DataError, match=r"camera.rgb.npy: missing or changed since it was packed"):
+        fmt.open_split(tmp_path, "train")
+    again = fmt.open_split(tmp_path, "train")  # packed anew from the (intact) shards
+    assert np.array_equal(again["camera.rgb"], whole["camera.rgb"])
+    stamp = index.stat().st_mtime_ns
+    fmt.open_split(tmp_path, "train")
+    assert index.stat().st_mtime_ns == stamp
+
+    manifest = tmp_path / fmt.MANIFEST  # a changed manifest (e.g. after a repair) is packed again
+    manifest.write_text(manifest.read_text().replace('"blocks": 5', '"blocks": 5, "note": 1'))
+    fmt.open_split(tmp_path, "train")
+    assert index.stat().st_mtime_ns != stamp
+
+
+def test_gmn_data_pack_packs_every_split_and_names_an_unknown_one(tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    generate(tmp_path, DatasetConfig(seed=5, views=1, shard_size=2, splits={"train": 2, "val": 1}), workers=1,
+             progress=False)  # fmt: skip
+    done = run_cli("data", "pack", str(tmp_path), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    packed = json.loads(done.stdout)["packed"]
+    assert {split: p["scenes"] for split, p in packed.items()} == {"train": 2, "val": 1}
+    assert packed["train"]["bytes"] == sum(p.stat().st_size for p in fmt.packed_dir(tmp_path, "train").glob("*.npy"))
+    done = run_cli("data", "pack", str(tmp_path), "--splits", "test")
+    assert done.returncode == 2 and done.stderr.strip() == f"{tmp_path / fmt.MANIFEST}: splits: no split 'test'"

@@ -7,6 +7,8 @@
     gmn-data repair DIR          regenerate missing or corrupted shards (same bytes) and rewrite the manifest
     gmn-data verify DIR          check every shard's sha256; one line per bad shard, exit 2 if any
     gmn-data info DIR [--json]   counts, splits, sensors, shapes, statistics
+    gmn-data pack DIR [--splits train,val]
+                                 the uncompressed, memory-mapped copy training reads (made on first use anyway)
     gmn-data show DIR --scene I [--split train] [--grasp G] --out PNG
 
 Shards are pure functions of (seed, split, shard index): ``--shard-range A:B`` makes the global shards A..B-1 only
@@ -24,9 +26,13 @@ import time
 from pathlib import Path
 
 from . import user_errors
-from ..data.format import MANIFEST, SHARD_GLOB, DataError, query_key, read_shard, repair_hint, shard_path
+from ..data.format import (MANIFEST, PACKED, SHARD_GLOB, DataError, pack_split, packed_dir, query_key, read_manifest, read_shard,
+                           repair_hint, shard_path)  # fmt: skip
+from ..faults import cannot_write
 from ..files import read_json
 from ..mese.generate import DatasetConfig, finalize, generate, read_config, repair, shard_tasks, verify
+from ..mese.physics import PHYSICS_PRESETS
+from ..mese.scene import SATURATION
 
 
 def _shard_range(text: str) -> tuple[int, int]:
@@ -96,6 +102,7 @@ def _info(args: argparse.Namespace) -> None:
             info["stats"][key] = {"dims": len(lo), "min": float(lo.min()), "max": float(hi.max()),
                                   "dims_below_range_floor_0.1": int(((hi - lo) < 0.1).sum())}  # fmt: skip
         info["bytes"] = sum(p.stat().st_size for p in root.glob(SHARD_GLOB))
+        info["packed_bytes"] = sum(p.stat().st_size for p in root.glob(f"{PACKED}/*/*.npy"))
     if args.json:
         print(json.dumps(info, indent=2))
         return
@@ -108,7 +115,8 @@ def _info(args: argparse.Namespace) -> None:
     for name, s in info["splits"].items():
         acc = f", grasp acceptance {s['grasp_acceptance']:.3f}" if s["grasp_acceptance"] else ""
         print(f"  {name:<6}{s['scenes']:>9} scenes in {s['shards']} shards{acc}")
-    print(f"  {info['bytes'] / 2**20:.1f} MiB on disk")
+    print(f"  {info['bytes'] / 2**20:.1f} MiB on disk" + (f", {info['packed_bytes'] / 2**20:.1f} MiB packed for "
+          f"training (gmn-data pack)" if info.get("packed_bytes") else ""))
     print("sensors:")
     for name, s in info["sensors"].items():
         optics = f", {s['resolution'][0]}x{s['resolution'][1]} px, fovy {s['fovy_degrees']:.2f}°" if "resolution" in s else ""
@@ -157,6 +165,23 @@ def _repair(args: argparse.Namespace) -> None:
     print(json.dumps({"dir": args.dir, "scenes": scenes, "shards_regenerated": remade}))
 
 
+def _pack(args: argparse.Namespace) -> None:
+    root = Path(args.dir)
+    manifest = read_manifest(root)
+    splits = args.splits.split(",") if args.splits else [s for s, v in manifest["splits"].items() if v["scenes"]]
+    packed = {}
+    for split in splits:
+        read_manifest(root, split)  # an unknown split: one line naming it
+        try:
+            index = pack_split(root, split, progress=not args.no_progress)
+        except OSError as exc:
+            raise cannot_write(packed_dir(root, split), exc, "the shards are intact; free space or fix the "
+                               "directory and run it again", DataError) from None  # fmt: skip
+        size = sum((packed_dir(root, split) / f["file"]).stat().st_size for f in index["files"].values())
+        packed[split] = {"scenes": index["scenes"], "dir": str(packed_dir(root, split)), "bytes": size}
+    print(json.dumps({"dir": args.dir, "packed": packed}))
+
+
 def _verify(args: argparse.Namespace) -> None:
     problems = verify(args.dir)
     for line in problems:
@@ -179,8 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--blocks", type=int, default=5, help="blocks per object (5; 4 and 6 for held-out sets)")
     gen.add_argument("--views", type=int, default=15)
     gen.add_argument("--hand", default="builtin", help="'builtin' or the path of an MPL-layout MJCF file")
-    gen.add_argument("--physics", choices=("faithful", "fast"), default="fast")
-    gen.add_argument("--saturation", choices=("code", "paper"), default="code",
+    gen.add_argument("--physics", choices=tuple(PHYSICS_PRESETS), default="fast")
+    gen.add_argument("--saturation", choices=tuple(SATURATION), default="code",
                      help="block colour saturation: code = U(0.75, 1) (authors' code), paper = U(0, 0.75)")
     gen.add_argument("--shard-size", type=int, default=32)
     gen.add_argument("--sensors", default="camera.rgb,hand.haptic", help="comma-separated sensor names")
@@ -198,6 +223,11 @@ def main(argv: list[str] | None = None) -> None:
     ver = sub.add_parser("verify", help="check every shard against its sha256 in the manifest")
     ver.add_argument("dir")
     ver.set_defaults(run=_verify)
+    pack = sub.add_parser("pack", help="write the uncompressed, memory-mappable copy of splits that training reads")
+    pack.add_argument("dir")
+    pack.add_argument("--splits", default="", help="comma-separated splits (default: every non-empty one)")
+    pack.add_argument("--no-progress", action="store_true")
+    pack.set_defaults(run=_pack)
     inf = sub.add_parser("info", help="counts, splits, sensors, shapes, statistics")
     inf.add_argument("dir")
     inf.add_argument("--json", action="store_true")

@@ -13,26 +13,40 @@ import torch
 from ..modality import Modality, normalize
 from ..points import Points
 from ..train_options import MISSING_MODES
-from .format import LABEL, OBJECT_KEYS, load_split, query_key
+from .format import LABEL, OBJECT_KEYS, open_split, query_key
 
 
 class SceneSet:
-    """One split of a dataset, kept raw in memory (uint8 images stay uint8); normalised and sliced per batch.
+    """One split of a dataset, read on demand from its packed, memory-mapped copy (``data.format.open_split``), so
+    memory does not grow with the number of scenes; senses are normalised and sliced per batch (uint8 images stay
+    uint8 on disk).
 
-    ``modalities``: the experiment's ordered modalities. ``stats``: the manifest's statistics (for ``minmax`` sensors).
+    ``modalities``: the experiment's ordered modalities. ``stats``: the manifest's statistics (for ``minmax``
+    sensors). Pickles as its location, so a ``DataLoader`` worker (fork or spawn) opens its own maps. Raises
+    ``DataError`` (from ``open_split``) for a missing or damaged dataset.
     """
 
-    def __init__(self, root, split: str, modalities: list[Modality], stats: dict):
+    def __init__(self, root, split: str, modalities: list[Modality], stats: dict, progress: bool = False):
+        self.root, self.split = root, split
         self.modalities = modalities
         self.stats = stats
-        self.split = split
-        arrays = load_split(root, split)
-        self.raw = {m.sensor.name: arrays[m.sensor.name] for m in modalities}
-        self.queries = {kind: arrays[query_key(kind)] for kind in {m.sensor.query for m in modalities}}
-        self.labels = arrays[LABEL]
-        self.objects = {key: arrays[key] for key in OBJECT_KEYS}  # to render any view again
+        self._open(progress)
+
+    def _open(self, progress: bool = False) -> None:
+        arrays = open_split(self.root, self.split, progress)
+        self.raw = {m.sensor.name: arrays[m.sensor.name] for m in self.modalities}
+        self.queries = {kind: arrays[query_key(kind)] for kind in {m.sensor.query for m in self.modalities}}
+        self.labels = np.array(arrays[LABEL])  # small: in memory
+        self.objects = {key: np.array(arrays[key]) for key in OBJECT_KEYS}  # to render any view again
         self.num_scenes = len(self.labels)
-        self.views = self.raw[modalities[0].sensor.name].shape[1]
+        self.views = self.raw[self.modalities[0].sensor.name].shape[1]
+
+    def __getstate__(self) -> dict:
+        return {key: value for key, value in self.__dict__.items() if key in ("root", "split", "modalities", "stats")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._open()
 
     def senses(self, m: Modality, scenes: np.ndarray, views: np.ndarray) -> np.ndarray:
         """(len(scenes), *m.shape) float32 senses of modality ``m`` at (scene, view) pairs."""

@@ -7,7 +7,13 @@ Layout of a dataset directory ``ROOT``::
     train/shard-00000.npz ...   ``shard_size`` scenes each (the last may hold fewer); also val/, test/
     train/shard-00000.json ...  per-shard record: file, scenes, sha256, shapes, min/max statistics, grasp attempts
     manifest.json               counts, shapes, sensors, per-shard sha256, train statistics (written last)
-    .checksums.json             a cache of the shards' sha256 keyed by (size, mtime); only a cache
+    .checksums.json             a cache of the files' sha256 keyed by (size, mtime); only a cache
+    packed/train/KEY.npy ...    the split's arrays uncompressed, one memory-mappable .npy per key (``pack_split``)
+    packed/train/index.json     what they were packed from (the manifest's sha256) and each file's sha256 (last)
+
+Training and evaluation read a split through ``open_split``: memory maps of the packed copy, so reading a scene
+costs a page fault, not a decompression, and memory does not grow with the dataset. A shard is deflate-compressed
+(random access would inflate it whole); the packed copy is the same bytes of every array, made once per split.
 
 Arrays of a shard, every one with the scene as its first axis (S scenes, V views)::
 
@@ -33,7 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import DataError, atomic_write, file_sha256, read_json, write_json
+from ..files import DataError, atomic_write, file_sha256, read_json, remove_stale_temps, write_json
+from ..locks import hold
 
 SPLITS = ("train", "val", "test")
 SPLIT_CODES = {split: code for code, split in enumerate(SPLITS)}  # a scene's seed is (seed, split code, index)
@@ -41,12 +48,15 @@ CONFIG = "config.json"
 MANIFEST = "manifest.json"
 CHECKSUM_CACHE = ".checksums.json"  # shard -> [size, mtime_ns, sha256]
 SHARD_GLOB = "*/shard-*.npz"
+PACKED = "packed"  # ROOT/packed/SPLIT/KEY.npy + index.json
+PACKED_INDEX = "index.json"
 LABEL = "label"
 OBJECT_KEYS = ("walk", "colours")  # enough to build the scene's object again (``SceneSet.objects``)
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 __all__ = ["DataError", "SPLITS", "SPLIT_CODES", "query_key", "shard_path", "record_path", "write_shard",
-           "read_shard", "ChecksumCache", "manifest_sha256", "read_manifest", "load_split", "repair_hint"]  # fmt: skip
+           "read_shard", "ChecksumCache", "manifest_sha256", "read_manifest", "load_split", "pack_split", "open_split",
+           "repair_hint"]  # fmt: skip
 
 
 def query_key(kind: str) -> str:
@@ -175,3 +185,104 @@ def load_split(root: str | os.PathLike, split: str) -> dict[str, np.ndarray]:
     if not parts:
         return {}
     return {key: np.concatenate([p[key] if p[key].ndim else p[key][None] for p in parts]) for key in parts[0]}
+
+
+def packed_dir(root: str | os.PathLike, split: str) -> Path:
+    """``ROOT/packed/SPLIT``: where ``pack_split`` writes a split's memory-mappable arrays."""
+    return Path(root) / PACKED / split
+
+
+def _packed_index(root: Path, split: str, manifest: dict) -> dict | None:
+    """The split's packed index if it is complete and made from this manifest, else None."""
+    try:
+        index = read_json(packed_dir(root, split) / PACKED_INDEX)
+    except (OSError, DataError):
+        return None
+    return index if isinstance(index, dict) and index.get("manifest_sha256") == manifest_sha256(manifest) else None
+
+
+def pack_split(root: str | os.PathLike, split: str, progress: bool = False) -> dict:
+    """Write the split's arrays uncompressed, one ``ROOT/packed/SPLIT/KEY.npy`` (scenes, ...) per key, filled shard
+    by shard (memory: one shard), each file atomically, then ``index.json`` (``{"manifest_sha256", "scenes",
+    "files": {KEY: {"file", "sha256", "shape", "dtype"}}}``) last; return the index. A split already packed from
+    this manifest is left alone; a dataset whose manifest changed (a repair, say) is packed again. Several
+    processes may call it at once (a lock per split). Raises ``DataError`` like ``load_split``; ``OSError`` when
+    the directory cannot be written."""
+    root = Path(root)
+    manifest = read_manifest(root, split)
+    index = _packed_index(root, split, manifest)
+    if index is not None:
+        return index
+    out = packed_dir(root, split)
+    out.mkdir(parents=True, exist_ok=True)
+    with hold(out.parent / f".{split}.lock", f"packing {root}/{split}", blocking=True):
+        index = _packed_index(root, split, manifest)  # another process may have packed it meanwhile
+        if index is not None:
+            return index
+        entries = manifest["splits"][split]["shards"]
+        scenes = sum(e["scenes"] for e in entries)
+        cache = ChecksumCache(root)
+        files, maps, start = {}, {}, 0  # key -> (target, temp file); key -> the open memory map being filled
+        try:
+            from tqdm import tqdm
+
+            for entry in tqdm(entries, desc=f"pack {root}/{split}", unit="shard", disable=not progress, leave=False):
+                path = root / entry["file"]
+                if cache.sha256(path) != entry["sha256"]:
+                    raise DataError(f"{path}: missing or corrupted (sha256 differs from the manifest); "
+                                    f"{repair_hint(root)}")  # fmt: skip
+                for key, array in read_shard(path).items():
+                    if key not in files:
+                        target = out / f"{key}.npy"
+                        remove_stale_temps(target)
+                        files[key] = (target, target.with_name(f".{target.name}.{os.getpid()}.tmp"))
+                        maps[key] = np.lib.format.open_memmap(files[key][1], mode="w+", dtype=array.dtype,
+                                                              shape=(scenes, *array.shape[1:]))  # fmt: skip
+                    maps[key][start : start + len(array)] = array
+                start += entry["scenes"]
+            layout = {key: ([int(n) for n in m.shape], str(m.dtype)) for key, m in maps.items()}
+            for m in maps.values():
+                m.flush()
+            maps.clear()  # the last references: the maps are closed before their files are renamed
+            written = {}
+            for key, (target, tmp) in files.items():
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+                shape, dtype = layout[key]
+                written[key] = {"file": target.name, "sha256": cache.sha256(target), "shape": shape, "dtype": dtype}
+        finally:
+            maps.clear()
+            for _, tmp in files.values():
+                tmp.unlink(missing_ok=True)
+        cache.save()
+        index = {"manifest_sha256": manifest_sha256(manifest), "scenes": scenes, "files": written}
+        write_json(out / PACKED_INDEX, index)
+        return index
+
+
+def open_split(root: str | os.PathLike, split: str, progress: bool = False) -> dict[str, np.ndarray]:
+    """Every array of one split as a read-only memory map (scenes, ...), packing the split first if needed
+    (``pack_split``). Each packed file is checked against the index's sha256 through the checksum cache, so a
+    file is hashed once and again only when its size or mtime changes. Falls back to ``load_split`` (in memory, a
+    warning on stderr) when the dataset directory cannot be written. Raises ``DataError`` like ``load_split``, and
+    for a packed file that changed on disk (it is packed again on the next call)."""
+    root = Path(root)
+    try:
+        index = pack_split(root, split, progress)
+    except OSError as exc:
+        import sys
+
+        print(f"warning: {root}: cannot write the packed copy of {split} ({exc.strerror or exc}); reading the split "
+              f"into memory instead", file=sys.stderr)  # fmt: skip
+        return load_split(root, split)
+    cache = ChecksumCache(root)
+    arrays = {}
+    for key, entry in index["files"].items():
+        path = packed_dir(root, split) / entry["file"]
+        if cache.sha256(path) != entry["sha256"]:
+            (packed_dir(root, split) / PACKED_INDEX).unlink(missing_ok=True)
+            raise DataError(f"{path}: missing or changed since it was packed; run again to pack {split} anew")
+        arrays[key] = np.load(path, mmap_mode="r")
+    cache.save()
+    return arrays
