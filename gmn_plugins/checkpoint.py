@@ -25,7 +25,7 @@ FORMAT_VERSION = 2  # 2: payload sha256, data identity
 RESUMABLE_TRAIN_FIELDS = {"steps", "checkpoint_every", "log_every", "threads", "out", "eval_every", "eval_scenes", "device",
                           "tensorboard", "keep_every"}
 # data fields that may change: where the dataset lives and how many processes make it (a moved dataset resumes)
-RESUMABLE_DATA_FIELDS = {"dir", "workers"}
+RESUMABLE_DATA_FIELDS = {"dir", "workers", "loader_workers"}
 
 
 # every section's default values: what a field that a newer version added meant for an older checkpoint

@@ -42,7 +42,7 @@ MAX_SCENES = 10_000_000  # scenes of a split, and validation scenes (paper: 1M t
 MAX_SHARD_SIZE = 10_000  # scenes per shard, held in memory while written (~2 GB at 15 views of 64x64 RGB + haptics)
 MAX_BATCH_SCENES = 1024  # scenes per training step (paper: 12)
 MAX_LR = 1.0  # Adam moves every parameter by about lr per step: past 1 a run diverges at once (specs: 1e-4, 1e-3)
-MAX_PROCESSES = 1024  # data.workers and train.threads
+MAX_PROCESSES = 1024  # data.workers, data.loader_workers and train.threads
 MAX_LATENT_GRID = 256  # model.latent_grid h and w (images: H/4; v4 at 64x64: 16)
 
 
@@ -103,6 +103,10 @@ class DataSpec:
     simulation preset (``faithful`` = the authors' 0.002 s x 20, ``fast`` = 0.004 s x 10). ``saturation``: block
     colour saturation range, ``code`` = U(0.75, 1) as the authors' code (default), ``paper`` = U(0, 0.75) as the
     paper's text (reference §1, §5). Held-out 4/6-block sets are separate datasets with ``blocks = 4`` / ``6``.
+    ``workers``: processes generating the data. ``loader_workers``: ``DataLoader`` processes preparing training
+    batches ahead of the step (0: on the training thread); any value gives the same batches, since batch k is a
+    pure function of (seed, k) (``data.loader``). Training reads the packed, memory-mapped copy of the data
+    (``data.format.open_split``), so memory does not grow with ``train_scenes``.
     """
 
     dir: str = "data/default"
@@ -116,6 +120,7 @@ class DataSpec:
     physics: Physics = "fast"
     saturation: Saturation = "code"
     workers: int = 0  # 0 = one per CPU core
+    loader_workers: int = 0  # DataLoader processes preparing training batches; 0 = on the training thread
 
 
 @attrs.frozen
@@ -442,6 +447,7 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     within(d.views, 1, "data.views", MAX_VIEWS)
     within(d.shard_size, 1, "data.shard_size", MAX_SHARD_SIZE)
     within(d.workers, 0, "data.workers", MAX_PROCESSES)
+    within(d.loader_workers, 0, "data.loader_workers", MAX_PROCESSES)
     for field in ("steps", "checkpoint_every", "log_every"):
         within(getattr(t, field), 1, f"train.{field}")
     within(t.batch_scenes, 1, "train.batch_scenes", MAX_BATCH_SCENES)

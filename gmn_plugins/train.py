@@ -19,8 +19,8 @@ from tqdm import tqdm
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .faults import cannot_write
 from .locks import hold
-from .data.episodes import SceneSet, add_opposite
-from .data.masks import fixed_masks
+from .data.episodes import SceneSet
+from .data.loader import TrainingBatches, step_seed, training_batches
 from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
 from .experiment import build_model, dataset_config, resolve_device
@@ -72,10 +72,6 @@ def kept_checkpoints(out: str | Path) -> list[tuple[int, Path]]:
         if path.stem[5:].isdigit():
             found.append((int(path.stem[5:]), path))
     return sorted(found)
-
-
-def step_seed(seed: int, stream: int, step: int) -> int:
-    return int(np.random.SeedSequence([seed, stream, step]).generate_state(1)[0])
 
 
 def clip_gradients(model: torch.nn.Module, spec: ExperimentSpec) -> None:
@@ -220,18 +216,14 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     bar = tqdm(total=spec.train.steps, initial=step, desc=f"train {spec.name}", unit="step", disable=not progress,
                dynamic_ncols=True)  # fmt: skip
     model.train()
+    t = spec.train
+    batches = TrainingBatches(train_set, seed, t.batch_scenes, t.max_targets, t.missing_sizes, t.missing_mode,
+                              t.add_opposite)  # fmt: skip
+    stream = training_batches(batches, step, t.steps, spec.data.loader_workers, pin_memory=device.type == "cuda")
     while step < spec.train.steps:
         started = time.perf_counter()
-        rng = np.random.default_rng(step_seed(seed, 1, step))
+        context, target, episodes = next(stream)  # batch `step`, whoever made it (a pure function of seed and step)
         torch.manual_seed(step_seed(seed, 2, step))
-        ids = rng.choice(train_set.num_scenes, size=min(spec.train.batch_scenes, train_set.num_scenes), replace=False)
-        masks = fixed_masks(seed, "train", ids, len(modalities), spec.train.missing_sizes)
-        context, target = train_set.episodes(ids, rng, spec.train.max_targets, masks=masks,
-                                             missing_mode=spec.train.missing_mode)  # fmt: skip
-        episodes = len(ids)
-        if spec.train.add_opposite:
-            context, target = add_opposite(context, target, episodes)
-            episodes *= 2
         beta = beta_at(spec, step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(spec, step)
@@ -274,6 +266,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
             if writer is not None:
                 writer.flush()
     bar.close()
+    del stream  # a DataLoader's workers end with their iterator
 
     model.eval()
     history = [json.loads(line) for line in metrics_path.read_text().splitlines()]

@@ -1,0 +1,62 @@
+"""Training batches as a pure function of (seed, step), prepared in ``torch.utils.data.DataLoader`` workers.
+
+Batch k draws its scenes, masks, context sizes and views from ``step_seed(seed, 1, k)`` alone, so the same batch
+comes out whether it is built on the training thread (``data.loader_workers = 0``) or in any worker, and a resumed
+run continues with exactly the batches an uninterrupted run would have used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..points import Points
+from .episodes import SceneSet, add_opposite
+from .masks import fixed_masks
+
+
+def step_seed(seed: int, stream: int, step: int) -> int:
+    """The 32-bit seed of random stream ``stream`` at training step ``step`` (1: batches, 2: the model's noise)."""
+    return int(np.random.SeedSequence([seed, stream, step]).generate_state(1)[0])
+
+
+class TrainingBatches(torch.utils.data.Dataset):
+    """Map-style dataset of training batches, indexed by step: item k is ``(context, target, episodes)``, the
+    ``Points`` per modality (experiment order) of batch k and its number of episodes (scenes, doubled by
+    ``add_opposite``). ``missing_sizes``/``missing_mode``: the training rule of paper §4 (``data.masks``)."""
+
+    def __init__(self, scenes: SceneSet, seed: int, batch_scenes: int, max_targets: int, missing_sizes: list[int],
+                 missing_mode: str, add_opposite: bool):  # fmt: skip
+        self.scenes, self.seed = scenes, seed
+        self.batch_scenes, self.max_targets = min(batch_scenes, scenes.num_scenes), max_targets
+        self.missing_sizes, self.missing_mode, self.add_opposite = list(missing_sizes), missing_mode, add_opposite
+
+    def __len__(self) -> int:
+        return 2**62  # any step; the sampler says which
+
+    def __getitem__(self, step: int) -> tuple[list[Points], list[Points], int]:
+        rng = np.random.default_rng(step_seed(self.seed, 1, step))
+        ids = rng.choice(self.scenes.num_scenes, size=self.batch_scenes, replace=False)
+        masks = fixed_masks(self.seed, "train", ids, len(self.scenes.modalities), self.missing_sizes)
+        context, target = self.scenes.episodes(ids, rng, self.max_targets, masks=masks, missing_mode=self.missing_mode)
+        episodes = len(ids)
+        if self.add_opposite:
+            context, target = add_opposite(context, target, episodes)
+            episodes *= 2
+        return context, target, episodes
+
+
+def _as_is(item):  # collate_fn: a batch is already made (batch_size=None); module level, so spawn can pickle it
+    return item
+
+
+def training_batches(batches: TrainingBatches, first: int, last: int, workers: int, pin_memory: bool = False):
+    """An iterator over the batches of steps ``first .. last - 1`` in order: built here (``workers == 0``) or by a
+    ``DataLoader`` with ``workers`` processes, each keeping 2 batches ready, pinned for CUDA when ``pin_memory``."""
+    steps = range(first, last)
+    if workers == 0:
+        return (batches[k] for k in steps)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=steps, num_workers=workers,
+                                         collate_fn=_as_is, pin_memory=pin_memory, prefetch_factor=2,
+                                         persistent_workers=False)  # fmt: skip
+    return iter(loader)
