@@ -64,6 +64,38 @@ def test_shard_ranges_on_two_machines_merge_to_the_same_dataset(whole, tmp_path)
         generate(b, DatasetConfig(seed=7, **TINY), workers=1, progress=False, shard_range=(3, 5))
 
 
+def test_parts_from_the_scheduler_make_the_same_dataset_and_the_last_one_finalizes(whole, tmp_path):
+    """torchrun-style RANK/WORLD_SIZE (and a Slurm array, offset by its first index): two parts into one directory
+    give the shards and the manifest of one uninterrupted run; the part that completes the dataset writes the
+    manifest."""
+    out = tmp_path / "parts"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "RANK", "WORLD_SIZE"))}
+    reports = []
+    for rank in (1, 0):
+        env = {**clean, "RANK": str(rank), "WORLD_SIZE": "2"}
+        result = subprocess.run([sys.executable, "-m", "gmn_plugins.cli.data", "generate", "--out", str(out), *CLI_TINY,
+                                 "--workers", "1", "--part", "auto"], env=env, capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        reports.append(json.loads(result.stdout))
+    # rank 1 (shards 1..2 of 3) first: not complete yet; rank 0 then completes the dataset and writes the manifest
+    assert [(r["part"], r["shards"], r["finalized"]) for r in reports] == [([1, 2], 2, False), ([0, 2], 1, True)]
+    assert shard_bytes(out) == shard_bytes(whole)
+    assert (out / "manifest.json").read_text() == (whole / "manifest.json").read_text()
+
+    from gmn_plugins.mese.generate import part_range, scheduler_part
+
+    slurm = {"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "4", "RANK": "0",
+             "WORLD_SIZE": "9"}  # fmt: skip
+    assert scheduler_part(slurm) == (2, 4) and scheduler_part({"SLURM_PROCID": "1", "SLURM_NTASKS": "3"}) == (1, 3)
+    assert [part_range(k, 4, 10) for k in range(4)] == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert [part_range(k, 3, 2) for k in range(3)] == [(0, 0), (0, 1), (1, 2)]
+    with pytest.raises(DataError, match="gives part 4, not in 0..3"):
+        scheduler_part({**slurm, "SLURM_ARRAY_TASK_ID": "14"})
+    result = subprocess.run([sys.executable, "-m", "gmn_plugins.cli.data", "generate", "--out", str(tmp_path / "x"),
+                             *CLI_TINY, "--part", "auto"], env=clean, capture_output=True, text=True)  # fmt: skip
+    one_line_exit_2(result, "--part auto: no scheduler part in the environment")
+
+
 def test_verify_names_a_corrupted_shard(whole, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(whole, root)

@@ -2,7 +2,7 @@
 
     gmn-data generate --out DIR --scenes N [--val N] [--test N] [--workers K] [--seed S] [--blocks B]
                       [--hand builtin|PATH.xml] [--physics fast|faithful] [--saturation code|paper]
-                      [--sensors camera.rgb,hand.haptic] [--shard-range A:B]
+                      [--sensors camera.rgb,hand.haptic] [--shard-range A:B | --part K/N | --part auto]
     gmn-data finalize DIR        (re)write the manifest from the per-shard records (after --shard-range runs)
     gmn-data repair DIR          regenerate missing or corrupted shards (same bytes) and rewrite the manifest
     gmn-data verify DIR          check every shard's sha256; one line per bad shard, exit 2 if any
@@ -12,7 +12,9 @@
     gmn-data show DIR --scene I [--split train] [--grasp G] --out PNG
 
 Shards are pure functions of (seed, split, shard index): ``--shard-range A:B`` makes the global shards A..B-1 only
-(no manifest), so N machines can each make a range of one dataset; ``finalize`` merges them. ``generate`` on a
+(no manifest), so N machines can each make a range of one dataset; ``finalize`` merges them. ``--part K/N`` makes
+the K-th of N equal ranges and, when it finds every shard made, writes the manifest itself; ``--part auto`` reads K
+and N from a Slurm array job or torchrun (``mese.generate.scheduler_part``), so one command line serves every task. ``generate`` on a
 finished dataset checks it and regenerates what is missing or corrupted, as ``repair`` does. Errors are one line on
 stderr: exit code 2 for the user's input, 1 for a fault of the machine (disk full, read-only directory).
 """
@@ -30,9 +32,20 @@ from ..data.format import (MANIFEST, PACKED, SHARD_GLOB, DataError, pack_split, 
                            repair_hint, shard_path)  # fmt: skip
 from ..faults import cannot_write
 from ..files import read_json
-from ..mese.generate import DatasetConfig, finalize, generate, read_config, repair, shard_tasks, verify
+from ..mese.generate import (DatasetConfig, finalize, generate, generate_part, read_config, repair, scheduler_part,
+                             shard_tasks, verify)  # fmt: skip
 from ..mese.physics import PHYSICS_PRESETS
 from ..mese.scene import SATURATION
+
+
+def _part(text: str) -> tuple[int, int] | str:
+    if text == "auto":
+        return text
+    k, sep, n = text.partition("/")
+    try:
+        return int(k), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N (two integers) or auto, got {text!r}") from None
 
 
 def _shard_range(text: str) -> tuple[int, int]:
@@ -62,11 +75,23 @@ def _generate(args: argparse.Namespace) -> None:
     config = DatasetConfig(seed=args.seed, blocks=args.blocks, views=args.views, physics=args.physics, hand=hand,
                            saturation=args.saturation, shard_size=args.shard_size,
                            sensors=tuple(args.sensors.split(",")), splits=splits)  # fmt: skip
+    if args.part and args.shard_range:
+        _fail("--part and --shard-range: give one of them")
     started = time.perf_counter()
-    result = generate(args.out, config, workers=args.workers, progress=not args.no_progress,
-                      shard_range=args.shard_range)  # fmt: skip
+    if args.part:
+        k, n = scheduler_part() if args.part == "auto" else args.part
+        result = generate_part(args.out, config, k, n, workers=args.workers, progress=not args.no_progress)
+    else:
+        result = generate(args.out, config, workers=args.workers, progress=not args.no_progress,
+                          shard_range=args.shard_range)  # fmt: skip
     seconds = time.perf_counter() - started
-    if "splits" in result:
+    if "part" in result:
+        scenes = sum(e["scenes"] for e in result["shards"])
+        report = {"dir": args.out, "part": result["part"], "scenes": scenes, "shards": len(result["shards"]),
+                  "total_shards": result["total_shards"], "finalized": result["finalized"]}  # fmt: skip
+        if not result["finalized"]:
+            report["next"] = "the part that finishes last writes the manifest (or: gmn-data finalize DIR)"
+    elif "splits" in result:
         scenes = sum(s["scenes"] for s in result["splits"].values())
         report = {"dir": args.out, "scenes": scenes}
     else:
@@ -210,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--shard-size", type=int, default=32)
     gen.add_argument("--sensors", default="camera.rgb,hand.haptic", help="comma-separated sensor names")
     gen.add_argument("--shard-range", type=_shard_range, help="make only global shards A..B-1, no manifest")
+    gen.add_argument("--part", type=_part, help="K/N: make part K (0-based) of N; auto: from Slurm or torchrun's "
+                     "environment; the last part to finish writes the manifest")  # fmt: skip
     gen.add_argument("--no-progress", action="store_true")
     gen.set_defaults(run=_generate)
     fin = sub.add_parser("finalize", help="(re)write the manifest from the per-shard records")

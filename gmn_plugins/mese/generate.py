@@ -354,6 +354,50 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     return manifest
 
 
+def scheduler_part(env=None) -> tuple[int, int]:
+    """(k, n): which part of n this process makes, from its scheduler's environment, first match wins:
+    a Slurm array task (``SLURM_ARRAY_TASK_ID`` - ``SLURM_ARRAY_TASK_MIN`` of ``SLURM_ARRAY_TASK_COUNT``), a process
+    of ``torchrun`` / ``torch.distributed`` (``RANK`` of ``WORLD_SIZE``) or a Slurm job step's task (``SLURM_PROCID``
+    of ``SLURM_NTASKS``). Raises ``DataError`` when none is set or the values are not 0 <= k < n."""
+    env = os.environ if env is None else env
+    for index, count, first in (("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN"),
+                                ("RANK", "WORLD_SIZE", None), ("SLURM_PROCID", "SLURM_NTASKS", None)):  # fmt: skip
+        if index in env and count in env:
+            try:
+                k, n = int(env[index]) - int(env.get(first, 0) if first else 0), int(env[count])
+            except ValueError:
+                raise DataError(f"--part auto: {index}={env[index]!r}, {count}={env[count]!r} are not integers") from None
+            if not 0 <= k < n:
+                raise DataError(f"--part auto: {index}={env[index]} gives part {k}, not in 0..{n - 1} ({count}={n})")
+            return k, n
+    raise DataError("--part auto: no scheduler part in the environment (SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, "
+                    "RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS); give --part K/N")  # fmt: skip
+
+
+def part_range(k: int, n: int, total: int) -> tuple[int, int]:
+    """The global shards [a, b) of part k of n: contiguous, sizes differing by at most one (empty when n > total)."""
+    return total * k // n, total * (k + 1) // n
+
+
+def generate_part(root: str | os.PathLike, config: DatasetConfig, k: int, n: int, workers: int = 1,
+                  progress: bool = True, registry=None) -> dict:  # fmt: skip
+    """Make part k of n of the dataset (``part_range`` of the global shards), then, if every shard of the dataset
+    now exists, write the manifest (``finalize`` without re-hashing: each record was made from its shard's bytes),
+    so that whichever part finishes last completes the dataset, byte-identical to a single run. Returns
+    ``{"part": [k, n], "shards": [records], "total_shards": T, "finalized": bool}``. Raises as ``generate``."""
+    root = Path(root)
+    if not 0 <= k < n:
+        raise DataError(f"--part {k}/{n}: must satisfy 0 <= K < N")
+    total = len(shard_tasks(config))
+    a, b = part_range(k, n, total)
+    made = generate(root, config, workers=workers, progress=progress, shard_range=(a, b), registry=registry) if b > a \
+        else {"shards": [], "total_shards": total}  # fmt: skip
+    done = all(shard_path(root, split, shard).exists() for split, shard, _, _ in shard_tasks(config))
+    if done:
+        finalize(root, check=False)
+    return {"part": [k, n], **made, "finalized": done}
+
+
 def _provider(sensor: str, registry=None) -> str:
     """`` (plugin P, distribution D V)`` for the plugin that registered ``sensor``, if the registry knows it."""
     status = _registry(registry).providers.get(f"sensor:{sensor}")
