@@ -64,10 +64,11 @@ OPTIONS = {
     "VectorProjection": "gmn_plugins.families:VECTOR_PROJECTIONS",  # model.vector_projection: the vector family
     "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
     "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
+    "Precision": "gmn_plugins.train_options:PRECISIONS",  # train.precision: train.py (autocast)
 }
 if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
-    MissingMode = str
+    MissingMode = Precision = str
 
 _options_defined = False
 
@@ -151,6 +152,8 @@ class TrainSpec:
     """Optimisation (paper appendix; code differences in gmn_model_reference.md §8.2).
 
     ``clip_mode``: ``value`` clips every gradient element to ±clip (paper), ``norm`` clips the global L2 norm (code).
+    ``precision``: ``fp32`` (default) or ``bf16``: the forward pass under ``torch.autocast`` to bfloat16 (convolutions
+    and matrix products), with float32 weights, optimizer, likelihood and KL; validation and evaluation stay fp32.
     β is annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper: 0.1 -> 1 over the
     first epoch; code: constant 1, i.e. beta_start = 1). ``add_opposite`` also trains on every episode with context and
     target swapped (the authors' code; the paper is silent), doubling the episodes per step.
@@ -193,6 +196,7 @@ class TrainSpec:
     missing_sizes: list[int] = attrs.Factory(list)
     missing_mode: MissingMode = "paper"
     seed: int | None = None  # model initialisation and training draws; unset = the experiment's seed (issue 11)
+    precision: Precision = "fp32"  # "bf16": autocast of the forward pass, fp32 master weights (issue 14)
 
     def seed_or(self, experiment_seed: int) -> int:
         """The training seed: ``seed`` if set, else the experiment's (dataset) ``seed``. Several training seeds can so

@@ -229,7 +229,8 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
             group["lr"] = lr_at(spec, step)
         model.sigma = sigma_at(spec, step)
         try:
-            result = model(context, target, episodes, beta=beta)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"):
+                result = model(context, target, episodes, beta=beta)
         finally:
             model.sigma = spec.model.sigma  # validation, samples and evaluation use the final sigma
         optimizer.zero_grad(set_to_none=True)

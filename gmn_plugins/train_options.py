@@ -8,3 +8,7 @@ CLIP_MODES = ("value", "norm")
 # train.missing_mode: implemented by data.episodes.SceneSet.episodes (train.py and evaluation/missing.py pass the
 # run's value on to it).
 MISSING_MODES = ("paper", "code")
+
+# train.precision: implemented by train._train (torch.autocast around the forward pass; fp32 master weights, the
+# likelihood and KL in float32).
+PRECISIONS = ("fp32", "bf16")

@@ -34,7 +34,7 @@ class Encoder(nn.Module):
         rho = self.rho.expand(num_scenes, *self.rho.shape)
         if senses.shape[0] == 0:
             return rho
-        return rho.index_add(0, scene, self(senses, queries))
+        return rho.index_add(0, scene, self(senses, queries).to(rho.dtype))  # float32 sums under bf16 autocast too
 
 
 class _Residual(nn.Module):

@@ -23,10 +23,12 @@ def gaussian_product(mu, logvar, scene, num_scenes, mask=None, unit=False):
 
 
 def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
-    """Elementwise KL(N(mu_q, var_q) || N(mu_p, var_p)) in nats."""
+    """Elementwise KL(N(mu_q, var_q) || N(mu_p, var_p)) in nats, computed in float32 (also under bf16 autocast)."""
+    mu_q, logvar_q, mu_p, logvar_p = mu_q.float(), logvar_q.float(), mu_p.float(), logvar_p.float()
     return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0)
 
 
 def gaussian_log_density(x, mu, logvar):
-    """Elementwise log N(x; mu, exp(logvar)) in nats, the 0.5 log(2 pi) constant included."""
+    """Elementwise log N(x; mu, exp(logvar)) in nats, the 0.5 log(2 pi) constant included, in float32."""
+    x, mu, logvar = x.float(), mu.float(), logvar.float()
     return -0.5 * (math.log(2 * math.pi) + logvar + (x - mu) ** 2 / logvar.exp())

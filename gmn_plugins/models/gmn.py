@@ -257,14 +257,14 @@ class GMN(nn.Module):
         """(B,) summed NLL of each scene's targets in nats, each modality's by its family's likelihood
         (``Family.nll``; the default Gaussian with fixed sigma counts log sigma + 0.5 log 2 pi per element);
         ``transforms`` as in ``log_likelihood``."""
-        nll = z.new_zeros(num_scenes)
+        nll = torch.zeros(num_scenes, device=z.device)  # float32, also when z is bf16 under autocast
         for info, renderer, p, transform in zip(self.modalities, self.renderers, target,
                                                 transforms or [None] * len(target)):  # fmt: skip
             if p.senses.shape[0]:
                 mean, senses = renderer(z, info.encode(p.queries), p.scene), p.senses
                 if transform is not None:
                     mean, senses = transform(mean), transform(senses)
-                error = info.family.nll(mean, senses, self.sigma)
+                error = info.family.nll(mean.float(), senses, self.sigma)  # float32 under bf16 autocast too
                 nll = nll.index_add(0, p.scene, error.flatten(1).sum(1))
         return nll
 
