@@ -37,12 +37,12 @@ from gmn_plugins.spec import load_spec  # noqa: E402
 SPEC = REPO / "specs" / "quickstart.toml"
 
 
-def synthetic_dataset(root: Path, overrides: list[str]) -> None:
-    """A dataset in the real format for the spec with ``overrides``: every shard, record, config and manifest, with
+def synthetic_dataset(root: Path, overrides: list[str], spec_path: Path = SPEC) -> None:
+    """A dataset in the real format for the spec ``spec_path`` with ``overrides``: every shard, record, config and manifest, with
     random arrays of the sensors' shapes (images: random 8x8-pixel blocks, so that deflate stays fast)."""
-    spec = load_spec(SPEC, overrides)
+    spec = load_spec(spec_path, overrides)
     registry = load_registry()
-    modalities = registry.resolve(spec.modalities, str(SPEC))
+    modalities = registry.resolve(spec.modalities, str(spec_path))
     config = dataset_config(spec, modalities)
     if (root / "manifest.json").exists():
         return

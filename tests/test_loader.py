@@ -53,3 +53,16 @@ def test_a_run_with_loader_workers_trains_exactly_as_one_without(tmp_path):
         assert done.returncode == 0, done.stderr
         losses[workers] = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(losses[0]) == 4 and losses[0] == losses[2]
+
+
+def test_opposite_episodes_built_in_one_gather_equal_add_opposite(scenes):
+    import numpy as np
+
+    from gmn_plugins.data.episodes import add_opposite
+
+    ids = np.array([4, 0, 2])
+    direct = scenes.episodes(ids, np.random.default_rng(3), 2, opposite=True)
+    appended = add_opposite(*scenes.episodes(ids, np.random.default_rng(3), 2), len(ids))
+    for a, b in zip(direct[0] + direct[1], appended[0] + appended[1]):
+        assert torch.equal(a.senses, b.senses) and torch.equal(a.queries, b.queries) and torch.equal(a.scene, b.scene)
+    assert direct[1][0].senses is direct[0][0].senses

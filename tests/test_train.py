@@ -115,8 +115,42 @@ def test_add_opposite_appends_the_swapped_episodes():
 
     context, target = [points(3, [0, 1, 1])], [points(2, [1, 0])]
     c2, t2 = add_opposite(context, target, 2)
-    assert c2[0].scene.tolist() == [0, 1, 1, 3, 2] and t2[0].scene.tolist() == [1, 0, 2, 3, 3]
-    assert torch.equal(c2[0].senses[3:], target[0].senses) and torch.equal(t2[0].senses[2:], context[0].senses)
+    # context: the original context (scenes 0, 1), then the targets as contexts of scenes 2, 3; targets the other way
+    assert c2[0].scene.tolist() == [0, 1, 1, 3, 2] and t2[0].scene.tolist() == [2, 3, 3, 1, 0]
+    assert torch.equal(c2[0].senses[3:], target[0].senses) and torch.equal(c2[0].senses[:3], context[0].senses)
+    assert t2[0].senses is c2[0].senses, "one copy of the points serves both sides"
+
+
+def test_add_opposite_gives_the_loss_of_explicitly_swapped_episodes():
+    """Sharing the points between both sides changes only their order within a scene, which the model ignores: the
+    loss equals that of the episodes appended in the swapped order (the authors' form) to float rounding."""
+    from gmn_plugins.data.episodes import add_opposite
+    from gmn_plugins.families import IMAGE, VECTOR
+    from gmn_plugins.models.gmn import GMN, ModalityInfo, Points
+    from gmn_plugins.models.presets import Preset
+
+    def join(a, b, shift):
+        return Points(torch.cat([a.senses, b.senses]), torch.cat([a.queries, b.queries]),
+                      torch.cat([a.scene, b.scene + shift]))  # fmt: skip
+
+    torch.manual_seed(0)
+    tiny = Preset(r_channels=8, hidden=8, z_channels=2, steps=2, kernel=3, decoder_width=4, vector_hidden=16)
+    model = GMN([ModalityInfo("rgb", IMAGE, (3, 8, 8)), ModalityInfo("touch", VECTOR, (6,))], tiny, sigma=0.5)
+    g = torch.Generator().manual_seed(3)
+
+    def points(n, shape, scenes):
+        return Points(torch.rand(n, *shape, generator=g), torch.randn(n, 5, generator=g),
+                      torch.randint(0, scenes, (n,), generator=g))  # fmt: skip
+
+    context = [points(5, (3, 8, 8), 3), points(4, (6,), 3)]
+    target = [points(6, (3, 8, 8), 3), points(3, (6,), 3)]
+    shared = add_opposite(context, target, 3)
+    explicit = ([join(c, t, 3) for c, t in zip(context, target)], [join(t, c, 3) for c, t in zip(context, target)])
+    losses = []
+    for c, t in (shared, explicit):
+        torch.manual_seed(1)
+        losses.append(model(c, t, 6)["loss"])
+    assert torch.allclose(losses[0], losses[1], rtol=1e-5, atol=1e-5)
 
 
 def test_single_modality_and_m32_specs_train(data_dir, tmp_path):

@@ -63,9 +63,10 @@ class SceneSet:
 
     def episodes(
         self, scene_ids: np.ndarray, rng: np.random.Generator, max_targets: int = 15, context_sizes=None,
-        masks: np.ndarray | None = None, missing_mode: str = "paper",
+        masks: np.ndarray | None = None, missing_mode: str = "paper", opposite: bool = False,
     ) -> tuple[list[Points], list[Points]]:
         """Context and target ``Points`` per modality (experiment order) for the scenes ``scene_ids``.
+        ``opposite``: also the swapped episodes, as ``add_opposite`` makes them (2B episodes), built without a copy.
 
         ``context_sizes``: None samples k ~ U{0..V} with a random view order; a list of ints (one per modality) uses
         views 0..k-1 as context and the next ``max_targets`` as targets, deterministically (evaluation).
@@ -92,30 +93,46 @@ class SceneSet:
                 if context_sizes is not None or any(len(t) for _, t in views):
                     break  # a fixed plan is used as given; a sampled one is re-drawn until it has a target
             plan.append(views)
-        return self.assemble([[((s, c), (s, t)) for c, t in views] for s, views in zip(scene_ids, plan)])
+        plan = [[((s, c), (s, t)) for c, t in views] for s, views in zip(scene_ids, plan)]
+        return self.assemble(plan, opposite=opposite)
 
-    def assemble(self, plan: list) -> tuple[list[Points], list[Points]]:
+    def assemble(self, plan: list, opposite: bool = False) -> tuple[list[Points], list[Points]]:
         """Context and target ``Points`` per modality from an explicit plan: ``plan[b][i]`` =
         ``((context scene, context views), (target scene, target views))`` for episode b and modality i (experiment
         order); views are int arrays, possibly empty. Context and target may come from different scenes (the
-        classification of paper Eq. 6 scores scene k's context against scene i's observations)."""
+        classification of paper Eq. 6 scores scene k's context against scene i's observations). ``opposite``: as
+        ``add_opposite(*assemble(plan), len(plan))``, gathering each point once for both sides."""
         context, target = [], []
         for i, m in enumerate(self.modalities):
-            for out, which in ((context, 0), (target, 1)):
+            sides = []
+            for which in (0, 1):
                 parts = [p[i][which] for p in plan]
                 slots = np.concatenate([np.full(len(views), b) for b, (_, views) in enumerate(parts)]).astype(np.int64)
                 scenes = np.concatenate([np.full(len(views), scene) for scene, views in parts]).astype(np.int64)
                 views = np.concatenate([np.asarray(views) for _, views in parts]).astype(np.int64)
-                out.append(self.points(m, scenes, views, slots))
+                sides.append((scenes, views, slots))
+            if not opposite:
+                context.append(self.points(m, *sides[0]))
+                target.append(self.points(m, *sides[1]))
+                continue
+            (cs, cv, cb), (ts, tv, tb) = sides
+            shift = len(plan)
+            both = self.points(m, np.concatenate([cs, ts]), np.concatenate([cv, tv]), np.concatenate([cb, tb + shift]))
+            context.append(both)
+            target.append(Points(both.senses, both.queries, torch.from_numpy(np.concatenate([cb + shift, tb]))))
         return context, target
 
 
 def add_opposite(context: list[Points], target: list[Points], num_scenes: int) -> tuple[list[Points], list[Points]]:
     """The authors' ``--add-opposite`` (gmn_model_reference.md §5.2): append a copy of every episode with context and
-    target swapped, as scenes ``num_scenes .. 2*num_scenes-1``. Returns the new (context, target) for 2B scenes."""
+    target swapped, as scenes ``num_scenes .. 2*num_scenes-1``. Returns the new (context, target) for 2B scenes.
 
-    def join(a: Points, b: Points) -> Points:
-        return Points(torch.cat([a.senses, b.senses]), torch.cat([a.queries, b.queries]),
-                      torch.cat([a.scene, b.scene + num_scenes]))  # fmt: skip
-
-    return [join(c, t) for c, t in zip(context, target)], [join(t, c) for c, t in zip(context, target)]
+    Both share one tensor of all points per modality (context points first): the swapped episodes differ only in
+    their scene indices, since the model sums points per scene and never reads their order. One copy per modality
+    instead of two."""
+    out_context, out_target = [], []
+    for c, t in zip(context, target):
+        senses, queries = torch.cat([c.senses, t.senses]), torch.cat([c.queries, t.queries])
+        out_context.append(Points(senses, queries, torch.cat([c.scene, t.scene + num_scenes])))
+        out_target.append(Points(senses, queries, torch.cat([c.scene + num_scenes, t.scene])))
+    return out_context, out_target

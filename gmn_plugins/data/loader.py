@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..points import Points
-from .episodes import SceneSet, add_opposite
+from .episodes import SceneSet
 from .masks import fixed_masks
 
 
@@ -38,12 +38,9 @@ class TrainingBatches(torch.utils.data.Dataset):
         rng = np.random.default_rng(step_seed(self.seed, 1, step))
         ids = rng.choice(self.scenes.num_scenes, size=self.batch_scenes, replace=False)
         masks = fixed_masks(self.seed, "train", ids, len(self.scenes.modalities), self.missing_sizes)
-        context, target = self.scenes.episodes(ids, rng, self.max_targets, masks=masks, missing_mode=self.missing_mode)
-        episodes = len(ids)
-        if self.add_opposite:
-            context, target = add_opposite(context, target, episodes)
-            episodes *= 2
-        return context, target, episodes
+        context, target = self.scenes.episodes(ids, rng, self.max_targets, masks=masks, missing_mode=self.missing_mode,
+                                               opposite=self.add_opposite)  # fmt: skip
+        return context, target, len(ids) * (2 if self.add_opposite else 1)
 
 
 def _as_is(item):  # collate_fn: a batch is already made (batch_size=None); module level, so spawn can pickle it
