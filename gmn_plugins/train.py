@@ -20,7 +20,10 @@ from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .faults import cannot_write
 from .locks import hold
 from .data.episodes import SceneSet
+from .data.format import read_manifest
 from .data.loader import TrainingBatches, step_seed, training_batches
+from .distributed import World, agree, barrier, join, leave, parameters_digest, sum_over_ranks, world_from_env
+from .models.convdraw import noise_slots
 from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
 from .experiment import build_model, dataset_config, resolve_device
@@ -128,31 +131,44 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     written: disk full, read-only).
     """
     modalities = registry.resolve(spec.modalities, spec_file)
+    world = world_from_env()
     device = resolve_device(spec, spec_file)
     out = Path(spec.train.out)
     with ExitStack() as stack:
         stack.callback(torch.set_num_threads, torch.get_num_threads())  # train.threads stays this run's setting
+        device = join(world, device, spec_file)
+        stack.callback(leave, world, False)
         try:
             out.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(hold(out / ".lock", f"run directory {out}"))
+            if world.main:  # the other ranks write nothing into the run directory
+                stack.enter_context(hold(out / ".lock", f"run directory {out}"))
         except OSError as exc:
             raise cannot_write(out, exc, "make it writable or set another train.out", SpecError) from None
-        return _train(spec, spec_file, registry, modalities, device, out, progress)
+        return _train(spec, spec_file, registry, modalities, device, out, progress, world)
 
 
 def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities: list[Modality],
-           device: torch.device, out: Path, progress: bool) -> dict:  # fmt: skip
-    for stale in [*out.glob(".*.tmp"), *out.glob("checkpoints/.*.tmp")]:  # temp files a killed run left (we hold the lock)
-        stale.unlink(missing_ok=True)
+           device: torch.device, out: Path, progress: bool, world: World = World()) -> dict:  # fmt: skip
+    progress = progress and world.main
+    stale = [*out.glob(".*.tmp"), *out.glob("checkpoints/.*.tmp")] if world.main else []
+    for path in stale:  # temp files a killed run left (we hold the lock)
+        path.unlink(missing_ok=True)
     ckpt_path = out / "checkpoint.pt"
     spec_dict = to_dict(spec)
     identities = [m.identity() for m in modalities]
     ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     if ckpt is not None:  # before any data is made: a resume with other settings is refused at once
         check_compatible(ckpt, spec_dict, identities, ckpt_path)
+    agree(world, spec_dict, "the spec", spec_file)
+    agree(world, ckpt["step"] if ckpt is not None else 0, f"the step to resume from ({ckpt_path})", spec_file)
     t0 = time.perf_counter()
-    manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers, progress=progress,
-                        registry=registry)
+    if world.main:  # makes the data if missing; the other ranks wait, then read what is on their machine
+        manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers,
+                            progress=progress, registry=registry)  # fmt: skip
+    barrier(world)
+    if not world.main:
+        manifest = read_manifest(spec.data.dir)
+    agree(world, manifest_sha256(manifest), f"the dataset's manifest ({spec.data.dir})", spec_file)
     data_seconds = time.perf_counter() - t0
     data_identity = {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json(),
                      # what a checkpoint copied alone needs to remake and check its val/test splits (evaluation.runs)
@@ -163,7 +179,8 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     if ckpt is not None:
         check_compatible(ckpt, spec_dict, identities, ckpt_path, data_identity)  # now also the dataset's contents
     train_set = SceneSet(spec.data.dir, "train", modalities, manifest["stats"])
-    val_set = SceneSet(spec.data.dir, "val", modalities, manifest["stats"]) if spec.data.val_scenes else train_set
+    val_set = SceneSet(spec.data.dir, "val", modalities, manifest["stats"]) if spec.data.val_scenes and world.main \
+        else train_set  # fmt: skip
 
     if spec.train.threads:
         torch.set_num_threads(spec.train.threads)
@@ -177,12 +194,18 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
         optimizer.load_state_dict(ckpt["optimizer"])
         step = ckpt["step"]
     resumed_from = step
-    atomic_write(out / "spec.json", lambda f: f.write(json.dumps(spec_dict, indent=2).encode()))
-    writer = _tensorboard(out, step, spec_file) if spec.train.tensorboard else None
     metrics_path, val_path = out / "metrics.jsonl", out / "val.jsonl"
-    _truncate_metrics(metrics_path, keep_until=step)
-    _truncate_metrics(val_path, keep_until=step)
-    validate = bool(spec.train.eval_every and spec.data.val_scenes)
+    writer = None
+    if world.main:
+        atomic_write(out / "spec.json", lambda f: f.write(json.dumps(spec_dict, indent=2).encode()))
+        writer = _tensorboard(out, step, spec_file) if spec.train.tensorboard else None
+        _truncate_metrics(metrics_path, keep_until=step)
+        _truncate_metrics(val_path, keep_until=step)
+    validate = bool(spec.train.eval_every and spec.data.val_scenes and world.main)
+    # the network the step runs: DDP averages gradients over ranks (parameters of modalities absent from a rank's
+    # scenes receive none there: find_unused_parameters); checkpoints hold the model's own state_dict
+    net = model if world.size == 1 else torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)  # fmt: skip
 
     def validation() -> None:
         """Negative ELBO on the validation scenes (paper Fig. 5's val_missing / val_full), logged to val.jsonl."""
@@ -198,6 +221,8 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
                 writer.add_scalar(f"val/{key}", result[key], step)
 
     def log(rows: list[dict]) -> None:
+        if not world.main:
+            return
         _append_metrics(metrics_path, rows)
         if writer is not None:
             for row in rows:
@@ -206,6 +231,10 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
                         writer.add_scalar(f"train/{key}", value, row["step"])
 
     def checkpoint() -> None:
+        if world.size > 1:  # every rank must hold the same weights; a divergence is an error, not a silent drift
+            agree(world, parameters_digest(model), f"the weights at step {step}", spec_file)
+        if not world.main:
+            return
         payload = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "spec": spec_dict,
                    "modalities": identities, "data": data_identity}  # fmt: skip
         if spec.train.keep_every and step % spec.train.keep_every == 0:  # kept first: the run resumes past it
@@ -217,32 +246,45 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
                dynamic_ncols=True)  # fmt: skip
     model.train()
     t = spec.train
-    batches = TrainingBatches(train_set, seed, t.batch_scenes, t.max_targets, t.missing_sizes, t.missing_mode,
-                              t.add_opposite)  # fmt: skip
+    try:
+        batches = TrainingBatches(train_set, seed, t.batch_scenes, t.max_targets, t.missing_sizes, t.missing_mode,
+                                  t.add_opposite, rank=world.rank, world=world.size)  # fmt: skip
+    except ValueError:
+        raise SpecError(f"{spec_file}: train.batch_scenes: {t.batch_scenes} scenes cannot be shared by {world.size} "
+                        f"processes; use at most {min(t.batch_scenes, train_set.num_scenes)} processes or a larger batch") from None
     stream = training_batches(batches, step, t.steps, spec.data.loader_workers, pin_memory=device.type == "cuda")
     while step < spec.train.steps:
         started = time.perf_counter()
-        context, target, episodes = next(stream)  # batch `step`, whoever made it (a pure function of seed and step)
+        # batch `step`, whoever made it (a pure function of seed and step); this rank's slice of it
+        context, target, episodes, (total, slots) = next(stream)
         torch.manual_seed(step_seed(seed, 2, step))
         beta = beta_at(spec, step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(spec, step)
         model.sigma = sigma_at(spec, step)
         try:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"):
-                result = model(context, target, episodes, beta=beta)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"), \
+                    noise_slots(total, slots):  # each scene's noise by its slot in the global batch
+                result = net(context, target, episodes, beta=beta)
         finally:
             model.sigma = spec.model.sigma  # validation, samples and evaluation use the final sigma
         optimizer.zero_grad(set_to_none=True)
-        result["loss"].backward()
+        # DDP averages over ranks: weighting each rank's mean by its share of the scenes gives the global mean
+        (result["loss"] if world.size == 1 else result["loss"] * (episodes * world.size / total)).backward()
         clip_gradients(model, spec)
         optimizer.step()
         step += 1
         step_times.append(time.perf_counter() - started)
         dims = sum(p.senses.numel() for p in target)
-        last = {"step": step, "loss": result["loss"].item(), "nll_per_dim": result["nll_per_dim"].item(),
-                "neg_elbo_per_dim": (result["nll"].item() + beta * result["kl"].item()) / dims,
-                "kl_per_scene": result["kl_per_scene"].item(), "beta": beta,
+        if world.size == 1:
+            last = {"step": step, "loss": result["loss"].item(), "nll_per_dim": result["nll_per_dim"].item(),
+                    "neg_elbo_per_dim": (result["nll"].item() + beta * result["kl"].item()) / dims,
+                    "kl_per_scene": result["kl_per_scene"].item()}  # fmt: skip
+        else:  # the global batch's values, the same on every rank
+            nll, kl, dims = sum_over_ranks(world, [result["nll"].item(), result["kl"].item(), float(dims)])
+            last = {"step": step, "loss": (nll + beta * kl) / total, "nll_per_dim": nll / dims,
+                    "neg_elbo_per_dim": (nll + beta * kl) / dims, "kl_per_scene": kl / total}  # fmt: skip
+        last |= {"beta": beta,
                 **({"lr": optimizer.param_groups[0]["lr"]} if spec.train.lr_end is not None else {}),
                 **({"sigma": sigma_at(spec, step - 1)} if spec.train.sigma_start is not None else {})}  # fmt: skip
         if not math.isfinite(last["loss"]):
@@ -268,6 +310,9 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
                 writer.flush()
     bar.close()
     del stream  # a DataLoader's workers end with their iterator
+    barrier(world)
+    if not world.main:
+        return {"steps": step, "resumed_from": resumed_from, "rank": world.rank}
 
     model.eval()
     history = [json.loads(line) for line in metrics_path.read_text().splitlines()]

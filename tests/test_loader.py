@@ -23,8 +23,8 @@ def scenes(tmp_path_factory):
 
 
 def _flat(batch) -> list[torch.Tensor]:
-    context, target, episodes = batch
-    return [torch.tensor(episodes)] + [t for p in context + target for t in (p.senses, p.queries, p.scene)]
+    context, target, episodes, (total, slots) = batch
+    return [torch.tensor([episodes, total]), slots] + [t for p in context + target for t in (p.senses, p.queries, p.scene)]
 
 
 @pytest.mark.parametrize("missing", [[], [1, 1]])

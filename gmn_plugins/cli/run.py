@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"parameters: {sum(p.numel() for p in model.parameters())}")
             return
         summary = train(spec, args.spec, registry, progress=not args.no_progress)
-        print(json.dumps(summary, indent=2))
+        if "rank" not in summary:  # under torchrun only rank 0 reports
+            print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

@@ -74,6 +74,14 @@ class SceneSet:
         outside the mask is absent (``missing_mode="paper"``) or gives no context and only targets (``"code"``:
         its first ``max_targets`` views of the order, reference §6.5).
         """
+        plan = self.plan(scene_ids, rng, max_targets, context_sizes, masks, missing_mode)
+        return self.assemble(plan, opposite=opposite)
+
+    def plan(self, scene_ids: np.ndarray, rng: np.random.Generator, max_targets: int = 15, context_sizes=None,
+             masks: np.ndarray | None = None, missing_mode: str = "paper") -> list:
+        """The plan of ``episodes`` (same arguments, same draws from ``rng``): per episode, per modality,
+        ``((scene, context views), (scene, target views))``. A data-parallel rank draws the whole batch's plan and
+        assembles only its own episodes."""
         if missing_mode not in MISSING_MODES:
             raise ValueError(f"missing_mode must be one of {MISSING_MODES}, got {missing_mode!r}")
         plan = []  # per scene: per modality (context views, target views)
@@ -93,8 +101,7 @@ class SceneSet:
                 if context_sizes is not None or any(len(t) for _, t in views):
                     break  # a fixed plan is used as given; a sampled one is re-drawn until it has a target
             plan.append(views)
-        plan = [[((s, c), (s, t)) for c, t in views] for s, views in zip(scene_ids, plan)]
-        return self.assemble(plan, opposite=opposite)
+        return [[((s, c), (s, t)) for c, t in views] for s, views in zip(scene_ids, plan)]
 
     def assemble(self, plan: list, opposite: bool = False) -> tuple[list[Points], list[Points]]:
         """Context and target ``Points`` per modality from an explicit plan: ``plan[b][i]`` =

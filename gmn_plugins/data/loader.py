@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..points import Points
 from .episodes import SceneSet
 from .masks import fixed_masks
 
@@ -21,26 +20,41 @@ def step_seed(seed: int, stream: int, step: int) -> int:
 
 
 class TrainingBatches(torch.utils.data.Dataset):
-    """Map-style dataset of training batches, indexed by step: item k is ``(context, target, episodes)``, the
-    ``Points`` per modality (experiment order) of batch k and its number of episodes (scenes, doubled by
-    ``add_opposite``). ``missing_sizes``/``missing_mode``: the training rule of paper §4 (``data.masks``)."""
+    """Map-style dataset of training batches, indexed by step: item k is ``(context, target, episodes, slots)``,
+    the ``Points`` per modality (experiment order) of batch k, its number of episodes (scenes, doubled by
+    ``add_opposite``) and ``slots = (global episodes, (episodes,) int64 global slot of each)`` for
+    ``models.convdraw.noise_slots``. ``missing_sizes``/``missing_mode``: the training rule of paper §4
+    (``data.masks``).
+
+    ``rank``/``world``: a data-parallel process takes the fixed slice ``[B r / N, B (r + 1) / N)`` of the global
+    batch's B scenes (and their swapped copies); every rank draws the same global batch, so the data do not depend
+    on the number of processes. Raises ``ValueError`` when ``world`` exceeds the batch's scenes."""
 
     def __init__(self, scenes: SceneSet, seed: int, batch_scenes: int, max_targets: int, missing_sizes: list[int],
-                 missing_mode: str, add_opposite: bool):  # fmt: skip
+                 missing_mode: str, add_opposite: bool, rank: int = 0, world: int = 1):  # fmt: skip
         self.scenes, self.seed = scenes, seed
         self.batch_scenes, self.max_targets = min(batch_scenes, scenes.num_scenes), max_targets
         self.missing_sizes, self.missing_mode, self.add_opposite = list(missing_sizes), missing_mode, add_opposite
+        if not 0 <= rank < world or world > self.batch_scenes:
+            raise ValueError(f"rank {rank} of {world}: the world size must be at most the batch's {self.batch_scenes} "
+                             f"scenes")  # fmt: skip
+        b = self.batch_scenes
+        self.slice = (b * rank // world, b * (rank + 1) // world)
 
     def __len__(self) -> int:
         return 2**62  # any step; the sampler says which
 
-    def __getitem__(self, step: int) -> tuple[list[Points], list[Points], int]:
+    def __getitem__(self, step: int):
         rng = np.random.default_rng(step_seed(self.seed, 1, step))
         ids = rng.choice(self.scenes.num_scenes, size=self.batch_scenes, replace=False)
         masks = fixed_masks(self.seed, "train", ids, len(self.scenes.modalities), self.missing_sizes)
-        context, target = self.scenes.episodes(ids, rng, self.max_targets, masks=masks, missing_mode=self.missing_mode,
-                                               opposite=self.add_opposite)  # fmt: skip
-        return context, target, len(ids) * (2 if self.add_opposite else 1)
+        plan = self.scenes.plan(ids, rng, self.max_targets, masks=masks, missing_mode=self.missing_mode)
+        a, b = self.slice
+        context, target = self.scenes.assemble(plan[a:b], opposite=self.add_opposite)
+        slots = torch.arange(a, b)
+        if self.add_opposite:
+            slots = torch.cat([slots, slots + len(ids)])
+        return context, target, len(slots), (len(ids) * (2 if self.add_opposite else 1), slots)
 
 
 def _as_is(item):  # collate_fn: a batch is already made (batch_size=None); module level, so spawn can pickle it

@@ -1,5 +1,8 @@
 """ConvDRAW posterior and prior cells of C-GQN, without canvas feedback (reference §3.1-3.4)."""
 
+import contextvars
+from contextlib import contextmanager
+
 import attrs
 import torch
 import torch.nn as nn
@@ -34,9 +37,32 @@ class GaussianHead(nn.Module):
         return self.mean(h), self.logvar(h)
 
 
+_SLOTS: contextvars.ContextVar = contextvars.ContextVar("noise_slots", default=None)
+
+
+@contextmanager
+def noise_slots(total: int, index: torch.Tensor):
+    """Within the block, every noise draw ``sample_gaussian`` makes is that of a global batch of ``total`` scenes,
+    of which this process holds the scenes ``index`` (its (B,) int64 global slots, in its own order): each draws
+    eps for all ``total`` scenes (the same on every process of a data-parallel run) and keeps its rows. So a
+    scene's noise depends on (seed, step, slot) only, whatever the number of processes (issue 14)."""
+    token = _SLOTS.set((int(total), index))
+    try:
+        yield
+    finally:
+        _SLOTS.reset(token)
+
+
 def sample_gaussian(mu, logvar):
-    """Reparameterised sample mu + exp(logvar / 2) * eps, eps ~ N(0, I)."""
-    return mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    """Reparameterised sample mu + exp(logvar / 2) * eps, eps ~ N(0, I): mu, logvar (B, ...) of B scenes; within
+    ``noise_slots(total, index)`` eps is row ``index`` of a (total, ...) draw."""
+    slots = _SLOTS.get()
+    if slots is None:
+        eps = torch.randn_like(mu)
+    else:
+        total, index = slots
+        eps = torch.randn((total, *mu.shape[1:]), dtype=mu.dtype, device=mu.device)[index.to(mu.device)]
+    return mu + (0.5 * logvar).exp() * eps
 
 
 class DrawCell(nn.Module):
