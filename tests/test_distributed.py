@@ -148,3 +148,14 @@ def test_poe_with_missing_modalities_trains_on_two_ranks(data, tmp_path):
     _run(_command([*TORCHRUN, "--standalone", "--nproc-per-node=2"], data, out, 2, "train.checkpoint_every=1",
                   'model.inference="poe"', "train.missing_sizes=[1, 2]"))  # fmt: skip
     assert len(_losses(out)) == 2 and all(map(torch.isfinite, torch.tensor(_losses(out))))
+
+
+def test_ranks_that_disagree_on_the_spec_stop_with_one_line(data, tmp_path):
+    port = 29900 + os.getpid() % 90
+    node = [*TORCHRUN, "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
+            "--rdzv-id=gmn-disagree"]  # fmt: skip
+    procs = [subprocess.Popen(_command(node, data, tmp_path / "r", 1, f"train.lr={lr}"), env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for lr in (1e-3, 2e-3)]  # fmt: skip
+    errors = [proc.communicate(timeout=600)[1] for proc in procs]
+    assert all(proc.returncode != 0 for proc in procs)
+    assert any("ranks disagree on the spec: rank 1 has another than rank 0 (1 of 2 ranks differ)" in e for e in errors)
