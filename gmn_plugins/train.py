@@ -20,7 +20,7 @@ from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from .faults import cannot_write
 from .locks import hold
 from .data.episodes import SceneSet
-from .data.format import read_manifest
+from .data.format import manifest_sha256, read_manifest
 from .data.loader import TrainingBatches, step_seed, training_batches
 from .distributed import World, agree, barrier, join, leave, parameters_digest, sum_over_ranks, world_from_env
 from .models.convdraw import noise_slots
@@ -28,7 +28,6 @@ from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
 from .experiment import build_model, dataset_config, resolve_device
 from .mese.generate import generate
-from .data.format import manifest_sha256
 from .files import atomic_write
 from .modality import Modality
 from .registry import Registry
@@ -123,6 +122,10 @@ def _append_metrics(path: Path, rows: list[dict]) -> None:
 
 def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bool = True) -> dict:
     """Run the experiment ``spec``; return a summary (steps, losses, seconds per step, paths).
+
+    Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) every process trains its share of each global batch with
+    DistributedDataParallel (``gmn_plugins.distributed``); rank 0 alone writes the run directory and returns the
+    summary (the other ranks return ``{"steps", "resumed_from", "rank"}``).
 
     The run directory ``train.out`` is locked for the whole run (``RUN/.lock``): a second process on it raises
     ``LockHeld`` naming the holder. Raises ``SpecError`` (unknown modality, unavailable device, a loss that became
