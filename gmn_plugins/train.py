@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -267,7 +267,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
         model.sigma = sigma_at(spec, step)
         try:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"), \
-                    noise_slots(total, slots):  # each scene's noise by its slot in the global batch
+                    (noise_slots(total, slots) if world.size > 1 else nullcontext()):  # noise by global slot
                 result = net(context, target, episodes, beta=beta)
         finally:
             model.sigma = spec.model.sigma  # validation, samples and evaluation use the final sigma
