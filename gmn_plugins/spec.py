@@ -188,7 +188,7 @@ class TrainSpec:
     checkpoint_every: int = 100
     keep_every: int = 0  # also keep RUN/checkpoints/step-N.pt every N steps (a multiple of checkpoint_every); 0 = none
     log_every: int = 10
-    threads: int = 0  # 0 = torch default
+    threads: int = 0  # torch's CPU threads; 0 = chosen by measurement as the load changes (gmn_plugins.threads)
     tensorboard: bool = False  # also log scalars and the sample grid to RUN/tensorboard (pip install "gmn-plugins[tensorboard]")
     device: str = "auto"  # "auto" (cuda when available, else cpu), "cpu", "cuda", "cuda:N", "mps"
     eval_every: int = 0  # steps between validations (val.jsonl, loss.png); 0 = never

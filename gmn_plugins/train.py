@@ -32,6 +32,7 @@ from .files import atomic_write
 from .modality import Modality
 from .registry import Registry
 from .spec import ExperimentSpec, SpecError, to_dict
+from .threads import ThreadChooser
 from .train_options import CLIP_MODES
 
 
@@ -185,8 +186,8 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     val_set = SceneSet(spec.data.dir, "val", modalities, manifest["stats"]) if spec.data.val_scenes and world.main \
         else train_set  # fmt: skip
 
-    if spec.train.threads:
-        torch.set_num_threads(spec.train.threads)
+    # train.threads, or 0: chosen by measurement on a CPU (a busy machine wants fewer); a GPU run keeps torch's
+    threads = ThreadChooser(spec.train.threads if device.type == "cpu" else spec.train.threads or torch.get_num_threads())
     seed = spec.train.seed_or(spec.seed)  # initialisation and training draws; the data keep spec.seed
     torch.manual_seed(seed)
     model = build_model(spec, modalities, device)
@@ -257,6 +258,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
                         f"processes; use at most {min(t.batch_scenes, train_set.num_scenes)} processes or a larger batch") from None
     stream = training_batches(batches, step, t.steps, spec.data.loader_workers, pin_memory=device.type == "cuda")
     while step < spec.train.steps:
+        threads.next_threads()
         started = time.perf_counter()
         # batch `step`, whoever made it (a pure function of seed and step); this rank's slice of it
         context, target, episodes, (total, slots) = next(stream)
@@ -278,6 +280,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
         optimizer.step()
         step += 1
         step_times.append(time.perf_counter() - started)
+        threads.record(step_times[-1])
         dims = sum(p.senses.numel() for p in target)
         if world.size == 1:
             last = {"step": step, "loss": result["loss"].item(), "nll_per_dim": result["nll_per_dim"].item(),
@@ -289,7 +292,8 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
                     "neg_elbo_per_dim": (nll + beta * kl) / dims, "kl_per_scene": kl / total}  # fmt: skip
         last |= {"beta": beta,
                 **({"lr": optimizer.param_groups[0]["lr"]} if spec.train.lr_end is not None else {}),
-                **({"sigma": sigma_at(spec, step - 1)} if spec.train.sigma_start is not None else {})}  # fmt: skip
+                **({"sigma": sigma_at(spec, step - 1)} if spec.train.sigma_start is not None else {}),
+                **({} if threads.fixed else {"threads": torch.get_num_threads()})}  # fmt: skip
         if not math.isfinite(last["loss"]):
             saved = max(resumed_from, (step - 1) // spec.train.checkpoint_every * spec.train.checkpoint_every)
             kept = f"the checkpoint of step {saved} is intact" if saved else "no checkpoint was written"
@@ -338,6 +342,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
         "resumed_from": resumed_from,
         "data_seconds": round(data_seconds, 1),
         "seconds_per_step": float(np.median(step_times)) if step_times else None,
+        "threads": threads.current,  # the fixed count, or the last one chosen
         # means over the first and the last tenth of all logged steps (nats per target dimension)
         "neg_elbo_per_dim_start": mean("neg_elbo_per_dim", history[:window]),
         "neg_elbo_per_dim_end": mean("neg_elbo_per_dim", history[-window:]),
