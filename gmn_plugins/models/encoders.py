@@ -29,23 +29,44 @@ class Encoder(nn.Module):
 
     def aggregate(self, senses, queries, scene, num_scenes):
         """r_m = rho_m + sum over each scene's points of f_m(x, v) (reference §2.3).
-        senses (N, *shape), queries (N, 7), scene (N,) int64 in [0, num_scenes) -> (num_scenes, r, h, w);
+        senses (N, *shape), queries (N, Q) encoded, scene (N,) int64 in [0, num_scenes) -> (num_scenes, r, h, w);
         N = 0 gives rho_m for every scene."""
+        return self.aggregate_sets([(senses, queries, scene)], num_scenes)[0]
+
+    def aggregate_sets(self, sets, num_scenes):
+        """``aggregate`` of several point sets of this modality (context and target), f_m run once over all their
+        points (one batch instead of one per set; the same numbers up to rounding). sets: [(senses, queries,
+        scene), ...] as in ``aggregate`` -> one (num_scenes, r, h, w) per set."""
         rho = self.rho.expand(num_scenes, *self.rho.shape)
-        if senses.shape[0] == 0:
-            return rho
-        return rho.index_add(0, scene, self(senses, queries).to(rho.dtype))  # float32 sums under bf16 autocast too
+        sizes = [senses.shape[0] for senses, _, _ in sets]
+        if not sum(sizes):
+            return [rho for _ in sets]
+        features = self(torch.cat([s[0] for s in sets]), torch.cat([s[1] for s in sets])).to(rho.dtype)
+        out = []  # float32 sums under bf16 autocast too
+        for (_, _, scene), part in zip(sets, features.split(sizes)):
+            out.append(rho.index_add(0, scene, part) if part.shape[0] else rho)
+        return out
 
 
 class _Residual(nn.Module):
-    """main(x) + skip(x), no nonlinearity inside (reference §2.1-2.2)."""
+    """main(x) + skip(x), no nonlinearity inside (reference §2.1-2.2): a k x k convolution plus a 1 x 1 one, or two
+    linear layers. Both are linear in x, so the fused form (``hoisted``, the default) runs one layer whose weight
+    is the sum (the 1 x 1 kernel added at the k x k kernel's centre) with the summed bias: the same numbers up to
+    rounding, one call instead of two. ``hoisted = False`` runs the two layers (the straightforward form)."""
 
     def __init__(self, main: nn.Module, skip: nn.Module):
         super().__init__()
         self.main, self.skip = main, skip
+        self.hoisted = True
 
     def forward(self, x):
-        return self.main(x) + self.skip(x)
+        if not self.hoisted:
+            return self.main(x) + self.skip(x)
+        main, skip, bias = self.main.weight, self.skip.weight, self.main.bias + self.skip.bias
+        if main.ndim == 2:
+            return F.linear(x, main + skip, bias)
+        pad = [(k - 1) // 2 for k in main.shape[:1:-1] for _ in (0, 1)]
+        return F.conv2d(x, main + F.pad(skip, pad), bias, padding=self.main.padding)
 
 
 def _res_conv(cin, cout):

@@ -12,7 +12,6 @@ import torch.nn as nn
 
 from ..points import Points  # noqa: F401  (the model's input; re-exported)
 from .convdraw import Latents, sample_gaussian
-from .convlstm import ConvLSTM
 from ..families import BUILTIN
 from ..family import Family
 from .encoders import QUERY_DIM, RepresentationGaussian, encode_query
@@ -98,8 +97,10 @@ class GMN(nn.Module):
     family_options: {option: value} for the families' own options (``Family.options``; vector_projection joins
     them); each family takes the ones it declares.
     hoisted: True (default) runs every constant ConvLSTM input convolution once per sequence (and the renderers'
-    z part once per scene); False is the straightforward form with the same parameters (reference for tests and
-    benchmarks).
+    z part once per scene), each renderer's decoder once over its T hidden states, each encoder once over context
+    and target together, and each residual pair as one fused layer; False is the straightforward form with the
+    same parameters, frozen as at commit 109f683 (reference for tests and benchmarks; tests/test_reference_flops.py).
+    Every submodule with a ``hoisted`` attribute gets the value.
     amortizer: "batched" (default) or "loop", how APoE runs its shared cells over the experts (same numbers).
     Raises ValueError for an unknown inference, experts, first_step_prior, family option value or amortizer,
     amortizer="loop" without inference="apoe", an empty modality list or sigma <= 0.
@@ -139,9 +140,10 @@ class GMN(nn.Module):
             self.inference = Baseline(m, preset, first_step_prior)
         self.representation_heads = (nn.ModuleList(RepresentationGaussian(preset.r_channels) for _ in modalities)
                                      if stochastic_representation else None)
+        self.hoisted = bool(hoisted)
         for module in self.modules():
-            if isinstance(module, ConvLSTM):
-                module.hoisted = bool(hoisted)
+            if hasattr(module, "hoisted"):  # ConvLSTM, encoders._Residual, a plugin's module
+                module.hoisted = self.hoisted
 
     def forward(self, context: list[Points], target: list[Points], num_scenes: int, beta: float = 1.0):
         """Negative ELBO (paper Eq. 4) with one z ~ Q(z | C, O) per scene.
@@ -240,18 +242,23 @@ class GMN(nn.Module):
         return Latents(latents.z, latents.kl + kl, latents.log_ratio + log_ratio)
 
     def _represent(self, context, target, num_scenes):
-        r, in_context = self._aggregate(context, num_scenes, "context")
-        t, in_target = self._aggregate(target, num_scenes, "target")
-        return r, t, in_context, in_target
+        """r and t (M, B, r, h, w) of the context and the target, with their (M, B) presence. Hoisted: each
+        encoder runs once over its context and target points together (Encoder.aggregate_sets)."""
+        if not self.hoisted:
+            r, in_context = self._aggregate(context, num_scenes, "context")
+            t, in_target = self._aggregate(target, num_scenes, "target")
+            return r, t, in_context, in_target
+        r, t = zip(*(encoder.aggregate_sets([(c.senses, info.encode(c.queries), c.scene),
+                                             (o.senses, info.encode(o.queries), o.scene)], num_scenes)
+                     for info, encoder, c, o in zip(self.modalities, self.encoders, context, target)))
+        return torch.stack(r), torch.stack(t), _presence(context, num_scenes), _presence(target, num_scenes)
 
     def _aggregate(self, points, num_scenes, what):
         """(M, B, r, h, w) stacked r_m (reference §2.3) and (M, B) bool presence; ``points`` checked by
         ``_on_device``."""
-        reps, present = [], []
-        for info, encoder, p in zip(self.modalities, self.encoders, points):
-            reps.append(encoder.aggregate(p.senses, info.encode(p.queries), p.scene, num_scenes))
-            present.append(torch.bincount(p.scene, minlength=num_scenes) > 0)
-        return torch.stack(reps), torch.stack(present)
+        reps = [encoder.aggregate(p.senses, info.encode(p.queries), p.scene, num_scenes)
+                for info, encoder, p in zip(self.modalities, self.encoders, points)]
+        return torch.stack(reps), _presence(points, num_scenes)
 
     def _nll(self, z, target, num_scenes, transforms=None):
         """(B,) summed NLL of each scene's targets in nats, each modality's by its family's likelihood
@@ -267,6 +274,11 @@ class GMN(nn.Module):
                 error = info.family.nll(mean.float(), senses, self.sigma)  # float32 under bf16 autocast too
                 nll = nll.index_add(0, p.scene, error.flatten(1).sum(1))
         return nll
+
+
+def _presence(points, num_scenes):
+    """(M, B) bool: whether modality m has a point in scene b."""
+    return torch.stack([torch.bincount(p.scene, minlength=num_scenes) > 0 for p in points])
 
 
 def _elements(target, num_scenes, transforms=None):

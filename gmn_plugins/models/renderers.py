@@ -15,7 +15,8 @@ class Renderer(nn.Module):
 
     z comes once per scene, (B, T*z, h, w). Hoisted (lstm.hoisted, default): the input convolution is linear,
     so its z part (with the bias) is computed once per scene and gathered per target, its query part once per
-    target, and the steps add only the conv over h. Straightforward (lstm.hoisted = False): z is copied to every
+    target, the steps add only the conv over h, and the decoder runs once over the T hidden states stacked
+    (T*N, hidden, h, w). Straightforward (lstm.hoisted = False): z is copied to every
     target and the single convolution runs over [z, query, h] at every step. Same numbers up to rounding.
     """
 
@@ -34,10 +35,15 @@ class Renderer(nn.Module):
             prepared = gates_z[scene] + F.conv2d(query_map, conv.weight[:, self.z_channels :], padding=conv.padding)
         else:
             prepared = torch.cat([z[scene], query_map], 1)
-        state, canvas = None, 0.0
+        state, hidden, canvas = None, [], 0.0
         for _ in range(self.steps):
             state = self.lstm(prepared, state)
-            canvas = canvas + self.decoder(state[0])
+            if self.lstm.hoisted:
+                hidden.append(state[0])
+            else:
+                canvas = canvas + self.decoder(state[0])
+        if hidden:  # one decoder call over the T hidden states
+            return self.decoder(torch.cat(hidden)).unflatten(0, (self.steps, -1)).sum(0)
         return canvas
 
 
