@@ -13,6 +13,7 @@ so the last bits of a run can depend on it: a fixed ``train.threads`` gives bit-
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 
@@ -89,3 +90,25 @@ class ThreadChooser:
         self._slow = self._slow + 1 if seconds > self.slower * self._reference else 0
         if self._since >= self.every or self._slow >= self.patience:
             self._start_probe()
+
+
+_evaluation = {"fixed": 0, "chooser": None}
+
+
+def set_threads(fixed: int) -> None:
+    """The thread count of ``paced`` loops in this process: ``fixed`` > 0, or 0 (chosen by measurement)."""
+    _evaluation.update(fixed=int(fixed), chooser=None)
+
+
+def paced(iterable):
+    """Yield from ``iterable`` with the thread count of each loop body chosen as ``ThreadChooser`` does, from the
+    times of the bodies before (one chooser per process, shared by the evaluation loops; ``set_threads`` fixes it).
+    Evaluations wrap their batch loops in it: ``for start in paced(range(0, n, batch)): ...``."""
+    if _evaluation["chooser"] is None:
+        _evaluation["chooser"] = ThreadChooser(_evaluation["fixed"])
+    chooser = _evaluation["chooser"]
+    for item in iterable:
+        chooser.next_threads()
+        started = time.perf_counter()
+        yield item
+        chooser.record(time.perf_counter() - started)

@@ -32,7 +32,7 @@ from .files import atomic_write
 from .modality import Modality
 from .registry import Registry
 from .spec import ExperimentSpec, SpecError, to_dict
-from .threads import ThreadChooser
+from .threads import ThreadChooser, set_threads
 from .train_options import CLIP_MODES
 
 
@@ -188,6 +188,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
 
     # train.threads, or 0: chosen by measurement on a CPU (a busy machine wants fewer); a GPU run keeps torch's
     threads = ThreadChooser(spec.train.threads if device.type == "cpu" else spec.train.threads or torch.get_num_threads())
+    set_threads(threads.fixed)  # validation's batches (threads.paced) follow the same setting
     seed = spec.train.seed_or(spec.seed)  # initialisation and training draws; the data keep spec.seed
     torch.manual_seed(seed)
     model = build_model(spec, modalities, device)

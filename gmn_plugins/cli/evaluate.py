@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--no-progress", action="store_true")
     common.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N, mps")
+    common.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 (default): chosen by "
+                        "measurement as the machine's load changes; N fixes them (the same bits every time)")
     d = sub.add_parser("density", parents=[common], help="cross-modal density (IWAE), paper Fig. 3")
     d.add_argument("--scenes", type=int, default=96, help="validation scenes (authors: 1200)")
     d.add_argument("--samples", type=int, default=5, help="importance samples (authors: 5)")
@@ -264,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in ("scenes", "samples", "objects", "k"):
         if getattr(args, name, 1) < 1:
             _fail(f"--{name}: must be >= 1")
+    if getattr(args, "threads", 0) < 0:
+        _fail("--threads: must be >= 0")
     with user_errors():
         started = time.perf_counter()
         if args.command == "report":
@@ -272,6 +276,9 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(report, indent=2))
             return
         from ..evaluation.runs import load_run
+        from ..threads import set_threads
+
+        set_threads(args.threads)
 
         run = load_run(args.run, load_registry(), progress=not args.no_progress, device=args.device)
         _check_writable(run.dir / "eval")  # before minutes of evaluation, not after

@@ -28,6 +28,7 @@ import torch.nn as nn
 from ..data.episodes import SceneSet
 from ..models.gmn import GMN, _elements
 from ..points import Points
+from ..threads import paced
 from .density import TARGET_VIEWS
 
 ORIENTATIONS = ("paper", "code")
@@ -61,7 +62,7 @@ def score_matrix(model: GMN, scenes: SceneSet, group: np.ndarray, context_modali
         r, t, in_context, in_target = model._represent(context, targets, size)  # (M, K, r, h, w), (M, K)
         elements = _elements(targets, size)  # (K,) target dimensions of each observation set
         rows = [[torch.nonzero(p.scene == i).flatten() for i in range(size)] for p in targets]
-        for start in range(0, len(pairs), batch):
+        for start in paced(range(0, len(pairs), batch)):
             k, i = pairs[start : start + batch].T
             chunk = [_observations(p, rows_m, i.tolist()) for p, rows_m in zip(targets, rows)]
             r_k, t_i, c_k, o_i = r[:, k], t[:, i], in_context[:, k], in_target[:, i]

@@ -19,6 +19,7 @@ import torch
 
 from ..data.episodes import SceneSet
 from ..models.gmn import GMN
+from ..threads import paced
 
 DEFAULT_COUNTS = (0, 1, 5, 10)  # reference §6.2: {0, 1, 5, 10} per modality
 TARGET_VIEWS = 5  # the last five views of each scene are the targets (views 10-14 of 15)
@@ -54,7 +55,7 @@ def density_scenes(model: GMN, scenes: SceneSet, target: int, source: int | None
     for a, k_source in enumerate(rows):
         for b, k_target in enumerate(counts):
             torch.manual_seed(seed)
-            for start in range(0, len(ids), batch):
+            for start in paced(range(0, len(ids), batch)):
                 chunk = ids[start : start + batch]
                 plan = []
                 for s in chunk:

@@ -16,6 +16,7 @@ import torch
 from ..data.episodes import SceneSet
 from ..data.masks import fixed_masks, full_mask
 from ..models.gmn import GMN
+from ..threads import paced
 
 FULL_STREAM = 12  # seed stream of the val_full masks
 
@@ -26,7 +27,7 @@ def neg_elbo_scenes(model: GMN, scenes: SceneSet, ids: np.ndarray, masks: np.nda
     target dimensions, with ``masks`` (N, M) bool the modalities each scene shows. Context sizes and view orders are
     drawn per chunk of ``batch`` scenes from ``seed``; call under ``torch.no_grad()`` and a fixed torch seed."""
     nats, dims = np.zeros(len(ids)), np.zeros(len(ids))
-    for start in range(0, len(ids), batch):
+    for start in paced(range(0, len(ids), batch)):
         chunk = ids[start : start + batch]
         rng = np.random.default_rng([seed, int(chunk[0]), len(chunk)])
         context, target = scenes.episodes(chunk, rng, max_targets, masks=masks[start : start + batch],
