@@ -5,9 +5,12 @@ Episodes: per modality and scene 7 context + 8 target points. Modality sets (ref
   |M|=8: 6 x image (1,48,24) + vectors (61,),(71,) |M|=14: 12 x image (1,24,24) + vectors (61,),(71,)
   |M|=32: 16 x image (3,16,16) + 15 vectors (12 x (9,), 3 x (8,): the 132 dims in groups) + vector (132,)
   |M|=64: 48 x image (1,16,16) + the same 15 vector groups + vector (132,)
-FLOPs: torch.utils.flop_counter.FlopCounterMode (a multiply-add = 2 FLOPs). Time: median wall time of a
-training step (zero_grad, forward, backward; no optimizer step) in a fresh process per configuration, after one
-warm-up step. Memory: the process's peak resident set size (ru_maxrss), weights and gradients included.
+FLOPs: torch.utils.flop_counter.FlopCounterMode (a multiply-add = 2 FLOPs; forward + backward). Time: median wall
+time of a training step (zero_grad, forward, backward, element-wise clip at 0.25, Adam) in a fresh process per
+configuration, after one warm-up step. "Straightforward" is GMN(hoisted=False), frozen as at commit 109f683
+(tests/test_reference_flops.py pins its FLOPs); the speed-up is straightforward time / hoisted time in one run.
+Training batch: the specs' batch (12 scenes for |M| = 2, 5, 8; 9 for |M| = 14) with add-opposite, i.e. twice as
+many episodes. Memory: the process's peak resident set size (ru_maxrss), weights and gradients included.
 GFLOP/s are set against a reference convolution (256 -> 256 channels, 5x5, 16x16, batch 8, fp32) timed in the
 same run with the same threads. The machine is shared: the load average is printed with every table.
 
@@ -33,6 +36,7 @@ from gmn_plugins.models import GMN, PRESETS, ModalityInfo, Points
 
 VARIANTS = ("baseline", "apoe", "poe")
 PAPER_RATIOS = {2: (1.70, 0.83), 5: (1.71, 1.16), 8: (2.06, 1.47), 14: (1.37, 1.73)}  # P100, batch 1, Table 1
+TRAINING_BATCH = {2: 12, 5: 12, 8: 12, 14: 9}  # specs/m*.toml train.batch_scenes
 REFERENCE_GFLOP = {"baseline": {2: 398, 14: 343}, "apoe": {2: 510, 14: 554}, "poe": {2: 510, 14: 547}}
 
 
@@ -73,9 +77,13 @@ def build(cfg) -> tuple[GMN, list, list]:
     return model, *episode(mods, cfg["scenes"])
 
 
-def step(model, context, target, scenes):
+def step(model, context, target, scenes, optimizer=None):
+    """One training step: forward, backward and, with an optimizer, the paper's element-wise clip and Adam."""
     model.zero_grad(set_to_none=True)
     model(context, target, scenes)["loss"].backward()
+    if optimizer is not None:
+        torch.nn.utils.clip_grad_value_(model.parameters(), 0.25)
+        optimizer.step()
 
 
 def amortizer_step(model, r, t, present):
@@ -96,11 +104,12 @@ def measure(cfg) -> dict:
         context, target = (r, t), present
         step_fn = lambda: amortizer_step(model, r, t, present)  # noqa: E731
     else:
-        step_fn = lambda: step(model, context, target, cfg["scenes"])  # noqa: E731
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        step_fn = lambda: step(model, context, target, cfg["scenes"], optimizer)  # noqa: E731
     out = {}
     if cfg.get("flops"):
         with FlopCounterMode(display=False) as counter:
-            step_fn()
+            step(model, context, target, cfg["scenes"])
         out["gflop"] = counter.get_total_flops() / 1e9
     times = []
     for _ in range(cfg["reps"] + 1):
@@ -112,9 +121,17 @@ def measure(cfg) -> dict:
     return out
 
 
+def _memory_limit() -> None:
+    """In the child: address space at most 3/4 of the machine's memory, so that a configuration too large for it
+    fails alone (an allocation error) instead of waking the OOM killer."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    resource.setrlimit(resource.RLIMIT_AS, (total * 3 // 4, total * 3 // 4))
+
+
 def run(cfg) -> dict:
     """`measure` in a fresh process, so that peak memory and allocator state belong to this configuration."""
-    result = subprocess.run([sys.executable, __file__, "--one", json.dumps(cfg)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, __file__, "--one", json.dumps(cfg)], capture_output=True, text=True,
+                            preexec_fn=_memory_limit)  # fmt: skip
     if result.returncode:
         raise RuntimeError(f"{cfg}: {result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -154,6 +171,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--table1-only", action="store_true", help="only the Table 1 cells (|M| = 2, 5, 8, 14, v4): "
+                        "FLOPs, batch 1 and the training batch; no small preset, |M| = 32/64 or amortizer tables")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -169,15 +188,15 @@ def main() -> None:
     print(f"reference conv (256->256, 5x5, 16x16, batch 8, fp32): {conv:.1f} GFLOP/s")
 
     print(f"\n## FLOPs of one training step (fwd+bwd), batch 1 scene, GFLOP, hoisted / straightforward  ({load()})")
-    every = (2, 5, 8, 14, 32, 64)
+    every = (2, 5, 8, 14) if args.table1_only else (2, 5, 8, 14, 32, 64)
     print("| preset | variant | " + " | ".join(f"|M|={m}" for m in every) + " |")
-    print("|---|---|" + "---|" * 6)
+    print("|---|---|" + "---|" * len(every))
     flops = {}
-    for preset in ("v4", "small"):
+    for preset in ("v4",) if args.table1_only else ("v4", "small"):
         for variant in VARIANTS:
             cells = []
             for m in every:
-                if args.quick and preset == "v4" and m not in (2, 14):
+                if (args.quick or args.table1_only) and m not in ((2, 14) if args.quick else (2, 5, 8, 14)):
                     cells.append("-")
                     continue
                 pair = [run({**base, "m": m, "preset": preset, "variant": variant, "scenes": 1, "hoisted": h,
@@ -204,6 +223,24 @@ def main() -> None:
                   f"{res[1]['time'] / res[0]['time']:.2f}x | {rate:.1f} ({100 * rate / conv:.0f}%) | "
                   f"{res[0]['rss_mib']:.0f} / {res[1]['rss_mib']:.0f} |", flush=True)
 
+    print(f"\n## v4, the specs' training batch (add-opposite: twice the scenes as episodes): median step time (s), "
+          f"hoisted vs straightforward  ({load()})")
+    print("| |M| | variant | episodes | hoisted s | straightforward s | speed-up | RSS hoisted / straightforward |")
+    print("|---|---|---|---|---|---|---|")
+    for m in ms:
+        episodes = 2 * TRAINING_BATCH[m]
+        for variant in VARIANTS:
+            res = []
+            for h in (True, False):
+                try:
+                    res.append(run({**base, "m": m, "preset": "v4", "variant": variant, "scenes": episodes,
+                                    "hoisted": h, "reps": reps}))
+                except RuntimeError as exc:  # e.g. out of memory
+                    res.append({"time": float("nan"), "rss_mib": float("nan"), "error": str(exc)[-200:]})
+            print(f"| {m} | {variant} | {episodes} | {res[0]['time']:.2f} | {res[1]['time']:.2f} | "
+                  f"{res[1]['time'] / res[0]['time']:.2f}x | {res[0]['rss_mib']:.0f} / {res[1]['rss_mib']:.0f} |",
+                  flush=True)
+
     print(f"\n## Table 1 layout, v4 batch 1, hoisted: time ratios (ours | paper P100)  ({load()})")
     print("| |M| | APoE/baseline (ours │ paper) | PoE/APoE (ours │ paper) |")
     print("|---|---|---|")
@@ -213,6 +250,9 @@ def main() -> None:
         print(f"| {m} | {t['apoe'] / t['baseline']:.2f} \u2502 {paper[0]:.2f} | "
               f"{t['poe'] / t['apoe']:.2f} \u2502 {paper[1]:.2f} |")
 
+    if args.table1_only:
+        print(f"\ndone, {load()}")
+        return
     print(f"\n## APoE amortizer, v4 batch 1 |M|=14: batched vs per-expert loop, fwd+bwd  ({load()})")
     for part in ("amortizer", "step"):
         res = [run({**base, "m": 14, "preset": "v4", "variant": "apoe", "scenes": 1, "amortizer": a, "reps": reps,
