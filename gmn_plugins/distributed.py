@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 
 import attrs
 import torch
 import torch.distributed as dist
 
+from .files import DataError
 from .spec import SpecError
 
 
@@ -86,6 +88,27 @@ def agree(world: World, value, what: str, where: str) -> None:
     if differ:
         raise SpecError(f"{where}: ranks disagree on {what}: rank {differ[0]} has another than rank 0 "
                         f"({len(differ)} of {world.size} ranks differ)")  # fmt: skip
+
+
+def on_every_rank(world: World, attempt):
+    """``attempt()`` on every rank. When it raises ``DataError`` on some rank (a shard missing or damaged on that
+    machine), every rank raises ``DataError`` with the first such rank's one line, prefixed by its rank and host, so
+    that no rank waits for the others in a collective. Returns ``attempt()``'s value."""
+    error = result = None
+    try:
+        result = attempt()
+    except DataError as exc:
+        if world.size == 1:
+            raise
+        error = exc
+    if world.size == 1:
+        return result
+    reports = [None] * world.size
+    dist.all_gather_object(reports, None if error is None else (socket.gethostname(), str(error)))
+    for rank, report in enumerate(reports):
+        if report is not None:
+            raise DataError(f"rank {rank} on {report[0]}: {report[1]}")
+    return result
 
 
 def parameters_digest(model: torch.nn.Module) -> str:

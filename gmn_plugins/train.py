@@ -22,7 +22,8 @@ from .locks import hold
 from .data.episodes import SceneSet
 from .data.format import manifest_sha256, read_manifest
 from .data.loader import TrainingBatches, step_seed, training_batches
-from .distributed import World, agree, barrier, join, leave, parameters_digest, sum_over_ranks, world_from_env
+from .distributed import (World, agree, barrier, join, leave, on_every_rank, parameters_digest, sum_over_ranks,
+                          world_from_env)
 from .models.convdraw import noise_slots
 from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
@@ -170,8 +171,8 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
         manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers,
                             progress=progress, registry=registry)  # fmt: skip
     barrier(world)
-    if not world.main:
-        manifest = read_manifest(spec.data.dir)
+    # each machine reads its own copy of the data: a rank that cannot stops every rank with its one line
+    manifest = on_every_rank(world, lambda: manifest if world.main else read_manifest(spec.data.dir))
     agree(world, manifest_sha256(manifest), f"the dataset's manifest ({spec.data.dir})", spec_file)
     data_seconds = time.perf_counter() - t0
     data_identity = {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json(),
@@ -182,7 +183,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
                                 for split in ("val", "test") if split in manifest["splits"]}}  # fmt: skip
     if ckpt is not None:
         check_compatible(ckpt, spec_dict, identities, ckpt_path, data_identity)  # now also the dataset's contents
-    train_set = SceneSet(spec.data.dir, "train", modalities, manifest["stats"])
+    train_set = on_every_rank(world, lambda: SceneSet(spec.data.dir, "train", modalities, manifest["stats"]))
     val_set = SceneSet(spec.data.dir, "val", modalities, manifest["stats"]) if spec.data.val_scenes and world.main \
         else train_set  # fmt: skip
 

@@ -156,3 +156,28 @@ def test_ranks_that_disagree_on_the_spec_stop_with_one_line(data, tmp_path):
     errors = [proc.communicate(timeout=600)[1] for proc in procs]
     assert all(proc.returncode != 0 for proc in procs)
     assert any("ranks disagree on the spec: rank 1 has another than rank 0 (1 of 2 ranks differ)" in e for e in errors)
+
+
+def test_a_shard_missing_on_one_machine_stops_every_rank_with_one_line(data, tmp_path):
+    """Each "machine" reads its own copy of the dataset (a relative data.dir, another working directory); one copy
+    lacks a training shard. Both ranks stop with the same one line naming the rank, its host and the shard."""
+    import shutil
+
+    copies = []
+    for machine in ("a", "b"):
+        root = tmp_path / machine
+        shutil.copytree(data, root / "data")
+        copies.append(root)
+    lost = sorted((copies[1] / "data" / "train").glob("shard-*.npz"))[0]
+    lost.unlink()
+    port = 29900 + (os.getpid() + 45) % 90
+    node = [*TORCHRUN, "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
+            "--rdzv-id=gmn-lost-shard"]  # fmt: skip
+    command = [arg for arg in _command(node, data, "r", 1) if not arg.startswith("data.dir=")] + ['data.dir="data"']
+    procs = [subprocess.Popen(command, env=_env(), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for root in copies]  # fmt: skip
+    errors = [proc.communicate(timeout=600)[1] for proc in procs]
+    assert all(proc.returncode != 0 for proc in procs)
+    for stderr in errors:  # every rank printed the line, not only the one that lacks the shard
+        lines = [line for line in stderr.splitlines() if line.startswith("rank ")]
+        assert len(lines) == 1 and f"{lost.name}" in lines[0] and "missing" in lines[0], stderr[-3000:]
