@@ -9,10 +9,13 @@ from ``--seed``). Each hand's statistics are over its own accepted grasps (what 
 * acceptance rates (no value > 150) within ±0.05.
 
 Prints one table row per sensor group and the failing dimensions, then PASS/FAIL. Any two hand/physics settings can
-be compared (``--a``/``--b`` as ``HAND:PHYSICS``, HAND = ``builtin`` or an MJCF path), e.g. built-in faithful vs fast.
+be compared (``--a``/``--b`` as ``HAND:PHYSICS[:hull=N]``, HAND = ``builtin`` or an MJCF path, ``hull=N`` its
+mesh hulls capped at N vertices), e.g. built-in faithful vs fast, or the MPL with simplified hulls vs the original:
 
     python benchmarks/hand_calibration.py --grasps 2000 --workers 2
     python benchmarks/hand_calibration.py --a builtin:fast --b builtin:faithful
+    python benchmarks/hand_calibration.py --a ../shared/assets/mpl_hand/mpl_right.xml:faithful:hull=64 \
+        --b ../shared/assets/mpl_hand/mpl_right.xml:faithful
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ GROUPS = (  # (name, first index, count) in sensordata order (reference §3.4)
 def _hand(setting: str):
     from gmn_plugins.mese.hand import Hand
 
-    hand, _, physics = setting.partition(":")
-    return Hand(5, physics=physics or "faithful", mjcf=None if hand == "builtin" else hand)
+    hand, _, rest = setting.partition(":")
+    physics, _, hull = rest.partition(":")
+    return Hand(5, physics=physics or "faithful", mjcf=None if hand == "builtin" else hand,
+                hull_vertices=int(hull.removeprefix("hull=") or 0))
 
 
 def _grasps(args: tuple) -> tuple[np.ndarray, np.ndarray]:

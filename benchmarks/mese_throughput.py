@@ -12,7 +12,7 @@ column "grasps/s/core" (accepted grasps per second on one worker) is printed to 
 Run it on an idle machine: it prints the load average before and after, and any other busy process distorts every
 number (two workers need two free cores).
 
-    python benchmarks/mese_throughput.py [--scenes 24] [--mpl PATH]
+    python benchmarks/mese_throughput.py [--scenes 24] [--mpl PATH] [--hull 64 32] [--only-mpl]
 """
 
 from __future__ import annotations
@@ -66,22 +66,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=24, help="scenes per measurement (built-in; MPL uses half)")
     parser.add_argument("--mpl", default=str(MPL_XML), help="the real MPL file")
+    parser.add_argument("--hull", type=int, nargs="*", default=[64], help="also the MPL with its mesh hulls capped "
+                        "at these vertex counts (data.hand.hull_vertices)")
+    parser.add_argument("--only-mpl", action="store_true", help="only the MPL rows (faithful physics)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}  (cores: {os.cpu_count()}; must be idle for honest numbers)")
-    hands = {"builtin": "builtin"}
+    hands = {} if args.only_mpl else {"builtin": "builtin"}
     if Path(args.mpl).exists():
         hands["mpl"] = {"mjcf": args.mpl}
+        hands |= {f"mpl-hull{n}": {"mjcf": args.mpl, "hull_vertices": n} for n in args.hull}
     else:
         print(f"real MPL not found at {args.mpl}: skipped")
     rows = []
     print(f"{'hand':<9}{'physics':<10}{'1 worker':>10}{'2 workers':>11}{'2w / 1w':>9}{'accept':>8}"
           f"{'grasps/s/core':>15}{'target':>8}{'2w':>8}{'1w':>8}")  # fmt: skip
     for name, hand in hands.items():
-        for physics in ("fast", "faithful"):
+        for physics in ("faithful",) if args.only_mpl else ("fast", "faithful"):
             n = args.scenes if name == "builtin" else max(4, args.scenes // 2)
             one, accept = rate(hand, physics, 1, n)
             two, _ = rate(hand, physics, 2, 2 * n)
-            target = TARGETS.get((name, physics))
+            target = TARGETS.get((name.partition("-")[0], physics))
             verdict = "" if target is None else (f"{target:>8.1f}{'ok' if two >= target else 'MISSED':>8}"
                                                  f"{'ok' if one >= target else 'below':>8}")  # fmt: skip
             rows.append((name, physics, one, two))

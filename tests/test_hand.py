@@ -175,3 +175,17 @@ def test_original_haptix_layout_is_attached_to_the_mocap_like_mese(mpl_hand, tmp
         loaded.set_object(L_SHAPE)
         assert loaded.model.nq == 22 and loaded.model.body("forearm").parentid == loaded.model.body("mocap").id
         np.testing.assert_array_equal(loaded.grasp(WRIST), mpl_hand.grasp(WRIST))
+
+
+def test_mpl_hulls_capped_at_load_time(mpl_hand):
+    """``hull_vertices`` caps every mesh's collision hull (MuJoCo's maxhullvert); the hand still grasps, locked."""
+    def hull_sizes(model):  # mesh_graph[adr] = number of hull vertices (MuJoCo's convex-hull graph layout)
+        return [int(model.mesh_graph[model.mesh_graphadr[i]]) for i in range(model.nmesh) if model.mesh_graphadr[i] >= 0]
+
+    with Hand(n_blocks=5, mjcf=MPL_XML, hull_vertices=12) as capped:
+        assert max(hull_sizes(capped.model)) <= 12 < max(hull_sizes(mpl_hand.model))
+        capped.set_object(L_SHAPE)
+        sense = capped.grasp(WRIST)
+        assert sense.max() <= MAX_SENSOR_VALUE and (sense[TOUCH] > 0).any() and abs(sense[0]) < 0.01
+    with pytest.raises(ValueError, match="hull_vertices"):
+        Hand(n_blocks=5, mjcf=MPL_XML, hull_vertices=3)

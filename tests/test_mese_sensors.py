@@ -96,3 +96,17 @@ def test_real_mpl_dataset_through_the_spec(quickstart_spec, tmp_path):
     assert train["hand.haptic"].shape == (1, 2, 132) and train["camera.rgb48"].shape == (1, 2, 3, 48, 48)
     assert np.all(train["hand.haptic"] <= 150) and abs(train["hand.haptic"][..., 0]).max() < 0.01  # wrist locked
     assert json.loads((tmp_path / "config.json").read_text())["hand"] == {"mjcf": str(MPL_XML)}
+
+
+def test_mpl_hull_vertices_reach_the_dataset_config_only_when_set(quickstart_spec):
+    if not MPL_XML.exists():
+        pytest.skip(f"real MPL hand not available at {MPL_XML} (shared assets are not part of the repo)")
+    registry = load_registry()
+    for hull, expected in ((None, {"mjcf": str(MPL_XML)}), (32, {"mjcf": str(MPL_XML), "hull_vertices": 32})):
+        table = f'{{mjcf="{MPL_XML}"' + ("" if hull is None else f", hull_vertices={hull}") + "}"
+        spec = load_spec(quickstart_spec, [f"data.hand={table}"])
+        assert dataset_config(spec, registry.resolve(["haptic"], str(quickstart_spec))).hand == expected
+    with pytest.raises(SpecError) as err:
+        load_spec(quickstart_spec, [f'data.hand={{mjcf="{MPL_XML}", hull_vertices=2}}'])
+    assert str(err.value) == (f"{quickstart_spec}: data.hand.hull_vertices: must be 0 (full hulls) or in "
+                              f"[4, 100000], got 2")

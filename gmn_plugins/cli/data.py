@@ -1,7 +1,7 @@
 """``gmn-data``: make, merge, check and look at MESE datasets.
 
     gmn-data generate --out DIR --scenes N [--val N] [--test N] [--workers K] [--seed S] [--blocks B]
-                      [--hand builtin|PATH.xml] [--physics fast|faithful] [--saturation code|paper]
+                      [--hand builtin|PATH.xml] [--hull-vertices N] [--physics fast|faithful] [--saturation code|paper]
                       [--sensors camera.rgb,hand.haptic] [--shard-range A:B | --part K/N | --part auto]
     gmn-data finalize DIR        (re)write the manifest from the per-shard records (after --shard-range runs)
     gmn-data repair DIR          regenerate missing or corrupted shards (same bytes) and rewrite the manifest
@@ -71,7 +71,10 @@ def _generate(args: argparse.Namespace) -> None:
     if args.scenes + args.val + args.test < 1:
         _fail("--scenes/--val/--test: the dataset must hold at least one scene")
     splits = {"train": args.scenes, **({"val": args.val} if args.val else {}), **({"test": args.test} if args.test else {})}
-    hand = "builtin" if args.hand == "builtin" else {"mjcf": args.hand}
+    if args.hull_vertices and (args.hand == "builtin" or args.hull_vertices < 4):
+        _fail("--hull-vertices: caps an MJCF hand's mesh hulls: give --hand PATH.xml and N >= 4 (0: full hulls)")
+    hand = "builtin" if args.hand == "builtin" else {"mjcf": args.hand, **(
+        {"hull_vertices": args.hull_vertices} if args.hull_vertices else {})}
     config = DatasetConfig(seed=args.seed, blocks=args.blocks, views=args.views, physics=args.physics, hand=hand,
                            saturation=args.saturation, shard_size=args.shard_size,
                            sensors=tuple(args.sensors.split(",")), splits=splits)  # fmt: skip
@@ -229,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--blocks", type=int, default=5, help="blocks per object (5; 4 and 6 for held-out sets)")
     gen.add_argument("--views", type=int, default=15)
     gen.add_argument("--hand", default="builtin", help="'builtin' or the path of an MPL-layout MJCF file")
+    gen.add_argument("--hull-vertices", type=int, default=0, help="cap each mesh's collision hull of an MJCF hand at "
+                     "N vertices (faster, see mese/hand.py; 0: full hulls)")
     gen.add_argument("--physics", choices=tuple(PHYSICS_PRESETS), default="fast")
     gen.add_argument("--saturation", choices=tuple(SATURATION), default="code",
                      help="block colour saturation: code = U(0.75, 1) (authors' code), paper = U(0, 0.75)")

@@ -38,7 +38,12 @@ class PhysicsPreset:
 # faithful ~94, MPL fast ~71, MPL faithful ~38. The MPL's collision detection is 62 % of its step time (mesh narrow
 # phase 56 %; the explicit forearm–wristy pair alone ~18 %), the built-in's 32 %. Tried on the MPL and not taken:
 # multiccd off (+12 %, unlocks the wrist), ccd_tolerance 1e-4 (+6 %, unlocks it too), constraint islands (+-0),
-# dense Jacobian (-17 %), collision hulls capped at 64 vertices (+32 %, but middle-distal touch rate 0.458 vs 0.404).
+# dense Jacobian (-17 %), collision hulls capped at 64 vertices (+32 %, but middle-distal touch rate 0.458 vs 0.404;
+# measured again on 2026-11-30: +46 %, 0.458 vs 0.404, FAIL). Offered, not default: hulls capped at 128 vertices
+# (``data.hand = {mjcf = PATH, hull_vertices = 128}``; the full hulls have 180-1611 vertices): +27 % grasps/s, and
+# against the full hulls on the same 1000 grasps it passes the calibration criteria (99.2 % of dims within 0.5 std,
+# every touch rate within 0.038, acceptance 0.896 / 0.898). Commands: benchmarks/hand_calibration.py --a
+# MPL:faithful:hull=128 --b MPL:faithful --grasps 1000; benchmarks/mese_throughput.py --only-mpl --hull 128 64.
 PHYSICS_PRESETS = {
     "faithful": PhysicsPreset(timestep=0.002, substeps=20),  # the authors' options (reference §3.1)
     # Same 0.04 s env step at half the physics steps (reference §6(c)). MuJoCo's multiccd stays on: turning it off

@@ -76,15 +76,16 @@ def open_hand(blocks: int, physics: str, hand):
     """The MESE hand (``"builtin"`` or ``{"mjcf": PATH}``). Raises ``RigError`` (one line) for a bad setting, a
     missing file or an MJCF that cannot be the MESE hand."""
     from .hand import Hand
-    from .scene import hand_mjcf
+    from .scene import hand_options
 
     try:
-        mjcf = hand_mjcf(hand)
+        options = hand_options(hand)
     except ValueError as exc:
         raise RigError(f"hand: {exc}") from None
+    mjcf = options["mjcf"]
     where = f"hand.mjcf {mjcf}" if mjcf else "hand (builtin)"
     try:
-        return Hand(blocks, physics=physics, mjcf=mjcf)
+        return Hand(blocks, physics=physics, **options)
     except FileNotFoundError:
         raise RigError(f"{where}: no such file") from None
     except Exception as exc:  # mujoco compile errors (ValueError), bad XML (ParseError), a wrong sensor layout

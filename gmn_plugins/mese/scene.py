@@ -17,12 +17,19 @@ SATURATION = {"code": (0.75, 1.0), "paper": (0.0, 0.75)}
 
 
 def hand_mjcf(hand: str | dict) -> str | None:
-    """The MJCF path of a hand setting (``"builtin"`` -> None, ``{"mjcf": PATH}`` -> PATH); ``ValueError`` otherwise."""
+    """The MJCF path of a hand setting (``"builtin"`` -> None, ``{"mjcf": PATH}`` or ``{"mjcf": PATH,
+    "hull_vertices": N}`` -> PATH); ``ValueError`` otherwise."""
+    return hand_options(hand)["mjcf"]
+
+
+def hand_options(hand: str | dict) -> dict:
+    """A hand setting as ``Hand``'s keyword arguments: {"mjcf": PATH or None, "hull_vertices": N (0: full hulls)}.
+    Raises ``ValueError`` for anything but ``"builtin"`` or {"mjcf": PATH[, "hull_vertices": N]}."""
     if hand == "builtin":
-        return None
-    if isinstance(hand, dict) and set(hand) == {"mjcf"}:
-        return hand["mjcf"]
-    raise ValueError(f"hand must be 'builtin' or {{'mjcf': PATH}}, got {hand!r}")
+        return {"mjcf": None, "hull_vertices": 0}
+    if isinstance(hand, dict) and "mjcf" in hand and set(hand) <= {"mjcf", "hull_vertices"}:
+        return {"mjcf": hand["mjcf"], "hull_vertices": int(hand.get("hull_vertices", 0))}
+    raise ValueError(f"hand must be 'builtin' or {{'mjcf': PATH[, 'hull_vertices': N]}}, got {hand!r}")
 
 
 def scene_rng(seed: int, split: str, index: int, stream: int) -> np.random.Generator:

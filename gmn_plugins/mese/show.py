@@ -19,7 +19,7 @@ from .camera import FOVY_DEGREES  # noqa: E402
 from ..data.format import query_key  # noqa: E402
 from .generate import DatasetConfig  # noqa: E402
 from .hand import Hand  # noqa: E402
-from .scene import hand_mjcf  # noqa: E402
+from .scene import hand_options  # noqa: E402
 from .shapes import block_centres  # noqa: E402
 
 HAND_VIEW = {"distance": 1.0, "azimuth": -80.0, "elevation": -50.0}  # reference §3.3
@@ -33,7 +33,7 @@ def hand_views(config: DatasetConfig, walk: np.ndarray, colours: np.ndarray, wri
                size: int = 150) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Re-run the grasps of one scene; return hand-view images (views, size, size, 3) uint8 and the sensordata
     (views, 132) float32 at each grasp's end state."""
-    with Hand(config.blocks, physics=config.physics, mjcf=hand_mjcf(config.hand)) as hand:
+    with Hand(config.blocks, physics=config.physics, **hand_options(config.hand)) as hand:
         hand.set_object(block_centres(np.asarray(walk, np.int64)), np.c_[colours, np.ones(len(colours))])
         hand.model.vis.global_.fovy = FOVY_DEGREES
         camera = mujoco.MjvCamera()
