@@ -92,18 +92,25 @@ class ThreadChooser:
             self._start_probe()
 
 
-_evaluation = {"fixed": 0, "chooser": None}
+_evaluation = {"fixed": None, "chooser": None}
 
 
-def set_threads(fixed: int) -> None:
-    """The thread count of ``paced`` loops in this process: ``fixed`` > 0, or 0 (chosen by measurement)."""
-    _evaluation.update(fixed=int(fixed), chooser=None)
+def set_threads(fixed: int | None) -> int | None:
+    """The thread count of ``paced`` loops in this process: ``fixed`` > 0, 0 (chosen by measurement), or None
+    (the default: ``paced`` leaves torch's count alone, as a library should). ``gmn-eval`` and training set it.
+    Returns the previous setting."""
+    previous = _evaluation["fixed"]
+    _evaluation.update(fixed=None if fixed is None else int(fixed), chooser=None)
+    return previous
 
 
 def paced(iterable):
     """Yield from ``iterable`` with the thread count of each loop body chosen as ``ThreadChooser`` does, from the
-    times of the bodies before (one chooser per process, shared by the evaluation loops; ``set_threads`` fixes it).
-    Evaluations wrap their batch loops in it: ``for start in paced(range(0, n, batch)): ...``."""
+    times of the bodies before (one chooser per process, shared by the evaluation loops; ``set_threads`` fixes it;
+    unset, nothing is changed). Evaluations wrap their batch loops in it: ``for start in paced(range(0, n, b)):``."""
+    if _evaluation["fixed"] is None:
+        yield from iterable
+        return
     if _evaluation["chooser"] is None:
         _evaluation["chooser"] = ThreadChooser(_evaluation["fixed"])
     chooser = _evaluation["chooser"]

@@ -141,6 +141,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     out = Path(spec.train.out)
     with ExitStack() as stack:
         stack.callback(torch.set_num_threads, torch.get_num_threads())  # train.threads stays this run's setting
+        stack.callback(set_threads, set_threads(None))  # and so does the one its validation sets (threads.paced)
         device = join(world, device, spec_file)
         stack.callback(leave, world, False)
         try:

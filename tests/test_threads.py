@@ -44,3 +44,23 @@ def test_a_fixed_count_never_changes():
         assert set(_run(chooser, {4: 0.1, 2: 0.1, 1: 9.0}.get, 20)) == {1}
     finally:
         torch.set_num_threads(before)
+
+
+def test_paced_leaves_torch_alone_unless_a_command_set_it():
+    from gmn_plugins.threads import paced, set_threads
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert list(paced(range(3))) == [0, 1, 2] and torch.get_num_threads() == 2  # library use: untouched
+        previous = set_threads(1)  # what gmn-eval --threads 1 does
+        assert previous is None
+        for _ in paced(range(3)):
+            assert torch.get_num_threads() == 1
+        set_threads(previous)
+        torch.set_num_threads(2)
+        list(paced(range(3)))
+        assert torch.get_num_threads() == 2
+    finally:
+        set_threads(None)
+        torch.set_num_threads(before)

@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("directory", help="a directory holding report.toml and the specs it names, e.g. specs/repro/")
     r.add_argument("--no-train", action="store_true", help="evaluate the runs as they are; train nothing")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--threads", type=int, default=0, help="torch CPU threads of the evaluations; 0 (default): chosen "
+                   "by measurement; N fixes them (training follows each spec's train.threads)")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("run", help="run directory holding checkpoint.pt (a spec's train.out)")
     common.add_argument("--seed", type=int, default=0)
@@ -270,15 +272,15 @@ def main(argv: list[str] | None = None) -> None:
         _fail("--threads: must be >= 0")
     with user_errors():
         started = time.perf_counter()
+        from ..threads import set_threads
+
+        set_threads(args.threads)
         if args.command == "report":
             report = _report(args)
             report["seconds"] = round(time.perf_counter() - started, 1)
             print(json.dumps(report, indent=2))
             return
         from ..evaluation.runs import load_run
-        from ..threads import set_threads
-
-        set_threads(args.threads)
 
         run = load_run(args.run, load_registry(), progress=not args.no_progress, device=args.device)
         _check_writable(run.dir / "eval")  # before minutes of evaluation, not after
