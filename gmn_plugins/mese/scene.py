@@ -16,12 +16,6 @@ MAX_GRASP_ATTEMPTS_PER_VIEW = 20
 SATURATION = {"code": (0.75, 1.0), "paper": (0.0, 0.75)}
 
 
-def hand_mjcf(hand: str | dict) -> str | None:
-    """The MJCF path of a hand setting (``"builtin"`` -> None, ``{"mjcf": PATH}`` or ``{"mjcf": PATH,
-    "hull_vertices": N}`` -> PATH); ``ValueError`` otherwise."""
-    return hand_options(hand)["mjcf"]
-
-
 def hand_options(hand: str | dict) -> dict:
     """A hand setting as ``Hand``'s keyword arguments: {"mjcf": PATH or None, "hull_vertices": N (0: full hulls)}.
     Raises ``ValueError`` for anything but ``"builtin"`` or {"mjcf": PATH[, "hull_vertices": N]}."""
