@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from .mese.generate import DatasetConfig
+from .mese.scene import hand_setting
 from .modality import Modality
 from .models.gmn import GMN, ModalityInfo
 from .models.presets import PRESETS
@@ -21,8 +22,7 @@ def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetC
     only when ``data.test_scenes`` > 0, so datasets made before it existed keep their configuration."""
     sensors = tuple(dict.fromkeys(m.sensor.name for m in modalities))
     d = spec.data
-    hand = d.hand if isinstance(d.hand, str) else {"mjcf": d.hand.mjcf, **(
-        {"hull_vertices": d.hand.hull_vertices} if d.hand.hull_vertices else {})}  # 0 leaves older datasets valid
+    hand = d.hand if isinstance(d.hand, str) else hand_setting(d.hand.mjcf, d.hand.hull_vertices)
     return DatasetConfig(seed=spec.seed, blocks=d.blocks, views=d.views, physics=d.physics, hand=hand,
                          saturation=d.saturation, shard_size=d.shard_size, sensors=sensors,
                          splits={"train": d.train_scenes, "val": d.val_scenes,

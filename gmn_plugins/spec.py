@@ -492,9 +492,12 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
                         f"(the number of modalities), got {_show(sizes)}")  # fmt: skip
     if isinstance(d.hand, HandFileSpec) and not _is_file(d.hand.mjcf):
         problems.append(f"{file}: data.hand.mjcf: no such file {_show(d.hand.mjcf)}")
-    if isinstance(d.hand, HandFileSpec) and d.hand.hull_vertices and not 4 <= d.hand.hull_vertices <= 100000:
-        problems.append(f"{file}: data.hand.hull_vertices: must be 0 (full hulls) or in [4, 100000], got "
-                        f"{_show(d.hand.hull_vertices)}")
+    if isinstance(d.hand, HandFileSpec) and d.hand.hull_vertices:
+        from .mese.physics import MIN_HULL_VERTICES  # torch- and mujoco-free
+
+        if not MIN_HULL_VERTICES <= d.hand.hull_vertices <= 100000:
+            problems.append(f"{file}: data.hand.hull_vertices: must be 0 (full hulls) or in [{MIN_HULL_VERTICES}, "
+                            f"100000], got {_show(d.hand.hull_vertices)}")
     if problems:
         raise SpecError("\n".join(problems))
 

@@ -52,8 +52,6 @@ class ThreadChooser:
         self._since = 0  # steps since the last choice
         self._slow = 0  # consecutive slow steps
         self._warm = False
-        self.choices: list[tuple[int, int]] = []  # (steps recorded, count) at every choice, for the run's log
-        self._steps = 0
         if not self.fixed:
             self._start_probe()
 
@@ -72,7 +70,6 @@ class ThreadChooser:
 
     def record(self, seconds: float) -> None:
         """The time of the step just run with ``next_threads()``'s count."""
-        self._steps += 1
         if self.fixed:
             return
         if not self._warm:
@@ -84,7 +81,6 @@ class ThreadChooser:
             if not self._queue:
                 self.current = min(self._times, key=self._times.get)
                 self._reference, self._since, self._slow = self._times[self.current], 0, 0
-                self.choices.append((self._steps, self.current))
             return
         self._since += 1
         self._slow = self._slow + 1 if seconds > self.slower * self._reference else 0

@@ -2,15 +2,19 @@
 as it was at commit 109f683, so that no speed-up ratio can grow by slowing the reference.
 
 Its FLOPs (forward + backward, batch 1 scene, 7 context + 8 target points per modality) are pinned for every
-Table 1 cell (baseline, APoE, PoE x the |M| = 2, 5, 8, 14 modality sets of benchmarks/step_time.py) at a small
-preset with the v4 architecture's code paths. The numbers were counted at 109f683 (torch FlopCounterMode).
+Table 1 cell (baseline, APoE, PoE x the |M| = 2, 5, 8, 14 modality sets of benchmarks/step_time.py, loaded from
+there) at a small preset with the v4 architecture's code paths. The numbers were counted at 109f683 (torch
+FlopCounterMode).
 """
+
+import importlib.util
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from gmn_plugins.models import GMN, ModalityInfo, Points
+from conftest import REPO
+from gmn_plugins.models import GMN
 from gmn_plugins.models.presets import Preset
 
 PIN = Preset(8, 8, 2, 2, 3, 4, 16)  # r, hidden, z, steps, kernel, decoder width, vector hidden
@@ -21,30 +25,22 @@ FLOPS_AT_109F683 = {
 }
 
 
-def modalities(m):
-    """The Table 1 modality sets, as in benchmarks/step_time.py."""
-    vectors = [ModalityInfo("haptics1", "vector", (61,)), ModalityInfo("haptics2", "vector", (71,))]
-    return {
-        2: [ModalityInfo("image", "image", (3, 64, 64)), ModalityInfo("haptic", "vector", (132,))],
-        5: [ModalityInfo(f"image{k}", "image", (3, 32, 32)) for k in range(4)]
-        + [ModalityInfo("haptic", "vector", (132,))],
-        8: [ModalityInfo(f"image{k}", "image", (1, 48, 24)) for k in range(6)] + vectors,
-        14: [ModalityInfo(f"image{k}", "image", (1, 24, 24)) for k in range(12)] + vectors,
-    }[m]
-
-
-def _points(info, n):
-    return Points(torch.rand(n, *info.shape), torch.randn(n, 5), torch.zeros(n, dtype=torch.long))
+def _step_time():
+    """benchmarks/step_time.py, whose Table 1 cells (``modalities``, ``episode``) these FLOPs were counted on."""
+    spec = importlib.util.spec_from_file_location("step_time", REPO / "benchmarks" / "step_time.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("variant", ["baseline", "apoe", "poe"])
 def test_straightforward_flops_are_frozen(variant):
-    counted = {}
+    bench, counted = _step_time(), {}
     for m in (2, 5, 8, 14):
         torch.manual_seed(0)
-        mods = modalities(m)
+        mods = bench.modalities(m)
         model = GMN(mods, PIN, inference=variant, hoisted=False)
-        context, target = [_points(i, 7) for i in mods], [_points(i, 8) for i in mods]
+        context, target = bench.episode(mods, 1)  # 7 context + 8 target points per modality
         with FlopCounterMode(display=False) as counter:
             model(context, target, 1)["loss"].backward()
         counted[variant, m] = counter.get_total_flops()

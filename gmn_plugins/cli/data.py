@@ -34,8 +34,8 @@ from ..faults import cannot_write
 from ..files import read_json
 from ..mese.generate import (DatasetConfig, finalize, generate, generate_part, read_config, repair, scheduler_part,
                              shard_tasks, verify)  # fmt: skip
-from ..mese.physics import PHYSICS_PRESETS
-from ..mese.scene import SATURATION
+from ..mese.physics import MIN_HULL_VERTICES, PHYSICS_PRESETS
+from ..mese.scene import SATURATION, hand_setting
 
 
 def _part(text: str) -> tuple[int, int] | str:
@@ -71,10 +71,10 @@ def _generate(args: argparse.Namespace) -> None:
     if args.scenes + args.val + args.test < 1:
         _fail("--scenes/--val/--test: the dataset must hold at least one scene")
     splits = {"train": args.scenes, **({"val": args.val} if args.val else {}), **({"test": args.test} if args.test else {})}
-    if args.hull_vertices and (args.hand == "builtin" or args.hull_vertices < 4):
-        _fail("--hull-vertices: caps an MJCF hand's mesh hulls: give --hand PATH.xml and N >= 4 (0: full hulls)")
-    hand = "builtin" if args.hand == "builtin" else {"mjcf": args.hand, **(
-        {"hull_vertices": args.hull_vertices} if args.hull_vertices else {})}
+    if args.hull_vertices and (args.hand == "builtin" or args.hull_vertices < MIN_HULL_VERTICES):
+        _fail(f"--hull-vertices: caps an MJCF hand's mesh hulls: give --hand PATH.xml and N >= {MIN_HULL_VERTICES} "
+              f"(0: full hulls)")
+    hand = hand_setting(None if args.hand == "builtin" else args.hand, args.hull_vertices)
     config = DatasetConfig(seed=args.seed, blocks=args.blocks, views=args.views, physics=args.physics, hand=hand,
                            saturation=args.saturation, shard_size=args.shard_size,
                            sensors=tuple(args.sensors.split(",")), splits=splits)  # fmt: skip

@@ -19,7 +19,7 @@ import mujoco
 import numpy as np
 
 from .grasp import wrist_mocap_pose
-from .physics import PHYSICS_PRESETS  # defined there, torch- and mujoco-free (spec.py reads its keys)
+from .physics import MIN_HULL_VERTICES, PHYSICS_PRESETS  # defined there, torch- and mujoco-free (spec.py reads them)
 from .shapes import BLOCK_HALF_SIZE
 
 NUM_SENSORDATA = 132
@@ -307,10 +307,10 @@ def mpl_file_xml(path: str | os.PathLike, n_blocks: int = 5, physics: str = "fai
     (its ``maxhullvert``; 0: the full hulls), a load-time simplification of the narrow phase (measured in
     ``mese/physics.py``: 128 vertices, +27 % grasps/s, passes the calibration against the full hulls).
     Raises ``FileNotFoundError`` if ``path`` is missing, ``ValueError`` for an unknown preset or ``hull_vertices``
-    in 1..3.
+    in 1 .. ``MIN_HULL_VERTICES`` - 1.
     """
-    if hull_vertices and hull_vertices < 4:
-        raise ValueError(f"hull_vertices must be 0 (full hulls) or >= 4, got {hull_vertices}")
+    if hull_vertices and hull_vertices < MIN_HULL_VERTICES:
+        raise ValueError(f"hull_vertices must be 0 (full hulls) or >= {MIN_HULL_VERTICES}, got {hull_vertices}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"MPL hand file not found: {path}")

@@ -44,6 +44,8 @@ class PhysicsPreset:
 # against the full hulls on the same 1000 grasps it passes the calibration criteria (99.2 % of dims within 0.5 std,
 # every touch rate within 0.038, acceptance 0.896 / 0.898). Commands: benchmarks/hand_calibration.py --a
 # MPL:faithful:hull=128 --b MPL:faithful --grasps 1000; benchmarks/mese_throughput.py --only-mpl --hull 128 64.
+MIN_HULL_VERTICES = 4  # data.hand.hull_vertices: 0 (full hulls) or at least a tetrahedron's 4 vertices
+
 PHYSICS_PRESETS = {
     "faithful": PhysicsPreset(timestep=0.002, substeps=20),  # the authors' options (reference §3.1)
     # Same 0.04 s env step at half the physics steps (reference §6(c)). MuJoCo's multiccd stays on: turning it off

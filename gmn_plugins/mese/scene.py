@@ -16,8 +16,16 @@ MAX_GRASP_ATTEMPTS_PER_VIEW = 20
 SATURATION = {"code": (0.75, 1.0), "paper": (0.0, 0.75)}
 
 
+def hand_setting(mjcf: str | None, hull_vertices: int = 0) -> str | dict:
+    """The dataset config's hand: ``"builtin"`` (``mjcf`` None), ``{"mjcf": PATH}``, or with ``hull_vertices`` > 0
+    ``{"mjcf": PATH, "hull_vertices": N}`` (0 is left out, so datasets made before the option keep their config)."""
+    if mjcf is None:
+        return "builtin"
+    return {"mjcf": str(mjcf), **({"hull_vertices": int(hull_vertices)} if hull_vertices else {})}
+
+
 def hand_options(hand: str | dict) -> dict:
-    """A hand setting as ``Hand``'s keyword arguments: {"mjcf": PATH or None, "hull_vertices": N (0: full hulls)}.
+    """A hand setting (``hand_setting``'s) as ``Hand``'s keyword arguments: {"mjcf": PATH or None, "hull_vertices": N (0: full hulls)}.
     Raises ``ValueError`` for anything but ``"builtin"`` or {"mjcf": PATH[, "hull_vertices": N]}."""
     if hand == "builtin":
         return {"mjcf": None, "hull_vertices": 0}

@@ -49,10 +49,9 @@ class Encoder(nn.Module):
 
 
 class _Residual(nn.Module):
-    """main(x) + skip(x), no nonlinearity inside (reference §2.1-2.2): a k x k convolution plus a 1 x 1 one, or two
-    linear layers. Both are linear in x, so the fused form (``hoisted``, the default) runs one layer whose weight
-    is the sum (the 1 x 1 kernel added at the k x k kernel's centre) with the summed bias: the same numbers up to
-    rounding, one call instead of two. ``hoisted = False`` runs the two layers (the straightforward form)."""
+    """main(x) + skip(x), no nonlinearity inside (reference §2.1-2.2). Both layers are linear in x, so the fused form
+    (``hoisted``, the default) runs one layer (``fused``) whose weight and bias are the sums: the same numbers up
+    to rounding, one call instead of two. ``hoisted = False`` runs the two layers (the straightforward form)."""
 
     def __init__(self, main: nn.Module, skip: nn.Module):
         super().__init__()
@@ -60,21 +59,27 @@ class _Residual(nn.Module):
         self.hoisted = True
 
     def forward(self, x):
-        if not self.hoisted:
-            return self.main(x) + self.skip(x)
-        main, skip, bias = self.main.weight, self.skip.weight, self.main.bias + self.skip.bias
-        if main.ndim == 2:
-            return F.linear(x, main + skip, bias)
-        pad = [(k - 1) // 2 for k in main.shape[:1:-1] for _ in (0, 1)]
-        return F.conv2d(x, main + F.pad(skip, pad), bias, padding=self.main.padding)
+        return self.fused(x, self.main.bias + self.skip.bias) if self.hoisted else self.main(x) + self.skip(x)
 
 
-def _res_conv(cin, cout):
-    return _Residual(nn.Conv2d(cin, cout, 3, padding=1), nn.Conv2d(cin, cout, 1))
+class _ResidualConv(_Residual):
+    """3 x 3 conv + 1 x 1 conv, cin -> cout, on (N, cin, H, W); fused: the 1 x 1 kernel added at the 3 x 3 centre."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(nn.Conv2d(cin, cout, 3, padding=1), nn.Conv2d(cin, cout, 1))
+
+    def fused(self, x, bias):
+        return F.conv2d(x, self.main.weight + F.pad(self.skip.weight, (1, 1, 1, 1)), bias, padding=1)
 
 
-def _res_linear(cin, cout):
-    return _Residual(nn.Linear(cin, cout), nn.Linear(cin, cout))
+class _ResidualLinear(_Residual):
+    """Two linear layers cin -> cout on (N, cin); fused: one layer with the summed weight."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(nn.Linear(cin, cout), nn.Linear(cin, cout))
+
+    def fused(self, x, bias):
+        return F.linear(x, self.main.weight + self.skip.weight, bias)
 
 
 def broadcast_query(query, grid):
@@ -98,9 +103,9 @@ class ImageEncoder(Encoder):
         self.grid = tuple(grid)
         self.native = (height // 2 // 2, width // 2 // 2)
         self.conv1 = nn.Conv2d(channels, r, 2, stride=2)
-        self.res1 = _res_conv(r, r // 2)
+        self.res1 = _ResidualConv(r, r // 2)
         self.conv2 = nn.Conv2d(r // 2, r, 2, stride=2)
-        self.res2 = _res_conv(r + query_dim, r // 2)
+        self.res2 = _ResidualConv(r + query_dim, r // 2)
         self.conv3 = nn.Conv2d(r // 2, r, 3, padding=1)
         self.conv4 = nn.Conv2d(r, r, 3, padding=1)
 
@@ -132,9 +137,9 @@ class VectorEncoder(Encoder):
             raise ValueError(f"vector_projection must be one of {PROJECTIONS}, got {projection!r}")
         (dim,), v, r = shape, preset.vector_hidden, preset.r_channels
         self.fc1 = nn.Linear(dim, v)
-        self.res1 = _res_linear(v, v // 2)
+        self.res1 = _ResidualLinear(v, v // 2)
         self.fc2 = nn.Linear(v // 2, v)
-        self.res2 = _res_linear(v + query_dim, v // 2)
+        self.res2 = _ResidualLinear(v + query_dim, v // 2)
         self.fc3 = nn.Linear(v // 2, v)
         self.projection = projection
         if projection == "dense":
