@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .faults import cannot_write
-from .files import atomic_write
+from .files import CheckpointError, atomic_write
 from .spec import DataSpec, ModelSpec, TrainSpec, to_dict
 
 FORMAT_VERSION = 2  # 2: payload sha256, data identity
@@ -30,10 +30,6 @@ RESUMABLE_DATA_FIELDS = {"dir", "workers", "loader_workers"}
 
 # every section's default values: what a field that a newer version added meant for an older checkpoint
 _DEFAULTS = {section: to_dict(cls()) for section, cls in (("model", ModelSpec), ("data", DataSpec), ("train", TrainSpec))}
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used; ``str(err)`` is one line saying what differs."""
 
 
 def payload_sha256(payload: dict) -> str:

@@ -16,6 +16,11 @@ class DataError(Exception):
     wrong and the command that repairs it. The command-line tools print it and exit with code 2."""
 
 
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; ``str(err)`` is one line saying what differs. Defined here, beside
+    DataError, so that the command-line tools catch it without importing torch (``checkpoint`` re-exports it)."""
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

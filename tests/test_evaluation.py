@@ -19,8 +19,8 @@ from gmn_plugins.spec import load_spec
 from gmn_plugins.train import train
 
 TINY = ["data.train_scenes=8", "data.val_scenes=4", "data.views=8", "data.shard_size=4", "data.workers=1",
-        "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.002",
-        "model.sigma=0.3", "train.steps=160"]  # fmt: skip
+        "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.003",
+        'model.preset="tiny"', "model.sigma=0.1", "train.steps=400"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +55,11 @@ def test_eq6_orientation_differs_from_the_authors_transpose():
 
 
 def test_own_context_scores_higher_than_other_scenes_context(run):
-    """After 160 tiny steps the model uses its context: in L[k, i] the matching pairs (k = i) score higher on average
-    than the mismatched ones (measured: by 0.0017 nats/dim; after 80 steps at lr 1e-3 the margin was within noise,
-    0.0008 before the physical-range normalisation floor and -0.0001 after). Catches any mix-up of context scene and
-    observation scene."""
+    """After 400 steps of the tiny preset at sigma 0.1 the model uses its context: in L[k, i] the matching pairs
+    (k = i) score higher on average than the mismatched ones. Measured margins: 0.047, 0.010 and 0.007 nats/dim for
+    train.seed 0, 1, 2 (this fixture with ``train.seed=N`` added, scored as below); 250 steps gave 0.014,
+    -0.0005 and 0.0025, and the small preset after 160 steps at sigma 0.3 only 0.001-0.0017, too close to noise.
+    Catches any mix-up of context scene and observation scene."""
     scenes = run.scenes("train")
     torch.manual_seed(0)
     scores = score_matrix(run.model, scenes, np.arange(8), [0, 1], c=3, samples=4)

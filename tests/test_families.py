@@ -47,7 +47,7 @@ def test_a_plugin_family_trains_evaluates_and_draws(site, tmp_path):
     overrides = ['modalities=["luma", "orbit_luma", "haptic"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=6",
                  "data.val_scenes=4", "data.views=7", "data.shard_size=4", "data.workers=1", "train.batch_scenes=3",
                  "train.max_targets=2", "train.steps=4", "train.eval_every=2", "train.eval_scenes=4",
-                 "train.log_every=1", "train.checkpoint_every=2", f"train.out={json.dumps(str(out))}"]  # fmt: skip
+                 "train.log_every=1", "train.checkpoint_every=2", 'model.preset="tiny"', f"train.out={json.dumps(str(out))}"]  # fmt: skip
     done = run_cli("run", str(REPO / "specs" / "quickstart.toml"), *overrides, "--no-progress", env=env)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in (out / "val.jsonl").read_text().splitlines()]

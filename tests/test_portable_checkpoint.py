@@ -20,7 +20,7 @@ from gmn_plugins.train import train
 # relative data.dir and train.out, as a spec usually has them: the run is trained in `trained/`
 TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.test_scenes=2", "data.views=6", "data.shard_size=4",
         "data.workers=1", "data.dir=\"data/tiny\"", "train.out=\"run\"", "train.steps=2", "train.batch_scenes=4",
-        "train.max_targets=4", "train.threads=1", "model.sigma=0.3"]  # fmt: skip
+        "train.max_targets=4", "train.threads=1", "model.sigma=0.3", 'model.preset="tiny"']  # fmt: skip
 
 
 @pytest.fixture(scope="module")

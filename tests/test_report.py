@@ -38,7 +38,7 @@ def test_paired_bootstrap_resamples_training_seeds_too():
 TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.test_scenes=6", "data.views=8", "data.shard_size=4",
         "data.workers=1", "train.batch_scenes=4", "train.max_targets=4", "train.steps=3", "train.eval_every=3",
         "train.eval_scenes=2", "train.beta_anneal_steps=2",
-        "train.missing_sizes=[2, 2]", "train.checkpoint_every=2", "train.keep_every=2"]  # fmt: skip
+        "train.missing_sizes=[2, 2]", "train.checkpoint_every=2", "train.keep_every=2", 'model.preset="tiny"']  # fmt: skip
 
 
 def _report_dir(root, split="test"):

@@ -19,7 +19,7 @@ from gmn_plugins.train import train
 
 TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.views=6", "data.shard_size=4", "data.workers=1",
         "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.001",
-        "model.sigma=0.3"]  # fmt: skip
+        "model.sigma=0.3", 'model.preset="tiny"']  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,9 @@ import os
 import sys
 from contextlib import contextmanager
 
-from ..checkpoint import CheckpointError
 from ..faults import MachineError, describe
+from ..files import CheckpointError, DataError
 from ..locks import LockHeld
-from ..files import DataError
 from ..spec import SpecError
 
 USER_ERRORS = (SpecError, DataError, CheckpointError, LockHeld)

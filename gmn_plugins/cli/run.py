@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
 from . import user_errors
 from ..plugins import load_registry
 from ..spec import load_spec
@@ -45,5 +43,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    torch.set_grad_enabled(True)
     main()

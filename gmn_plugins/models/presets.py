@@ -37,4 +37,6 @@ PRESETS = {
     # training step (8 scenes, 7 context + 8 target points per modality and scene, Adam) takes about 0.42-0.45 s
     # on 2 CPU threads.
     "small": Preset(32, 32, 3, 4, 5, 16, 128),
+    # Tests and smoke runs: every code path of the larger presets at a fraction of their cost.
+    "tiny": Preset(16, 16, 2, 2, 3, 8, 32),
 }
