@@ -36,15 +36,23 @@ def test_paired_bootstrap_resamples_training_seeds_too():
 
 
 TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.test_scenes=6", "data.views=8", "data.shard_size=4",
-        "data.workers=1", "train.batch_scenes=4", "train.max_targets=4", "train.steps=3", "train.eval_every=3",
-        "train.eval_scenes=2", "train.beta_anneal_steps=2",
-        "train.missing_sizes=[2, 2]", "train.checkpoint_every=2", "train.keep_every=2", 'model.preset="tiny"']  # fmt: skip
+        "data.workers=1", "train.batch_scenes=4", "train.max_targets=4", "train.eval_every=2", "train.eval_scenes=2",
+        "train.beta_anneal_steps=2", "train.missing_sizes=[2, 2]", 'model.preset="tiny"']  # fmt: skip
+
+
+def _spec(steps: int, keep_every: int) -> str:
+    """The quickstart, training ``steps`` steps and keeping a checkpoint every ``keep_every``."""
+    text = (REPO / "specs" / "quickstart.toml").read_text()
+    return text.replace("steps = 1200", f"steps = {steps}\nkeep_every = {keep_every}").replace(
+        "checkpoint_every = 100", "checkpoint_every = 1")
 
 
 def _report_dir(root, split="test"):
     directory = root / "repro"
     directory.mkdir()
-    (directory / "tiny.toml").write_text((REPO / "specs" / "quickstart.toml").read_text())
+    # the specs keep different steps: tiny.toml 2 and 4 (its last), tiny-b.toml 3 (its last)
+    (directory / "tiny.toml").write_text(_spec(4, 2))
+    (directory / "tiny-b.toml").write_text(_spec(3, 3))
     (directory / "report.toml").write_text(f"""
 name = "tiny"
 out = "{root / 'runs'}"
@@ -55,7 +63,7 @@ trend = true
 overrides = {json.dumps([*TINY, f"data.dir={json.dumps(str(root / 'data'))}"])}
 
 [missing]
-spec = "tiny.toml"
+spec = "tiny-b.toml"
 scenes = 6
 small_sizes = [1]
 
@@ -96,11 +104,16 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     for png in ("fig3-density", "fig4-classification", "fig5-missing", "fig1-generation-tiny-apoe",
                 "fig1-generation-tiny-baseline", "training-tiny", "trend"):  # fmt: skip
         assert (out / f"{png}.png").stat().st_size > 1000 and f"({png}.png)" in text
-    # trend: every claim decided again at the checkpoint each run kept (train.keep_every = 2 of 3 steps)
+    # trend: every claim decided again at each checkpoint that all runs of its spec kept (specs keep different
+    # steps); a kept last step reuses the last checkpoint's evaluation
     trend = json.loads((out / "claims.json").read_text())["trend"]
-    assert list(trend) == ["2"] and [r["statistic"] for r in trend["2"]] == [r["statistic"] for r in claims]
-    assert "## Trend over kept checkpoints" in text and "| step 2 |" in text
-    assert (tmp_path / "runs" / "tiny" / "baseline-seed2" / "eval" / "report-missing-step-2.json").is_file()
+    assert {spec: list(by_step) for spec, by_step in trend.items()} == {"tiny-b.toml": ["3"], "tiny.toml": ["2", "4"]}
+    assert trend["tiny-b.toml"]["3"] == claims[:1] and trend["tiny.toml"]["4"] == claims[1:]
+    assert [r["statistic"] for r in trend["tiny.toml"]["2"]] == [r["statistic"] for r in claims[1:]]
+    assert "## Trend over kept checkpoints" in text and "| step 2 | step 4 |" in text and "| step 3 |" in text
+    evaluated = tmp_path / "runs" / "tiny" / "baseline-seed2" / "eval"
+    assert (evaluated / "report-density-step-2.json").is_file() and not (evaluated / "report-density-step-4.json").exists()
+    assert not list((tmp_path / "runs" / "tiny-b").glob("*/eval/report-missing-step-*"))
     runs = sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir())
     assert runs == ["apoe-seed1", "apoe-seed2", "baseline-seed1", "baseline-seed2"]
     cached = tmp_path / "runs" / "tiny" / "apoe-seed1" / "eval" / "report-density.json"

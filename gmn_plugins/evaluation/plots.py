@@ -183,19 +183,20 @@ def plot_report_training(curves: dict[str, list[dict]], path: str | Path, title:
     return _save(fig, path)
 
 
-def plot_report_trend(trend: dict[int, list[dict]], path: str | Path) -> Path:
-    """Each claim statistic's A - B difference with its 95 % interval against the training step (one panel per
-    statistic), the claimed side shaded: does a claim appear, or vanish, with more steps?"""
+def plot_report_trend(trend: dict[str, dict[int, list[dict]]], path: str | Path) -> Path:
+    """Each claim statistic's A - B difference with its 95 % interval against the training step of its spec's kept
+    checkpoints (one panel per statistic), the claimed side shaded: does a claim appear, or vanish, with more
+    steps? ``trend``: {spec file: {step: claims_table rows}}."""
     plt = _pyplot()
-    steps = list(trend)
-    rows = trend[steps[0]]
-    cols = min(len(rows), 4)
-    lines = (len(rows) + cols - 1) // cols
+    panels = [(by_step, j, row) for by_step in trend.values() for j, row in enumerate(next(iter(by_step.values())))]
+    cols = min(len(panels), 4)
+    lines = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(lines, cols, figsize=(3.4 * cols, 2.8 * lines), squeeze=False)
-    for j, (ax, row) in enumerate(zip(axes.flat, rows)):
-        diffs = [trend[s][j]["difference"] for s in steps]
-        lows = [trend[s][j]["low"] for s in steps]
-        highs = [trend[s][j]["high"] for s in steps]
+    for ax, (by_step, j, row) in zip(axes.flat, panels):
+        steps = list(by_step)
+        diffs = [by_step[s][j]["difference"] for s in steps]
+        lows = [by_step[s][j]["low"] for s in steps]
+        highs = [by_step[s][j]["high"] for s in steps]
         ax.fill_between(steps, lows, highs, alpha=0.3)
         ax.plot(steps, diffs, marker="o", ms=3)
         ax.axhline(0, color="black", lw=0.8)
@@ -204,6 +205,6 @@ def plot_report_trend(trend: dict[int, list[dict]], path: str | Path) -> Path:
         ax.axhspan(*claimed, color="tab:green", alpha=0.06)
         ax.set_title(f"{row['claim'][:2].strip()} {row['statistic'][:40]}", fontsize=7)
         ax.set_xlabel("step", fontsize=7)
-    for ax in list(axes.flat)[len(rows):]:
+    for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     return _save(fig, path)

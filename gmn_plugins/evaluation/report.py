@@ -318,7 +318,7 @@ def _format(x: float) -> str:
 
 def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[PlannedRun]],
                  evaluations: dict[str, dict[str, list[dict]]], rows: list[dict], figures: list[Path],
-                 command: str, trend: dict[int, list[dict]] | None = None) -> Path:  # fmt: skip
+                 command: str, trend: dict[str, dict[int, list[dict]]] | None = None) -> Path:  # fmt: skip
     """``OUT/report/report.md`` and ``claims.json``; returns the markdown's path."""
     out = Path(report.out) / "report"
     a, b = report.models
@@ -335,15 +335,17 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
                      f"{_format(r['b'])} | {_format(r['difference'])} [{_format(r['low'])}, {_format(r['high'])}] | "
                      f"{per_seed} | **{r['verdict']}** |")  # fmt: skip
     if trend:
-        lines += ["", "## Trend over kept checkpoints", "", f"{a} - {b} [95 % interval], verdict initial "
-                  "(h: holds, x: does not hold, ?: not distinguishable).", "",
-                  "| claim | statistic | " + " | ".join(f"step {step}" for step in trend) + " |",
-                  "|---|---|" + "---|" * len(trend)]  # fmt: skip
+        lines += ["", "## Trend over kept checkpoints", "", f"{a} - {b} [95 % interval] at each checkpoint that every "
+                  "run of a spec kept, verdict initial (h: holds, x: does not hold, ?: not distinguishable)."]
         mark = {"holds": "h", "does not hold": "x", "not distinguishable": "?"}
-        for j, r in enumerate(next(iter(trend.values()))):
-            cells = [f"{_format(t[j]['difference'])} [{_format(t[j]['low'])}, {_format(t[j]['high'])}] "
-                     f"{mark[t[j]['verdict']]}" for t in trend.values()]  # fmt: skip
-            lines.append(f"| {r['claim']} | {r['statistic']} | " + " | ".join(cells) + " |")
+        for spec_file, by_step in trend.items():
+            lines += ["", f"`{spec_file}`:", "",
+                      "| claim | statistic | " + " | ".join(f"step {step}" for step in by_step) + " |",
+                      "|---|---|" + "---|" * len(by_step)]  # fmt: skip
+            for j, r in enumerate(next(iter(by_step.values()))):
+                cells = [f"{_format(t[j]['difference'])} [{_format(t[j]['low'])}, {_format(t[j]['high'])}] "
+                         f"{mark[t[j]['verdict']]}" for t in by_step.values()]  # fmt: skip
+                lines.append(f"| {r['claim']} | {r['statistic']} | " + " | ".join(cells) + " |")
     lines += ["", "## Cost", "", "Evaluation minutes (one process, as measured when each cached result was made):", "",
               "| claim | " + " | ".join(f"{p.model} seed {p.seed}" for p in next(iter(runs.values()))) + " |",
               "|---|" + "---|" * len(next(iter(runs.values())))]  # fmt: skip
@@ -364,7 +366,8 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
     text = "\n".join(lines)
     atomic_write(out / "report.md", lambda f: f.write(text.encode()))
     write_json(out / "claims.json", {"report": attrs.asdict(report), "claims": rows,
-                                     "trend": {str(step): r for step, r in (trend or {}).items()}})  # fmt: skip
+                                     "trend": {spec_file: {str(step): r for step, r in by_step.items()}
+                                               for spec_file, by_step in (trend or {}).items()}})  # fmt: skip
     return out / "report.md"
 
 
@@ -434,33 +437,36 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
     return {"report": str(path), "claims": rows}
 
 
-def _trend(report: ReportSpec, runs: dict[str, list[PlannedRun]], claims, registry) -> dict[int, list[dict]]:
-    """{step: ``claims_table`` rows} at every step whose checkpoint all runs kept, for the claims whose runs kept
-    it (rows in the order of the final table when every spec kept the step; steps missing for some spec are left
-    out, so every entry has the same rows)."""
+def _trend(report: ReportSpec, runs: dict[str, list[PlannedRun]], claims, registry) -> dict[str, dict[int, list[dict]]]:
+    """{spec file: {step: ``claims_table`` rows of the claims on that spec}} at every step whose checkpoint all runs
+    of the spec kept (``train.keep_every``); specs may keep different steps. A kept step equal to a run's last step
+    reuses the last checkpoint's evaluation instead of repeating it."""
     from ..train import kept_checkpoints
     from .runs import load_run
 
-    kept = {p.out: dict(kept_checkpoints(p.out)) for group in runs.values() for p in group}
-    common = set.intersection(*(set(steps) for steps in kept.values())) if kept else set()
-    trend = {}
-    for step in sorted(common):
-        evaluations = {name: {m: [] for m in report.models} for name, _ in claims}
-        for spec_file, planned_runs in runs.items():
+    trend: dict[str, dict[int, list[dict]]] = {}
+    for spec_file, planned_runs in runs.items():
+        spec_claims = [(name, claim) for name, claim in claims if claim.spec == spec_file]
+        kept = {p.out: dict(kept_checkpoints(p.out)) for p in planned_runs}
+        if not spec_claims or not kept:
+            continue
+        for step in sorted(set.intersection(*(set(steps) for steps in kept.values()))):
+            evaluations = {name: {m: [] for m in report.models} for name, _ in spec_claims}
             for planned in planned_runs:
                 loaded = []
 
-                def open_run(planned=planned, loaded=loaded):
+                def open_run(planned=planned, loaded=loaded, step=step):
                     if not loaded:
                         loaded.append(load_run(planned.out, registry, checkpoint=kept[planned.out][step]))
                     return loaded[0]
 
-                for name, claim in claims:
-                    if claim.spec == spec_file:
+                last = step == _checkpoint_step(planned.out)
+                for name, claim in spec_claims:
+                    if not last:
                         print(f"report: evaluating {planned.out} step {step} for {name}", file=sys.stderr)
-                        evaluations[name][planned.model].append(
-                            _evaluate(planned, name, claim, report, open_run, (step, kept[planned.out][step])))
-        trend[step] = claims_table(report, evaluations)
+                    evaluations[name][planned.model].append(_evaluate(
+                        planned, name, claim, report, open_run, None if last else (step, kept[planned.out][step])))
+            trend.setdefault(spec_file, {})[step] = claims_table(report, evaluations)
     return trend
 
 
