@@ -9,8 +9,9 @@ from ``--seed``). Each hand's statistics are over its own accepted grasps (what 
 * acceptance rates (no value > 150) within ±0.05.
 
 Prints one table row per sensor group and the failing dimensions, then PASS/FAIL. Any two hand/physics settings can
-be compared (``--a``/``--b`` as ``HAND:PHYSICS[:hull=N]``, HAND = ``builtin`` or an MJCF path, ``hull=N`` its
-mesh hulls capped at N vertices), e.g. built-in faithful vs fast, or the MPL with simplified hulls vs the original:
+be compared (``--a``/``--b`` as ``HAND:PHYSICS[:hull=N][:lock=equality]``, HAND = ``builtin`` or an MJCF path,
+``hull=N`` its mesh hulls capped at N vertices, ``lock=equality`` its wrist locked by a joint equality with multiccd
+off), e.g. built-in faithful vs fast, or the MPL with simplified hulls or the equality lock vs the original:
 
     python benchmarks/hand_calibration.py --grasps 2000 --workers 2
     python benchmarks/hand_calibration.py --a builtin:fast --b builtin:faithful
@@ -39,9 +40,10 @@ def _hand(setting: str):
     from gmn_plugins.mese.hand import Hand
 
     hand, _, rest = setting.partition(":")
-    physics, _, hull = rest.partition(":")
+    physics, *extras = rest.split(":")
+    options = dict(extra.split("=") for extra in extras)
     return Hand(5, physics=physics or "faithful", mjcf=None if hand == "builtin" else hand,
-                hull_vertices=int(hull.removeprefix("hull=") or 0))
+                hull_vertices=int(options.get("hull", 0)), wrist_lock=options.get("lock", "contact"))
 
 
 def _grasps(args: tuple) -> tuple[np.ndarray, np.ndarray]:

@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--mpl", default=str(MPL_XML), help="the real MPL file")
     parser.add_argument("--hull", type=int, nargs="*", default=[64], help="also the MPL with its mesh hulls capped "
                         "at these vertex counts (data.hand.hull_vertices)")
+    parser.add_argument("--equality-lock", action="store_true", help="also the MPL (and each --hull) with its wrist "
+                        "locked by a joint equality, multiccd off (data.hand.wrist_lock = \"equality\")")
     parser.add_argument("--only-mpl", action="store_true", help="only the MPL rows (faithful physics)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}  (cores: {os.cpu_count()}; must be idle for honest numbers)")
@@ -75,6 +77,8 @@ def main() -> None:
     if Path(args.mpl).exists():
         hands["mpl"] = {"mjcf": args.mpl}
         hands |= {f"mpl-hull{n}": {"mjcf": args.mpl, "hull_vertices": n} for n in args.hull}
+        if args.equality_lock:
+            hands |= {f"{name}-eq": {**hand, "wrist_lock": "equality"} for name, hand in hands.items() if name != "builtin"}
     else:
         print(f"real MPL not found at {args.mpl}: skipped")
     rows = []

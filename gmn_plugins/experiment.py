@@ -22,7 +22,7 @@ def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetC
     only when ``data.test_scenes`` > 0, so datasets made before it existed keep their configuration."""
     sensors = tuple(dict.fromkeys(m.sensor.name for m in modalities))
     d = spec.data
-    hand = d.hand if isinstance(d.hand, str) else hand_setting(d.hand.mjcf, d.hand.hull_vertices)
+    hand = d.hand if isinstance(d.hand, str) else hand_setting(d.hand.mjcf, d.hand.hull_vertices, d.hand.wrist_lock)
     return DatasetConfig(seed=spec.seed, blocks=d.blocks, views=d.views, physics=d.physics, hand=hand,
                          saturation=d.saturation, shard_size=d.shard_size, sensors=sensors,
                          splits={"train": d.train_scenes, "val": d.val_scenes,

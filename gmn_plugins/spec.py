@@ -65,9 +65,11 @@ OPTIONS = {
     "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
     "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
     "Precision": "gmn_plugins.train_options:PRECISIONS",  # train.precision: train.py (autocast)
+    "WristLock": "gmn_plugins.mese.physics:WRIST_LOCKS",  # data.hand.wrist_lock: mese/hand.py (mpl_file_xml)
 }
 if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
+    WristLock = str
     MissingMode = Precision = str
 
 _options_defined = False
@@ -94,10 +96,13 @@ class HandFileSpec:
     relative to the working directory. Its sensordata must be the 132-value MPL layout (reference §3.4).
     ``hull_vertices``: 0 (default) collides with each mesh's full convex hull; N >= 4 caps the hulls at N vertices
     when the file is loaded (``mese.hand.mpl_file_xml``): faster; 128 passes the calibration against the full hulls
-    (the measurements are in ``mese/physics.py``)."""
+    (the measurements are in ``mese/physics.py``). ``wrist_lock``: ``contact`` (default; MuJoCo 1.50's lock, as
+    the authors' data) or ``equality`` (the built-in hand's joint equality, MuJoCo's multiccd off: faster, and
+    passes the calibration against ``contact``; ``mese/physics.py``)."""
 
     mjcf: str
     hull_vertices: int = 0
+    wrist_lock: WristLock = "contact"
 
 
 @attrs.frozen

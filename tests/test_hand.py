@@ -189,3 +189,22 @@ def test_mpl_hulls_capped_at_load_time(mpl_hand):
         assert sense.max() <= MAX_SENSOR_VALUE and (sense[TOUCH] > 0).any() and abs(sense[0]) < 0.01
     with pytest.raises(ValueError, match="hull_vertices"):
         Hand(n_blocks=5, mjcf=MPL_XML, hull_vertices=3)
+
+
+def test_mpl_wrist_locked_by_an_equality_lets_multiccd_go(mpl_hand):
+    """``wrist_lock="equality"`` replaces the forearm-wristy contact lock by a joint equality and turns MuJoCo's
+    multiccd off; the contact lock needs multiccd (without it the wrist turns 0.118 rad in this grasp)."""
+    multiccd = int(mujoco.mjtDisableBit.mjDSBL_MULTICCD)
+    assert not mpl_hand.model.opt.disableflags & multiccd and mpl_hand.model.npair == 1
+    with Hand(n_blocks=5, mjcf=MPL_XML, wrist_lock="equality") as locked:
+        assert locked.model.opt.disableflags & multiccd and locked.model.npair == 0
+        assert locked.model.neq == mpl_hand.model.neq + 1
+        locked.set_object(L_SHAPE)
+        sense = locked.grasp(WRIST)
+        assert abs(sense[0]) < 1e-3 and (sense[TOUCH] > 0).any() and sense.max() <= MAX_SENSOR_VALUE
+    with Hand(n_blocks=5, mjcf=MPL_XML) as loose:
+        loose.model.opt.disableflags |= multiccd
+        loose.set_object(L_SHAPE)
+        assert abs(loose.grasp(WRIST)[0]) > 0.05
+    with pytest.raises(ValueError, match="wrist_lock"):
+        Hand(n_blocks=5, mjcf=MPL_XML, wrist_lock="glue")

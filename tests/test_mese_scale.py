@@ -171,3 +171,11 @@ def test_full_disk_is_one_clear_error_and_leaves_no_partial_shard(tmp_path, monk
         generate(tmp_path, DatasetConfig(seed=1, views=1, shard_size=1, splits={"train": 1}), workers=1, progress=False)
     assert [p.name for p in tmp_path.rglob("*")] in (["config.json"], ["config.json", "train"], ["train", "config.json"])
     assert len(shard_tasks(DatasetConfig(splits={"train": 5, "val": 1}, shard_size=2))) == 4
+
+
+def test_mjcf_hand_options_on_the_builtin_hand_are_one_line(tmp_path):
+    for flag, value, message in (("--hull-vertices", "64", "gmn-data: --hull-vertices: caps an MJCF hand's mesh hulls"),
+                                 ("--wrist-lock", "equality", "gmn-data: --wrist-lock: chooses how an MJCF hand's wrist")):
+        done = run_cli("data", "generate", "--out", str(tmp_path / "d"), "--scenes", "1", flag, value)
+        assert done.returncode == 2 and done.stderr.startswith(message) and len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "d").exists()

@@ -98,7 +98,7 @@ def test_real_mpl_dataset_through_the_spec(quickstart_spec, tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["hand"] == {"mjcf": str(MPL_XML)}
 
 
-def test_mpl_hull_vertices_reach_the_dataset_config_only_when_set(quickstart_spec):
+def test_mpl_hull_vertices_and_wrist_lock_reach_the_dataset_config_only_when_set(quickstart_spec):
     if not MPL_XML.exists():
         pytest.skip(f"real MPL hand not available at {MPL_XML} (shared assets are not part of the repo)")
     registry = load_registry()
@@ -106,6 +106,10 @@ def test_mpl_hull_vertices_reach_the_dataset_config_only_when_set(quickstart_spe
         table = f'{{mjcf="{MPL_XML}"' + ("" if hull is None else f", hull_vertices={hull}") + "}"
         spec = load_spec(quickstart_spec, [f"data.hand={table}"])
         assert dataset_config(spec, registry.resolve(["haptic"], str(quickstart_spec))).hand == expected
+    spec = load_spec(quickstart_spec, [f'data.hand={{mjcf="{MPL_XML}", wrist_lock="equality"}}'])
+    assert dataset_config(spec, registry.resolve(["haptic"])).hand == {"mjcf": str(MPL_XML), "wrist_lock": "equality"}
+    with pytest.raises(SpecError, match="data.hand.wrist_lock"):
+        load_spec(quickstart_spec, [f'data.hand={{mjcf="{MPL_XML}", wrist_lock="glue"}}'])
     with pytest.raises(SpecError) as err:
         load_spec(quickstart_spec, [f'data.hand={{mjcf="{MPL_XML}", hull_vertices=2}}'])
     assert str(err.value) == (f"{quickstart_spec}: data.hand.hull_vertices: must be 0 (full hulls) or in "

@@ -1,7 +1,7 @@
 """``gmn-data``: make, merge, check and look at MESE datasets.
 
     gmn-data generate --out DIR --scenes N [--val N] [--test N] [--workers K] [--seed S] [--blocks B]
-                      [--hand builtin|PATH.xml] [--hull-vertices N] [--physics fast|faithful] [--saturation code|paper]
+                      [--hand builtin|PATH.xml] [--hull-vertices N] [--wrist-lock contact|equality] [--physics fast|faithful] [--saturation code|paper]
                       [--sensors camera.rgb,hand.haptic] [--shard-range A:B | --part K/N | --part auto]
     gmn-data finalize DIR        (re)write the manifest from the per-shard records (after --shard-range runs)
     gmn-data repair DIR          regenerate missing or corrupted shards (same bytes) and rewrite the manifest
@@ -34,7 +34,7 @@ from ..faults import cannot_write
 from ..files import read_json
 from ..mese.generate import (DatasetConfig, finalize, generate, generate_part, read_config, repair, scheduler_part,
                              shard_tasks, verify)  # fmt: skip
-from ..mese.physics import MIN_HULL_VERTICES, PHYSICS_PRESETS
+from ..mese.physics import MIN_HULL_VERTICES, PHYSICS_PRESETS, WRIST_LOCKS
 from ..mese.scene import SATURATION, hand_setting
 
 
@@ -74,7 +74,9 @@ def _generate(args: argparse.Namespace) -> None:
     if args.hull_vertices and (args.hand == "builtin" or args.hull_vertices < MIN_HULL_VERTICES):
         _fail(f"--hull-vertices: caps an MJCF hand's mesh hulls: give --hand PATH.xml and N >= {MIN_HULL_VERTICES} "
               f"(0: full hulls)")
-    hand = hand_setting(None if args.hand == "builtin" else args.hand, args.hull_vertices)
+    if args.wrist_lock != "contact" and args.hand == "builtin":
+        _fail("--wrist-lock: chooses how an MJCF hand's wrist is locked: give --hand PATH.xml")
+    hand = hand_setting(None if args.hand == "builtin" else args.hand, args.hull_vertices, args.wrist_lock)
     config = DatasetConfig(seed=args.seed, blocks=args.blocks, views=args.views, physics=args.physics, hand=hand,
                            saturation=args.saturation, shard_size=args.shard_size,
                            sensors=tuple(args.sensors.split(",")), splits=splits)  # fmt: skip
@@ -234,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--hand", default="builtin", help="'builtin' or the path of an MPL-layout MJCF file")
     gen.add_argument("--hull-vertices", type=int, default=0, help="cap each mesh's collision hull of an MJCF hand at "
                      "N vertices (faster, see mese/hand.py; 0: full hulls)")
+    gen.add_argument("--wrist-lock", choices=WRIST_LOCKS, default="contact", help="how an MJCF hand's wrist is "
+                     "locked: contact (MuJoCo 1.50's lock, the authors' data) or equality (faster, see mese/physics.py)")
     gen.add_argument("--physics", choices=tuple(PHYSICS_PRESETS), default="fast")
     gen.add_argument("--saturation", choices=tuple(SATURATION), default="code",
                      help="block colour saturation: code = U(0.75, 1) (authors' code), paper = U(0, 0.75)")

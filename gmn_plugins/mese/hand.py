@@ -19,7 +19,7 @@ import mujoco
 import numpy as np
 
 from .grasp import wrist_mocap_pose
-from .physics import MIN_HULL_VERTICES, PHYSICS_PRESETS  # defined there, torch- and mujoco-free (spec.py reads them)
+from .physics import MIN_HULL_VERTICES, PHYSICS_PRESETS, WRIST_LOCKS  # defined there, torch- and mujoco-free (spec.py reads them)
 from .shapes import BLOCK_HALF_SIZE
 
 NUM_SENSORDATA = 132
@@ -298,7 +298,8 @@ def builtin_hand_xml(n_blocks: int = 5, physics: str = "faithful") -> str:
 </mujoco>"""
 
 
-def mpl_file_xml(path: str | os.PathLike, n_blocks: int = 5, physics: str = "faithful", hull_vertices: int = 0) -> str:
+def mpl_file_xml(path: str | os.PathLike, n_blocks: int = 5, physics: str = "faithful", hull_vertices: int = 0,
+                 wrist_lock: str = "contact") -> str:
     """The grasp world around a real MPL file, edited as MESE used it under modern MuJoCo (reference §3.1, §5): the
     ``apirate`` option dropped (options from the preset instead), the forearm a rigid child of the mocap body
     ``mocap`` (moved there and its free joint dropped if the file is the original HAPTIX one), an explicit
@@ -306,11 +307,15 @@ def mpl_file_xml(path: str | os.PathLike, n_blocks: int = 5, physics: str = "fai
     added. ``hull_vertices`` > 0 caps the convex hull MuJoCo builds for each mesh's collisions at that many vertices
     (its ``maxhullvert``; 0: the full hulls), a load-time simplification of the narrow phase (measured in
     ``mese/physics.py``: 128 vertices, +27 % grasps/s, passes the calibration against the full hulls).
-    Raises ``FileNotFoundError`` if ``path`` is missing, ``ValueError`` for an unknown preset or ``hull_vertices``
-    in 1 .. ``MIN_HULL_VERTICES`` - 1.
+    ``wrist_lock``: ``"contact"`` (MuJoCo 1.50's lock, by that pair, with multiccd on) or ``"equality"`` (the
+    built-in hand's stiff joint equality at 0, no pair, multiccd off: faster; measured in ``mese/physics.py``).
+    Raises ``FileNotFoundError`` if ``path`` is missing, ``ValueError`` for an unknown preset or ``wrist_lock``, or
+    ``hull_vertices`` in 1 .. ``MIN_HULL_VERTICES`` - 1.
     """
     if hull_vertices and hull_vertices < MIN_HULL_VERTICES:
         raise ValueError(f"hull_vertices must be 0 (full hulls) or >= {MIN_HULL_VERTICES}, got {hull_vertices}")
+    if wrist_lock not in WRIST_LOCKS:
+        raise ValueError(f"wrist_lock must be one of {WRIST_LOCKS}, got {wrist_lock!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"MPL hand file not found: {path}")
@@ -336,8 +341,14 @@ def mpl_file_xml(path: str | os.PathLike, n_blocks: int = 5, physics: str = "fai
         mocap.append(forearm)
     forearm.find("geom").set("name", "forearm")
     bodies["wristy"].find("geom").set("name", "wristy")
-    contact = root.find("contact") if root.find("contact") is not None else ET.SubElement(root, "contact")
-    ET.SubElement(contact, "pair", geom1="forearm", geom2="wristy")
+    if wrist_lock == "contact":
+        contact = root.find("contact") if root.find("contact") is not None else ET.SubElement(root, "contact")
+        ET.SubElement(contact, "pair", geom1="forearm", geom2="wristy")
+    else:
+        equality = root.find("equality") if root.find("equality") is not None else ET.SubElement(root, "equality")
+        ET.SubElement(equality, "joint", name="wrist_PRO_lock", joint1="wrist_PRO", polycoef="0 0 0 0 0",
+                      solimp=WRIST_LOCK_SOLIMP)
+        root.find("option").find("flag").set("multiccd", "disable")
     worldbody.extend(ET.fromstring(f"<w>{_blocks_xml(n_blocks)}</w>"))
     if hull_vertices:
         for mesh in root.iter("mesh"):
@@ -418,15 +429,16 @@ class Hand:
 
     Per scene ``set_object`` rewrites block positions and colours; per grasp ``grasp`` restores the cached settled
     reset state (reference §3.3 step 1) and runs the closing policy. ``model`` / ``data`` are the MuJoCo objects.
-    ``hull_vertices``: for an ``mjcf`` hand, the cap on each mesh's collision hull (``mpl_file_xml``).
+    ``hull_vertices``, ``wrist_lock``: for an ``mjcf`` hand, the cap on each mesh's collision hull and how the wrist
+    is locked (``mpl_file_xml``).
     Raises ``ValueError`` for an unknown ``physics`` preset or a sensordata layout other than the 132 values of
     §3.4, ``FileNotFoundError`` if ``mjcf`` does not exist.
     """
 
     def __init__(self, n_blocks: int = 5, physics: str = "faithful", mjcf: str | os.PathLike | None = None,
-                 hull_vertices: int = 0):  # fmt: skip
+                 hull_vertices: int = 0, wrist_lock: str = "contact"):  # fmt: skip
         xml = (builtin_hand_xml(n_blocks, physics) if mjcf is None
-               else mpl_file_xml(mjcf, n_blocks, physics, hull_vertices))  # fmt: skip
+               else mpl_file_xml(mjcf, n_blocks, physics, hull_vertices, wrist_lock))  # fmt: skip
         self.model = mujoco.MjModel.from_xml_string(xml)
         check_sensor_layout(self.model)
         self.data = mujoco.MjData(self.model)

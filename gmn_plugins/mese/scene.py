@@ -16,22 +16,27 @@ MAX_GRASP_ATTEMPTS_PER_VIEW = 20
 SATURATION = {"code": (0.75, 1.0), "paper": (0.0, 0.75)}
 
 
-def hand_setting(mjcf: str | None, hull_vertices: int = 0) -> str | dict:
-    """The dataset config's hand: ``"builtin"`` (``mjcf`` None), ``{"mjcf": PATH}``, or with ``hull_vertices`` > 0
-    ``{"mjcf": PATH, "hull_vertices": N}`` (0 is left out, so datasets made before the option keep their config)."""
+def hand_setting(mjcf: str | None, hull_vertices: int = 0, wrist_lock: str = "contact") -> str | dict:
+    """The dataset config's hand: ``"builtin"`` (``mjcf`` None), ``{"mjcf": PATH}``, plus ``"hull_vertices": N``
+    when N > 0 and ``"wrist_lock": "equality"`` when not ``"contact"`` (defaults are left out, so datasets made
+    before the options keep their config)."""
     if mjcf is None:
         return "builtin"
-    return {"mjcf": str(mjcf), **({"hull_vertices": int(hull_vertices)} if hull_vertices else {})}
+    return {"mjcf": str(mjcf), **({"hull_vertices": int(hull_vertices)} if hull_vertices else {}),
+            **({"wrist_lock": wrist_lock} if wrist_lock != "contact" else {})}  # fmt: skip
 
 
 def hand_options(hand: str | dict) -> dict:
-    """A hand setting (``hand_setting``'s) as ``Hand``'s keyword arguments: {"mjcf": PATH or None, "hull_vertices": N (0: full hulls)}.
-    Raises ``ValueError`` for anything but ``"builtin"`` or {"mjcf": PATH[, "hull_vertices": N]}."""
+    """A hand setting (``hand_setting``'s) as ``Hand``'s keyword arguments: {"mjcf": PATH or None, "hull_vertices": N
+    (0: full hulls), "wrist_lock": "contact" or "equality"}. Raises ``ValueError`` for anything but ``"builtin"`` or
+    {"mjcf": PATH[, "hull_vertices": N][, "wrist_lock": LOCK]}."""
     if hand == "builtin":
-        return {"mjcf": None, "hull_vertices": 0}
-    if isinstance(hand, dict) and "mjcf" in hand and set(hand) <= {"mjcf", "hull_vertices"}:
-        return {"mjcf": hand["mjcf"], "hull_vertices": int(hand.get("hull_vertices", 0))}
-    raise ValueError(f"hand must be 'builtin' or {{'mjcf': PATH[, 'hull_vertices': N]}}, got {hand!r}")
+        return {"mjcf": None, "hull_vertices": 0, "wrist_lock": "contact"}
+    if isinstance(hand, dict) and "mjcf" in hand and set(hand) <= {"mjcf", "hull_vertices", "wrist_lock"}:
+        return {"mjcf": hand["mjcf"], "hull_vertices": int(hand.get("hull_vertices", 0)),
+                "wrist_lock": hand.get("wrist_lock", "contact")}  # fmt: skip
+    raise ValueError(f"hand must be 'builtin' or {{'mjcf': PATH[, 'hull_vertices': N][, 'wrist_lock': LOCK]}}, "
+                     f"got {hand!r}")
 
 
 def scene_rng(seed: int, split: str, index: int, stream: int) -> np.random.Generator:
