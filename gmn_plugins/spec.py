@@ -137,8 +137,9 @@ class DataSpec:
 class ModelSpec:
     """Model choices (gmn_model_reference.md §3–4, §8.2), each a named option; paper by default where it speaks.
 
-    ``inference``: ``apoe`` (paper), ``poe``, ``baseline`` (C-GQN). ``preset``: ``v4`` (the authors' sizes) or
-    ``small`` (CPU). ``experts``: ``present`` (paper Eq. 2/5 with a N(0, I) expert) or ``all`` (code).
+    ``inference``: ``apoe`` (paper), ``poe``, ``baseline`` (C-GQN). ``preset``: ``v4`` (the authors' sizes),
+    ``small`` (CPU) or ``tiny`` (tests and smoke runs). ``experts``: ``present`` (paper Eq. 2/5 with a N(0, I)
+    expert) or ``all`` (code).
     ``sigma``: fixed likelihood std (1 in the paper's runs). ``first_step_prior``: ``bias`` (code; the paper is
     silent) or ``context``. ``stochastic_representation``: r_m as a latent with its own KL (paper Eq. 3).
     ``vector_projection``: ``dense`` (v4's 512 -> r·h·w layer) or ``light`` (learned spatial broadcast).
