@@ -1,7 +1,8 @@
 """``gmn-data``: make, merge, check and look at MESE datasets.
 
     gmn-data generate --out DIR --scenes N [--val N] [--test N] [--workers K] [--seed S] [--blocks B]
-                      [--hand builtin|PATH.xml] [--hull-vertices N] [--wrist-lock contact|equality] [--physics fast|faithful] [--saturation code|paper]
+                      [--hand builtin|PATH.xml] [--hull-vertices N] [--wrist-lock contact|equality]
+                      [--physics fast|faithful] [--saturation code|paper]
                       [--sensors camera.rgb,hand.haptic] [--shard-range A:B | --part K/N | --part auto]
     gmn-data finalize DIR        (re)write the manifest from the per-shard records (after --shard-range runs)
     gmn-data repair DIR          regenerate missing or corrupted shards (same bytes) and rewrite the manifest

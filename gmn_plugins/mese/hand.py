@@ -19,7 +19,7 @@ import mujoco
 import numpy as np
 
 from .grasp import wrist_mocap_pose
-from .physics import MIN_HULL_VERTICES, PHYSICS_PRESETS, WRIST_LOCKS  # defined there, torch- and mujoco-free (spec.py reads them)
+from .physics import MIN_HULL_VERTICES, PHYSICS_PRESETS, WRIST_LOCKS  # torch- and mujoco-free there (spec.py reads them)
 from .shapes import BLOCK_HALF_SIZE
 
 NUM_SENSORDATA = 132
