@@ -110,6 +110,8 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     assert {spec: list(by_step) for spec, by_step in trend.items()} == {"tiny-b.toml": ["3"], "tiny.toml": ["2", "4"]}
     assert trend["tiny-b.toml"]["3"] == claims[:1] and trend["tiny.toml"]["4"] == claims[1:]
     assert [r["statistic"] for r in trend["tiny.toml"]["2"]] == [r["statistic"] for r in claims[1:]]
+    assert "### Claim 1 by combination size" in text and "| baseline | 2 | " in text  # small_sizes = [1]: one column
+    assert "| 1 modality |" in text and "(n = 6) |" in text
     assert "## Trend over kept checkpoints" in text and "| step 2 | step 4 |" in text and "| step 3 |" in text
     evaluated = tmp_path / "runs" / "tiny" / "baseline-seed2" / "eval"
     assert (evaluated / "report-density-step-2.json").is_file() and not (evaluated / "report-density-step-4.json").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 LINE_STYLES = (":", "--", "-.", "-")  # the paper's Fig. 3: dotted = no target-modality context, then 1 / 5 / 10
@@ -203,7 +204,7 @@ def plot_report_trend(trend: dict[str, dict[int, list[dict]]], path: str | Path)
         lo, hi = ax.get_ylim()
         claimed = (0, hi) if row["side"] == "greater" else (lo, 0)
         ax.axhspan(*claimed, color="tab:green", alpha=0.06)
-        ax.set_title(f"{row['claim'][:2].strip()} {row['statistic'][:40]}", fontsize=7)
+        ax.set_title("\n".join(textwrap.wrap(f"{row['claim'][:2].strip()} {row['statistic']}", 48)[:3]), fontsize=7)
         ax.set_xlabel("step", fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")

@@ -334,6 +334,8 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
         lines.append(f"| {r['claim']} (claimed: A - B {claimed} 0) | {r['statistic']} | {_format(r['a'])} | "
                      f"{_format(r['b'])} | {_format(r['difference'])} [{_format(r['low'])}, {_format(r['high'])}] | "
                      f"{per_seed} | **{r['verdict']}** |")  # fmt: skip
+    if "missing" in evaluations:
+        lines += _missing_by_size(report, evaluations["missing"])
     if trend:
         lines += ["", "## Trend over kept checkpoints", "", f"{a} - {b} [95 % interval] at each checkpoint that every "
                   "run of a spec kept, verdict initial (h: holds, x: does not hold, ?: not distinguishable)."]
@@ -369,6 +371,21 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
                                      "trend": {spec_file: {str(step): r for step, r in by_step.items()}
                                                for spec_file, by_step in (trend or {}).items()}})  # fmt: skip
     return out / "report.md"
+
+
+def _missing_by_size(report: ReportSpec, results: dict[str, list[dict]]) -> list[str]:
+    """Claim 1's statistic split by the size of each test scene's small combination: mean per model and seed."""
+    sizes = sorted({int(k) for model in report.models for r in results[model] for k in r["small_sizes"]})
+    lines = ["", "### Claim 1 by combination size", "", "Negative ELBO at the small combination minus at the "
+             "training rule (nats/dim), mean over the test scenes whose combination has that many modalities.", "",
+             "| model | train.seed | " + " | ".join(f"{k} modalit{'y' if k == 1 else 'ies'}" for k in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]  # fmt: skip
+    for model in report.models:
+        for seed, r in zip(report.seeds, results[model]):
+            gap, size = np.subtract(r["small"], r["rule"]), np.asarray(r["small_sizes"])
+            cells = [f"{_format(gap[size == k].mean())} (n = {(size == k).sum()})" for k in sizes]
+            lines.append(f"| {model} | {seed} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _val_rows(out: Path) -> list[dict]:
