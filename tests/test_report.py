@@ -123,9 +123,15 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     # the models differ (different weights), so the paired differences are not all zero
     assert any(abs(r["difference"]) > 0 for r in claims)
 
+    # a classification cut short keeps the held-out sizes it finished, each cached on its own
+    part = tmp_path / "runs" / "tiny" / "baseline-seed1" / "eval" / "report-classification-blocks4.json"
+    part_stamp = part.stat().st_mtime_ns
+    (part.parent / "report-classification.json").unlink()
+
     again = run_cli("evaluate", "report", str(directory), "--no-progress", "--no-train", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert cached.stat().st_mtime_ns == stamp  # evaluations are cached by settings and step
+    assert part.stat().st_mtime_ns == part_stamp and (part.parent / "report-classification.json").is_file()
     assert json.loads((out / "claims.json").read_text())["claims"] == claims  # same numbers
 
 

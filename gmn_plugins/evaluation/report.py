@@ -221,15 +221,18 @@ def _density_values(run, claim: DensityClaim, report: ReportSpec) -> dict:
     return {"values": out}
 
 
-def _classification_values(run, claim: ClassificationClaim, report: ReportSpec) -> dict:
+def _classification_values(open_run, claim: ClassificationClaim, report: ReportSpec, part) -> dict:
+    """Each held-out size's records through ``part(name, compute)``, cached on their own: at the repro report's
+    size one size takes about half an hour per run, and an interrupted evaluation keeps the sizes it finished."""
     from .classification import classify
 
-    out = {}
-    for blocks in claim.blocks:
+    def records(blocks: int) -> dict:
+        run = open_run()
         scenes = run.heldout_scenes(blocks, claim.objects)
-        out[str(blocks)] = classify(run.model, scenes, k=claim.k, groups=claim.objects // claim.k,
-                                    contexts=claim.contexts, samples=claim.samples, seed=report.eval_seed)  # fmt: skip
-    return {"records": out}
+        return {"records": classify(run.model, scenes, k=claim.k, groups=claim.objects // claim.k,
+                                    contexts=claim.contexts, samples=claim.samples, seed=report.eval_seed)}  # fmt: skip
+
+    return {"records": {str(b): part(f"blocks{b}", lambda b=b: records(b))["records"] for b in claim.blocks}}
 
 
 def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, open_run,
@@ -239,9 +242,15 @@ def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, o
     step = _checkpoint_step(planned.out) if kept is None else kept[0]
     key = {"claim": attrs.asdict(claim), "split": report.split, "eval_seed": report.eval_seed,
            "version": EVALUATION_VERSION, "step": step}  # fmt: skip
-    compute = {"missing": _missing_values, "density": _density_values, "classification": _classification_values}
-    name = f"report-{claim_name}.json" if kept is None else f"report-{claim_name}-step-{step}.json"
-    return _cached(planned.out / "eval" / name, key, lambda: compute[claim_name](open_run(), claim, report))
+    stem = f"report-{claim_name}" if kept is None else f"report-{claim_name}-step-{step}"
+
+    def part(name: str, compute_part) -> dict:  # a piece of the evaluation, cached on its own as STEM-NAME.json
+        return _cached(planned.out / "eval" / f"{stem}-{name}.json", {**key, "part": name}, compute_part)
+
+    compute = {"missing": lambda: _missing_values(open_run(), claim, report),
+               "density": lambda: _density_values(open_run(), claim, report),
+               "classification": lambda: _classification_values(open_run, claim, report, part)}
+    return _cached(planned.out / "eval" / f"{stem}.json", key, compute[claim_name])
 
 
 _STEPS: dict[tuple[str, int], int] = {}
