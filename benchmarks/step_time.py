@@ -14,7 +14,7 @@ many episodes. Memory: the process's peak resident set size (ru_maxrss), weights
 GFLOP/s are set against a reference convolution (256 -> 256 channels, 5x5, 16x16, batch 8, fp32) timed in the
 same run with the same threads. The machine is shared: the load average is printed with every table.
 
-    python benchmarks/step_time.py [--quick] [--threads 2] [--reps 3] [--profile]
+    python benchmarks/step_time.py [--quick] [--threads 2] [--reps 3] [--profile] [--memory-format channels_last]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from gmn_plugins.models import GMN, PRESETS, ModalityInfo, Points
+from gmn_plugins.train import to_memory_format
+from gmn_plugins.train_options import MEMORY_FORMATS
 
 VARIANTS = ("baseline", "apoe", "poe")
 PAPER_RATIOS = {2: (1.70, 0.83), 5: (1.71, 1.16), 8: (2.06, 1.47), 14: (1.37, 1.73)}  # P100, batch 1, Table 1
@@ -74,6 +76,8 @@ def build(cfg) -> tuple[GMN, list, list]:
     mods = modalities(cfg["m"])
     model = GMN(mods, PRESETS[cfg["preset"]], inference=cfg["variant"], hoisted=cfg.get("hoisted", True),
                 amortizer=cfg.get("amortizer", "batched"))
+    if cfg.get("hoisted", True):  # the straightforward form stays as frozen
+        to_memory_format(model, cfg.get("memory_format", "contiguous"))
     return model, *episode(mods, cfg["scenes"])
 
 
@@ -173,6 +177,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--table1-only", action="store_true", help="only the Table 1 cells (|M| = 2, 5, 8, 14, v4): "
                         "FLOPs, batch 1 and the training batch; no small preset, |M| = 32/64 or amortizer tables")
+    parser.add_argument("--memory-format", choices=MEMORY_FORMATS, default="contiguous",
+                        help="train.memory_format of the hoisted form (the straightforward form stays contiguous)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -182,8 +188,8 @@ def main() -> None:
         profile(args.threads)
         return
     reps = 1 if args.quick else args.reps
-    base = {"threads": args.threads}
-    print(f"torch {torch.__version__}, {args.threads} threads, {load()}")
+    base = {"threads": args.threads, "memory_format": args.memory_format}
+    print(f"torch {torch.__version__}, {args.threads} threads, hoisted form {args.memory_format}, {load()}")
     conv = reference_conv_gflops(args.threads)
     print(f"reference conv (256->256, 5x5, 16x16, batch 8, fp32): {conv:.1f} GFLOP/s")
 

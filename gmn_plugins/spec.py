@@ -65,12 +65,13 @@ OPTIONS = {
     "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
     "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
     "Precision": "gmn_plugins.train_options:PRECISIONS",  # train.precision: train.py (autocast)
+    "MemoryFormat": "gmn_plugins.train_options:MEMORY_FORMATS",  # train.memory_format: train.py
     "WristLock": "gmn_plugins.mese.physics:WRIST_LOCKS",  # data.hand.wrist_lock: mese/hand.py (mpl_file_xml)
 }
 if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
     WristLock = str
-    MissingMode = Precision = str
+    MissingMode = Precision = MemoryFormat = str
 
 _options_defined = False
 
@@ -164,6 +165,10 @@ class TrainSpec:
     ``clip_mode``: ``value`` clips every gradient element to ±clip (paper), ``norm`` clips the global L2 norm (code).
     ``precision``: ``fp32`` (default) or ``bf16``: the forward pass under ``torch.autocast`` to bfloat16 (convolutions
     and matrix products), with float32 weights, optimizer, likelihood and KL; validation and evaluation stay fp32.
+    ``memory_format``: ``contiguous`` (default) or ``channels_last``: the model's 4-d weights in
+    ``torch.channels_last`` layout, so every convolution runs and returns channels-last. The same values either way;
+    on this project's 2-core CPU channels-last was slower (issue 15: 3.16 vs 3.02 s per v4 step), on GPUs with bf16
+    it is usually faster.
     β is annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper: 0.1 -> 1 over the
     first epoch; code: constant 1, i.e. beta_start = 1). ``add_opposite`` also trains on every episode with context and
     target swapped (the authors' code; the paper is silent), doubling the episodes per step.
@@ -207,6 +212,7 @@ class TrainSpec:
     missing_mode: MissingMode = "paper"
     seed: int | None = None  # model initialisation and training draws; unset = the experiment's seed (issue 11)
     precision: Precision = "fp32"  # "bf16": autocast of the forward pass, fp32 master weights (issue 14)
+    memory_format: MemoryFormat = "contiguous"  # "channels_last": the 4-d weights and activations (issue 15)
 
     def seed_or(self, experiment_seed: int) -> int:
         """The training seed: ``seed`` if set, else the experiment's (dataset) ``seed``. Several training seeds can so

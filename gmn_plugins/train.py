@@ -34,7 +34,7 @@ from .modality import Modality
 from .registry import Registry
 from .spec import ExperimentSpec, SpecError, to_dict
 from .threads import ThreadChooser, set_threads
-from .train_options import CLIP_MODES
+from .train_options import CLIP_MODES, MEMORY_FORMATS
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -62,6 +62,17 @@ def sigma_at(spec: ExperimentSpec, step: int) -> float:
     t = spec.train
     sigma = spec.model.sigma
     return sigma if t.sigma_start is None else _linear(t.sigma_start, sigma, t.sigma_anneal_steps, step)
+
+
+def to_memory_format(model: torch.nn.Module, name: str) -> torch.nn.Module:
+    """``model`` with its 4-d weights (convolution kernels) in the layout ``name`` of ``MEMORY_FORMATS``
+    (``train.memory_format``), in place. A convolution whose weight is channels-last computes and returns
+    channels-last activations; the values are those of the contiguous layout. Raises ``ValueError`` for another
+    name."""
+    if name not in MEMORY_FORMATS:
+        raise ValueError(f"memory_format must be one of {MEMORY_FORMATS}, got {name!r}")
+    layout = torch.channels_last if name == "channels_last" else torch.contiguous_format
+    return model.to(memory_format=layout)
 
 
 def kept_checkpoint(out: str | Path, step: int) -> Path:
@@ -193,7 +204,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     set_threads(threads.fixed)  # validation's batches (threads.paced) follow the same setting
     seed = spec.train.seed_or(spec.seed)  # initialisation and training draws; the data keep spec.seed
     torch.manual_seed(seed)
-    model = build_model(spec, modalities, device)
+    model = to_memory_format(build_model(spec, modalities, device), spec.train.memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
     step = 0
     if ckpt is not None:

@@ -12,3 +12,7 @@ MISSING_MODES = ("paper", "code")
 # train.precision: implemented by train._train (torch.autocast around the forward pass; fp32 master weights, the
 # likelihood and KL in float32).
 PRECISIONS = ("fp32", "bf16")
+
+# train.memory_format: implemented by train.to_memory_format (the model's 4-d weights, hence every convolution's
+# output, in torch.channels_last layout; the values are the same, only the speed differs).
+MEMORY_FORMATS = ("contiguous", "channels_last")

@@ -1,13 +1,17 @@
 """train.precision = "bf16" (issue 14): autocast of the forward pass with float32 master weights; the likelihood and
 the KL stay float32, so the loss of a real (tiny) GMN under bf16 is close to its fp32 value and every gradient is
-float32. The fp32 path is untouched (the quickstart's bit-identity check covers it)."""
+float32. The fp32 path is untouched (the quickstart's bit-identity check covers it). train.memory_format changes
+the layout, not the values."""
 
+import pytest
 import torch
 
 from gmn_plugins.families import IMAGE, VECTOR
 from gmn_plugins.models.gmn import GMN, ModalityInfo
-from gmn_plugins.models.presets import Preset
+from gmn_plugins.models.presets import PRESETS, Preset
 from gmn_plugins.points import Points
+from gmn_plugins.train import to_memory_format
+from gmn_plugins.train_options import MEMORY_FORMATS
 
 
 def _points(n, shape, scenes, generator):
@@ -35,3 +39,30 @@ def test_bf16_autocast_keeps_the_loss_close_and_the_gradients_float32():
         losses[precision] = out["loss"].item()
     assert losses["fp32"] != losses["bf16"], "autocast had no effect"
     assert abs(losses["bf16"] - losses["fp32"]) < 0.02 * abs(losses["fp32"])
+
+
+def test_channels_last_memory_format_gives_the_contiguous_loss_and_gradients():
+    """train.memory_format = "channels_last" (issue 15) changes the layout of every 4-d weight, hence of every
+    convolution's activations, and nothing else: the loss and every gradient equal the contiguous model's."""
+    results = {}
+    for name in MEMORY_FORMATS:
+        torch.manual_seed(0)
+        model = GMN([ModalityInfo("rgb", IMAGE, (3, 32, 32)), ModalityInfo("touch", VECTOR, (12,))], PRESETS["tiny"],
+                    sigma=0.5)  # fmt: skip
+        assert to_memory_format(model, name) is model
+        kernels = [p for p in model.parameters() if p.dim() == 4]
+        layout = torch.channels_last if name == "channels_last" else torch.contiguous_format
+        assert kernels and all(p.is_contiguous(memory_format=layout) for p in kernels)
+        assert any(not p.is_contiguous() for p in kernels) == (name == "channels_last")
+        g = torch.Generator().manual_seed(1)
+        context = [_points(4, (3, 32, 32), 2, g), _points(3, (12,), 2, g)]
+        target = [_points(4, (3, 32, 32), 2, g), _points(4, (12,), 2, g)]
+        torch.manual_seed(2)
+        out = model(context, target, 2)
+        out["loss"].backward()
+        results[name] = (out["loss"].item(), [p.grad for p in model.parameters()])
+    (loss_a, grads_a), (loss_b, grads_b) = results.values()
+    assert abs(loss_a - loss_b) <= 1e-5 * abs(loss_a)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads_a, grads_b))
+    with pytest.raises(ValueError, match="memory_format must be one of"):
+        to_memory_format(model, "nhwc")
