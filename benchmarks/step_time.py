@@ -15,6 +15,7 @@ GFLOP/s are set against a reference convolution (256 -> 256 channels, 5x5, 16x16
 same run with the same threads. The machine is shared: the load average is printed with every table.
 
     python benchmarks/step_time.py [--quick] [--threads 2] [--reps 3] [--profile] [--memory-format channels_last]
+        [--compile cells]
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from gmn_plugins.models import GMN, PRESETS, ModalityInfo, Points
-from gmn_plugins.train import to_memory_format
-from gmn_plugins.train_options import MEMORY_FORMATS
+from gmn_plugins.train import compile_model, to_memory_format
+from gmn_plugins.train_options import COMPILES, MEMORY_FORMATS
 
 VARIANTS = ("baseline", "apoe", "poe")
 PAPER_RATIOS = {2: (1.70, 0.83), 5: (1.71, 1.16), 8: (2.06, 1.47), 14: (1.37, 1.73)}  # P100, batch 1, Table 1
@@ -77,7 +78,7 @@ def build(cfg) -> tuple[GMN, list, list]:
     model = GMN(mods, PRESETS[cfg["preset"]], inference=cfg["variant"], hoisted=cfg.get("hoisted", True),
                 amortizer=cfg.get("amortizer", "batched"))
     if cfg.get("hoisted", True):  # the straightforward form stays as frozen
-        to_memory_format(model, cfg.get("memory_format", "contiguous"))
+        compile_model(to_memory_format(model, cfg.get("memory_format", "contiguous")), cfg.get("compile", "off"))
     return model, *episode(mods, cfg["scenes"])
 
 
@@ -179,6 +180,7 @@ def main() -> None:
                         "FLOPs, batch 1 and the training batch; no small preset, |M| = 32/64 or amortizer tables")
     parser.add_argument("--memory-format", choices=MEMORY_FORMATS, default="contiguous",
                         help="train.memory_format of the hoisted form (the straightforward form stays contiguous)")
+    parser.add_argument("--compile", choices=COMPILES, default="off", help="train.compile of the hoisted form")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -188,8 +190,9 @@ def main() -> None:
         profile(args.threads)
         return
     reps = 1 if args.quick else args.reps
-    base = {"threads": args.threads, "memory_format": args.memory_format}
-    print(f"torch {torch.__version__}, {args.threads} threads, hoisted form {args.memory_format}, {load()}")
+    base = {"threads": args.threads, "memory_format": args.memory_format, "compile": args.compile}
+    print(f"torch {torch.__version__}, {args.threads} threads, hoisted form {args.memory_format} "
+          f"compile={args.compile}, {load()}")
     conv = reference_conv_gflops(args.threads)
     print(f"reference conv (256->256, 5x5, 16x16, batch 8, fp32): {conv:.1f} GFLOP/s")
 

@@ -66,12 +66,13 @@ OPTIONS = {
     "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
     "Precision": "gmn_plugins.train_options:PRECISIONS",  # train.precision: train.py (autocast)
     "MemoryFormat": "gmn_plugins.train_options:MEMORY_FORMATS",  # train.memory_format: train.py
+    "Compile": "gmn_plugins.train_options:COMPILES",  # train.compile: train.py
     "WristLock": "gmn_plugins.mese.physics:WRIST_LOCKS",  # data.hand.wrist_lock: mese/hand.py (mpl_file_xml)
 }
 if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
     WristLock = str
-    MissingMode = Precision = MemoryFormat = str
+    MissingMode = Precision = MemoryFormat = Compile = str
 
 _options_defined = False
 
@@ -168,7 +169,11 @@ class TrainSpec:
     ``memory_format``: ``contiguous`` (default) or ``channels_last``: the model's 4-d weights in
     ``torch.channels_last`` layout, so every convolution runs and returns channels-last. The same values either way;
     on this project's 2-core CPU channels-last was slower (issue 15: 3.16 vs 3.02 s per v4 step), on GPUs with bf16
-    it is usually faster.
+    it is usually faster. ``compile``: ``off`` (default) or ``cells``: every ConvLSTM's gate update (the
+    element-wise sigmoid/tanh arithmetic of reference §3.1) through ``torch.compile``, fused into one kernel; the
+    first steps pay the compilation (about 30 s on this CPU, a C++ compiler needed). On this CPU it was slower (2.98
+    vs 2.56 s per v4 step); ``torch.compile`` of the whole forward pass does not trace (the attrs ``Latents`` and one
+    graph per scene grouping).
     β is annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper: 0.1 -> 1 over the
     first epoch; code: constant 1, i.e. beta_start = 1). ``add_opposite`` also trains on every episode with context and
     target swapped (the authors' code; the paper is silent), doubling the episodes per step.
@@ -213,6 +218,7 @@ class TrainSpec:
     seed: int | None = None  # model initialisation and training draws; unset = the experiment's seed (issue 11)
     precision: Precision = "fp32"  # "bf16": autocast of the forward pass, fp32 master weights (issue 14)
     memory_format: MemoryFormat = "contiguous"  # "channels_last": the 4-d weights and activations (issue 15)
+    compile: Compile = "off"  # "cells": torch.compile of every ConvLSTM's gate update (issue 15)
 
     def seed_or(self, experiment_seed: int) -> int:
         """The training seed: ``seed`` if set, else the experiment's (dataset) ``seed``. Several training seeds can so

@@ -34,7 +34,8 @@ from .modality import Modality
 from .registry import Registry
 from .spec import ExperimentSpec, SpecError, to_dict
 from .threads import ThreadChooser, set_threads
-from .train_options import CLIP_MODES, MEMORY_FORMATS
+from .models.convlstm import ConvLSTM
+from .train_options import CLIP_MODES, COMPILES, MEMORY_FORMATS
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -73,6 +74,21 @@ def to_memory_format(model: torch.nn.Module, name: str) -> torch.nn.Module:
         raise ValueError(f"memory_format must be one of {MEMORY_FORMATS}, got {name!r}")
     layout = torch.channels_last if name == "channels_last" else torch.contiguous_format
     return model.to(memory_format=layout)
+
+
+def compile_model(model: torch.nn.Module, name: str) -> torch.nn.Module:
+    """``model`` with the parts ``name`` of ``COMPILES`` (``train.compile``) through ``torch.compile``, in place:
+    ``"cells"`` gives every ConvLSTM one shared compiled gate update (the same values to rounding; it compiles on
+    first use, for a zero and a tensor cell state); ``"off"`` leaves the model as it is. Raises ``ValueError`` for
+    another name."""
+    if name not in COMPILES:
+        raise ValueError(f"compile must be one of {COMPILES}, got {name!r}")
+    if name == "cells":
+        update = torch.compile(ConvLSTM._update, dynamic=True)
+        for module in model.modules():
+            if isinstance(module, ConvLSTM):
+                module._update = update
+    return model
 
 
 def kept_checkpoint(out: str | Path, step: int) -> Path:
@@ -205,6 +221,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     seed = spec.train.seed_or(spec.seed)  # initialisation and training draws; the data keep spec.seed
     torch.manual_seed(seed)
     model = to_memory_format(build_model(spec, modalities, device), spec.train.memory_format)
+    compile_model(model, spec.train.compile)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
     step = 0
     if ckpt is not None:

@@ -16,3 +16,6 @@ PRECISIONS = ("fp32", "bf16")
 # train.memory_format: implemented by train.to_memory_format (the model's 4-d weights, hence every convolution's
 # output, in torch.channels_last layout; the values are the same, only the speed differs).
 MEMORY_FORMATS = ("contiguous", "channels_last")
+
+# train.compile: implemented by train.compile_model ("cells": every ConvLSTM's gate update through torch.compile).
+COMPILES = ("off", "cells")

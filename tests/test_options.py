@@ -31,13 +31,14 @@ IMPLEMENTED = {
     "train.missing_mode": train_options.MISSING_MODES,  # data.episodes.SceneSet.episodes
     "train.precision": train_options.PRECISIONS,  # train._train: torch.autocast
     "train.memory_format": train_options.MEMORY_FORMATS,  # train.to_memory_format
+    "train.compile": train_options.COMPILES,  # train.compile_model
 }
 # The spec's defaults, unchanged since the options were written out as Literal[...] in spec.py.
 DEFAULTS = {
     "data.physics": "fast", "data.saturation": "code", "model.inference": "apoe", "model.preset": "small",
     "model.experts": "present", "model.first_step_prior": "bias", "model.vector_projection": "dense",
     "train.clip_mode": "value", "train.missing_mode": "paper", "train.precision": "fp32",
-    "train.memory_format": "contiguous",
+    "train.memory_format": "contiguous", "train.compile": "off",
 }  # fmt: skip
 SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
 

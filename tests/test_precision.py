@@ -1,7 +1,9 @@
 """train.precision = "bf16" (issue 14): autocast of the forward pass with float32 master weights; the likelihood and
 the KL stay float32, so the loss of a real (tiny) GMN under bf16 is close to its fp32 value and every gradient is
 float32. The fp32 path is untouched (the quickstart's bit-identity check covers it). train.memory_format changes
-the layout, not the values."""
+the layout and train.compile the kernels, not the values."""
+
+import shutil
 
 import pytest
 import torch
@@ -10,8 +12,9 @@ from gmn_plugins.families import IMAGE, VECTOR
 from gmn_plugins.models.gmn import GMN, ModalityInfo
 from gmn_plugins.models.presets import PRESETS, Preset
 from gmn_plugins.points import Points
-from gmn_plugins.train import to_memory_format
-from gmn_plugins.train_options import MEMORY_FORMATS
+from gmn_plugins.models.convlstm import ConvLSTM
+from gmn_plugins.train import compile_model, to_memory_format
+from gmn_plugins.train_options import COMPILES, MEMORY_FORMATS
 
 
 def _points(n, shape, scenes, generator):
@@ -66,3 +69,30 @@ def test_channels_last_memory_format_gives_the_contiguous_loss_and_gradients():
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads_a, grads_b))
     with pytest.raises(ValueError, match="memory_format must be one of"):
         to_memory_format(model, "nhwc")
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                    reason="torch.compile's CPU backend needs a C++ compiler")  # fmt: skip
+def test_compiled_cells_give_the_eager_loss_and_gradients():
+    """train.compile = "cells" (issue 15) runs every ConvLSTM's gate update through torch.compile: a real tiny GMN
+    gives the eager loss and gradients, and every cell holds the one compiled update."""
+    results = {}
+    for name in COMPILES:
+        torch.manual_seed(0)
+        model = GMN([ModalityInfo("rgb", IMAGE, (3, 16, 16)), ModalityInfo("touch", VECTOR, (12,))], PRESETS["tiny"],
+                    sigma=0.5)  # fmt: skip
+        assert compile_model(model, name) is model
+        updates = {id(m._update) for m in model.modules() if isinstance(m, ConvLSTM)}
+        assert len(updates) == 1 and (updates == {id(ConvLSTM._update)}) == (name == "off")
+        g = torch.Generator().manual_seed(1)
+        context = [_points(4, (3, 16, 16), 2, g), _points(3, (12,), 2, g)]
+        target = [_points(4, (3, 16, 16), 2, g), _points(4, (12,), 2, g)]
+        torch.manual_seed(2)
+        out = model(context, target, 2)
+        out["loss"].backward()
+        results[name] = (out["loss"].item(), [p.grad for p in model.parameters()])
+    (loss_a, grads_a), (loss_b, grads_b) = results.values()
+    assert abs(loss_a - loss_b) <= 1e-5 * abs(loss_a)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads_a, grads_b))
+    with pytest.raises(ValueError, match="compile must be one of"):
+        compile_model(model, "graph")
