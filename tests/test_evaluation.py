@@ -182,8 +182,12 @@ def test_prediction_mse_against_the_scene_mean_and_the_dataset_mean(run):
                            samples=2)  # fmt: skip
     assert set(table) == {"rgb", "haptic"}
     for row in table.values():
+        assert set(row) == {"model", "own_mean", "dataset_mean", "gain", "posterior"}
         assert all(np.isfinite(v) and v >= 0 for k, v in row.items() if k != "gain")
         assert row["gain"] == pytest.approx(1 - row["model"] / row["own_mean"])
+    # the posterior saw the targets: its renders are closer to them than the prior's (trained, the fixture's model
+    # encodes its targets in z)
+    assert table["rgb"]["posterior"] < table["rgb"]["model"]
     # the scene's own views know its colours and place: a better guess of an unseen view than the dataset's mean
     assert table["rgb"]["own_mean"] < table["rgb"]["dataset_mean"]
     again = prediction_mse(run.model, run.scenes("val"), run.scenes("train"), context_views=3, num_scenes=4, samples=2)

@@ -10,6 +10,11 @@ renders from z ~ P(z | C) (paper Eq. 2). The baselines:
   and place but not the viewpoint);
 - ``dataset_mean``: the mean over the training split's first ``reference_scenes`` scenes and all their views.
 
+And a diagnostic that is not a prediction: ``posterior``, the mean of ``samples`` renders from z ~ Q(z | C, O), the
+posterior that also saw the targets (``GMN.reconstruct``). When it is far below ``model``, the renderer can draw the
+scene and the prior P(z | C) has not yet caught up with the posterior (issue 11: on the quickstart's data the
+prior lags for thousands of steps, docs/reproducing-the-paper.md).
+
 Errors are on the model's input scale (images in [0, 1]; ``minmax`` sensors in [-1, 1]), per element, averaged over
 the targets of all scenes; ``gain`` = 1 - model / own_mean.
 """
@@ -27,7 +32,7 @@ from ..models.gmn import GMN
 def prediction_mse(model: GMN, scenes: SceneSet, reference: SceneSet, context_views: int = 5,
                    context_modalities: list[int] | None = None, num_scenes: int = 16, samples: int = 4,
                    reference_scenes: int = 64, seed: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
-    """``{modality: {"model", "own_mean", "dataset_mean", "gain"}}`` over scenes 0..num_scenes-1 of ``scenes``;
+    """``{modality: {"model", "own_mean", "dataset_mean", "gain", "posterior"}}`` over scenes 0..num_scenes-1 of ``scenes``;
     ``reference`` gives the dataset mean (the training split). Raises ``ValueError`` when ``context_views`` leaves
     no target view."""
     views = scenes.views
@@ -38,7 +43,7 @@ def prediction_mse(model: GMN, scenes: SceneSet, reference: SceneSet, context_vi
     ref_ids = np.arange(min(reference_scenes, reference.num_scenes))
     torch.manual_seed(seed)
     out = {}
-    sums = {m.name: np.zeros(3) for m in scenes.modalities}
+    sums = {m.name: np.zeros(4) for m in scenes.modalities}
     counts = {m.name: 0 for m in scenes.modalities}
     dataset_means = {}
     for m in scenes.modalities:
@@ -50,15 +55,17 @@ def prediction_mse(model: GMN, scenes: SceneSet, reference: SceneSet, context_vi
         context, target = scenes.assemble(plan)
         renders = [model.generate(context, [p.queries for p in target], [p.scene for p in target], 1)
                    for _ in range(samples)]  # fmt: skip
+        reconstructions = [model.reconstruct(context, target, 1) for _ in range(samples)]
         for i, m in enumerate(scenes.modalities):
             truth = target[i].senses.numpy()
             predicted = np.mean([r[i].cpu().numpy() for r in renders], axis=0)
+            reconstructed = np.mean([r[i].cpu().numpy() for r in reconstructions], axis=0)
             own = scenes.senses(m, np.full(views, scene), np.arange(views)).mean(0)
             sums[m.name] += [((predicted - truth) ** 2).sum(), ((own - truth) ** 2).sum(),
-                             ((dataset_means[m.name] - truth) ** 2).sum()]  # fmt: skip
+                             ((dataset_means[m.name] - truth) ** 2).sum(), ((reconstructed - truth) ** 2).sum()]
             counts[m.name] += truth.size
-    for name, (model_sse, own_sse, data_sse) in sums.items():
+    for name, (model_sse, own_sse, data_sse, posterior_sse) in sums.items():
         n = max(counts[name], 1)
         out[name] = {"model": model_sse / n, "own_mean": own_sse / n, "dataset_mean": data_sse / n,
-                     "gain": 1.0 - model_sse / own_sse if own_sse else 0.0}  # fmt: skip
+                     "gain": 1.0 - model_sse / own_sse if own_sse else 0.0, "posterior": posterior_sse / n}  # fmt: skip
     return out

@@ -208,6 +208,18 @@ class GMN(nn.Module):
         return [None if q is None else renderer(z, info.encode(q), s)
                 for info, renderer, q, s in zip(self.modalities, self.renderers, queries, scene)]
 
+    @torch.no_grad()
+    def reconstruct(self, context: list[Points], target: list[Points], num_scenes: int) -> list:
+        """Means rendered at the target queries from z ~ Q(z | C, O), the posterior that also saw the targets (paper
+        Eq. 4's proposal): for each modality m, (N_m, *shape_m), or None when it has no target. A diagnostic beside
+        ``generate``: renders far better than the prior's say that the renderer can draw the scene and the prior
+        has not caught up with the posterior. Raises ValueError for malformed points."""
+        context = self._on_device(context, num_scenes, "context")
+        target = self._on_device(target, num_scenes, "target")
+        z = self._posterior(*self._represent(context, target, num_scenes)).z
+        return [renderer(z, info.encode(p.queries), p.scene) if p.senses.shape[0] else None
+                for info, renderer, p in zip(self.modalities, self.renderers, target)]
+
     @property
     def device(self) -> torch.device:
         """Where the parameters live; inputs on another device are moved there by every entry point."""
