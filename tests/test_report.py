@@ -111,7 +111,10 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     assert trend["tiny-b.toml"]["3"] == claims[:1] and trend["tiny.toml"]["4"] == claims[1:]
     assert [r["statistic"] for r in trend["tiny.toml"]["2"]] == [r["statistic"] for r in claims[1:]]
     assert "### Claim 1 by combination size" in text and "| baseline | 2 | " in text  # small_sizes = [1]: one column
-    assert "| 1 modality |" in text and "(n = 6) |" in text
+    assert "| 1 modality |" in text and "(n = 6) |" in text and " = KL +" in text
+    # the KL part of each negative ELBO: a KL is >= 0, and the gap splits into it and the NLL's part
+    missing = json.loads((tmp_path / "runs" / "tiny-b" / "apoe-seed1" / "eval" / "report-missing.json").read_text())
+    assert len(missing["small_kl"]) == len(missing["small"]) == 6 and min(missing["small_kl"] + missing["rule_kl"]) >= 0
     assert "## Trend over kept checkpoints" in text and "| step 2 | step 4 |" in text and "| step 3 |" in text
     evaluated = tmp_path / "runs" / "tiny" / "baseline-seed2" / "eval"
     assert (evaluated / "report-density-step-2.json").is_file() and not (evaluated / "report-density-step-4.json").exists()

@@ -22,11 +22,12 @@ FULL_STREAM = 12  # seed stream of the val_full masks
 
 
 def neg_elbo_scenes(model: GMN, scenes: SceneSet, ids: np.ndarray, masks: np.ndarray, mode: str = "paper",
-                    max_targets: int = 15, seed: int = 0, batch: int = 12) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Per scene of ``ids`` (N,): the negative ELBO (summed nll + kl, β = 1, one z sample) in nats and the number of
-    target dimensions, with ``masks`` (N, M) bool the modalities each scene shows. Context sizes and view orders are
-    drawn per chunk of ``batch`` scenes from ``seed``; call under ``torch.no_grad()`` and a fixed torch seed."""
-    nats, dims = np.zeros(len(ids)), np.zeros(len(ids))
+                    max_targets: int = 15, seed: int = 0, batch: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Per scene of ``ids``, three (N,) arrays: the negative ELBO (summed nll + kl, β = 1, one z sample) in nats, the
+    number of target dimensions, and the KL part of the negative ELBO in nats, with ``masks`` (N, M) bool the
+    modalities each scene shows. Context sizes and view orders are drawn per chunk of ``batch`` scenes from
+    ``seed``; call under ``torch.no_grad()`` and a fixed torch seed."""
+    nats, dims, kl = np.zeros(len(ids)), np.zeros(len(ids)), np.zeros(len(ids))
     for start in paced(range(0, len(ids), batch)):
         chunk = ids[start : start + batch]
         rng = np.random.default_rng([seed, int(chunk[0]), len(chunk)])
@@ -35,12 +36,13 @@ def neg_elbo_scenes(model: GMN, scenes: SceneSet, ids: np.ndarray, masks: np.nda
         out = model(context, target, len(chunk), beta=1.0)
         nats[start : start + len(chunk)] = (out["nll_scenes"] + out["kl_scenes"]).cpu().numpy()
         dims[start : start + len(chunk)] = out["elements"].cpu().numpy()
-    return nats, dims
+        kl[start : start + len(chunk)] = out["kl_scenes"].cpu().numpy()
+    return nats, dims, kl
 
 
 def _neg_elbo(model, scenes, ids, masks, mode, max_targets, seed, batch) -> tuple[float, float]:
     """(summed nll + kl in nats, summed target dimensions) over scenes ``ids`` with the given masks."""
-    nats, dims = neg_elbo_scenes(model, scenes, ids, masks, mode, max_targets, seed, batch)
+    nats, dims, _ = neg_elbo_scenes(model, scenes, ids, masks, mode, max_targets, seed, batch)
     return float(nats.sum()), float(dims.sum())
 
 

@@ -36,7 +36,9 @@ from .bootstrap import paired_bootstrap, verdict
 
 
 CLAIMS = ("missing", "density", "classification")
-EVALUATION_VERSION = 1  # part of every cached evaluation's key: bump when what an evaluation stores changes
+# part of every cached evaluation's key: bump a claim's when what its evaluation stores changes (missing 2: the KL
+# part of each negative ELBO)
+EVALUATION_VERSIONS = {"missing": 2, "density": 1, "classification": 1}
 
 
 @attrs.frozen
@@ -188,12 +190,14 @@ def _missing_values(run, claim: MissingClaim, report: ReportSpec) -> dict:
     mode, targets = run.spec.train.missing_mode, run.spec.train.max_targets
     with torch.no_grad():
         torch.manual_seed(report.eval_seed)
-        rule_nats, rule_dims = neg_elbo_scenes(run.model, scenes, ids, rule, mode, targets, report.eval_seed)
+        rule_nats, rule_dims, rule_kl = neg_elbo_scenes(run.model, scenes, ids, rule, mode, targets, report.eval_seed)
         torch.manual_seed(report.eval_seed)
-        small_nats, small_dims = neg_elbo_scenes(run.model, scenes, ids, small, mode, targets, report.eval_seed)
+        small_nats, small_dims, small_kl = neg_elbo_scenes(run.model, scenes, ids, small, mode, targets,
+                                                           report.eval_seed)  # fmt: skip
     figure = missing_modality(run.model, scenes, run.spec.train.missing_sizes, mode, num_scenes=claim.scenes,
                               max_targets=targets, seed=report.eval_seed)  # fmt: skip
     return {"rule": (rule_nats / rule_dims).tolist(), "small": (small_nats / small_dims).tolist(),
+            "rule_kl": (rule_kl / rule_dims).tolist(), "small_kl": (small_kl / small_dims).tolist(),
             "small_sizes": small.sum(1).tolist(), "figure": figure}  # fmt: skip
 
 
@@ -241,7 +245,7 @@ def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, o
     ``open_run()`` gives the loaded ``Run`` when it must be computed."""
     step = _checkpoint_step(planned.out) if kept is None else kept[0]
     key = {"claim": attrs.asdict(claim), "split": report.split, "eval_seed": report.eval_seed,
-           "version": EVALUATION_VERSION, "step": step}  # fmt: skip
+           "version": EVALUATION_VERSIONS[claim_name], "step": step}  # fmt: skip
     stem = f"report-{claim_name}" if kept is None else f"report-{claim_name}-step-{step}"
 
     def part(name: str, compute_part) -> dict:  # a piece of the evaluation, cached on its own as STEM-NAME.json
@@ -383,16 +387,20 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
 
 
 def _missing_by_size(report: ReportSpec, results: dict[str, list[dict]]) -> list[str]:
-    """Claim 1's statistic split by the size of each test scene's small combination: mean per model and seed."""
+    """Claim 1's statistic split by the size of each test scene's small combination, and into its KL and NLL parts:
+    mean per model and seed."""
     sizes = sorted({int(k) for model in report.models for r in results[model] for k in r["small_sizes"]})
     lines = ["", "### Claim 1 by combination size", "", "Negative ELBO at the small combination minus at the "
-             "training rule (nats/dim), mean over the test scenes whose combination has that many modalities.", "",
+             "training rule (nats/dim), mean over the test scenes whose combination has that many modalities, and "
+             "its parts: the KL's difference and the reconstruction NLL's difference (the rest).", "",
              "| model | train.seed | " + " | ".join(f"{k} modalit{'y' if k == 1 else 'ies'}" for k in sizes) + " |",
              "|---|---|" + "---|" * len(sizes)]  # fmt: skip
     for model in report.models:
         for seed, r in zip(report.seeds, results[model]):
             gap, size = np.subtract(r["small"], r["rule"]), np.asarray(r["small_sizes"])
-            cells = [f"{_format(gap[size == k].mean())} (n = {(size == k).sum()})" for k in sizes]
+            kl = np.subtract(r["small_kl"], r["rule_kl"])
+            cells = [f"{_format(gap[size == k].mean())} = KL {_format(kl[size == k].mean())} + NLL "
+                     f"{_format((gap - kl)[size == k].mean())} (n = {(size == k).sum()})" for k in sizes]  # fmt: skip
             lines.append(f"| {model} | {seed} | " + " | ".join(cells) + " |")
     return lines
 
