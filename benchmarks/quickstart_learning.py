@@ -46,6 +46,8 @@ CANDIDATES = {
     # a larger likelihood std makes KL weigh more: the posterior stays near the prior, whose samples the MSE scores
     "tiny-lr3e-3-sigma0.3": ['model.preset="tiny"', *LR3, "model.sigma=0.3"],
     "tiny-lr3e-3-sigma1": ['model.preset="tiny"', *LR3, "model.sigma=1.0"],
+    # KL balancing: the prior learns towards the posterior 4x as fast as the posterior towards the prior
+    "tiny-lr3e-3-klbal0.8": ['model.preset="tiny"', *LR3, "train.kl_balance=0.8"],
 }
 
 

@@ -24,7 +24,6 @@ from .data.format import manifest_sha256, read_manifest
 from .data.loader import TrainingBatches, step_seed, training_batches
 from .distributed import (World, agree, barrier, join, leave, on_every_rank, parameters_digest, sum_over_ranks,
                           world_from_env)
-from .models.convdraw import noise_slots
 from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
 from .experiment import build_model, dataset_config, resolve_device
@@ -34,6 +33,7 @@ from .modality import Modality
 from .registry import Registry
 from .spec import ExperimentSpec, SpecError, to_dict
 from .threads import ThreadChooser, set_threads
+from .models.convdraw import ConvDraw, noise_slots
 from .models.convlstm import ConvLSTM
 from .train_options import CLIP_MODES, COMPILES, MEMORY_FORMATS
 
@@ -222,6 +222,9 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     torch.manual_seed(seed)
     model = to_memory_format(build_model(spec, modalities, device), spec.train.memory_format)
     compile_model(model, spec.train.compile)
+    for module in model.modules():  # the KL's value is unchanged, only its gradient: validation may keep it too
+        if isinstance(module, ConvDraw):
+            module.kl_balance = spec.train.kl_balance
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
     step = 0
     if ckpt is not None:

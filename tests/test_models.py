@@ -502,3 +502,25 @@ def test_batched_apoe_equals_per_expert_loop(experts):
     g = model.generate(context, [torch.randn(2, 5), None], scene, B)[0]
     torch.manual_seed(3)
     torch.testing.assert_close(g, loop.generate(context, [torch.randn(2, 5), None], scene, B)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_balanced_kl_keeps_the_value_and_shares_the_gradient_between_prior_and_posterior():
+    """KL balancing (train.kl_balance): the value is the KL's; the gradient reaches the prior 2 * balance and the
+    posterior 2 * (1 - balance) times the KL's own; 0.5 is the KL itself."""
+    from gmn_plugins.models.experts import balanced_kl, gaussian_kl
+
+    g = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(2, 3, 4, 4, generator=g) for _ in range(4)]
+
+    def grads(fn, *args):
+        leaves = [t.clone().requires_grad_() for t in tensors]
+        value = fn(*leaves, *args)
+        value.sum().backward()
+        return value.detach(), [leaf.grad for leaf in leaves]
+
+    kl, plain = grads(gaussian_kl)
+    for balance in (0.0, 0.5, 0.8, 1.0):
+        value, balanced = grads(balanced_kl, balance)
+        torch.testing.assert_close(value, kl)
+        for grad, own, share in zip(balanced, plain, (1 - balance, 1 - balance, balance, balance)):
+            torch.testing.assert_close(grad, 2 * share * own)  # mu_q, logvar_q, then mu_p, logvar_p

@@ -89,6 +89,7 @@ BLOCKS_WHY = "(the class enumeration grows ~4.7x per block; paper: 4-6)"
         ("train.max_targets=100000", "train.max_targets: must be <= 1024, got 100000"),
         ("train.eval_scenes=100000000", "train.eval_scenes: must be <= 10000000, got 100000000"),
         ("train.threads=-1", "train.threads: must be >= 0, got -1"),
+        ("train.kl_balance=1.5", "train.kl_balance: must be <= 1.0, got 1.5"),
         # 3. lr in (0, 1]; every float finite
         ("train.lr=1e12", "train.lr: must be > 0 and <= 1.0, got 1000000000000.0"),
         ("train.lr=0", "train.lr: must be > 0 and <= 1.0, got 0.0"),

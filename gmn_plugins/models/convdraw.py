@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from .convlstm import ConvLSTM
-from .experts import gaussian_kl, gaussian_log_density
+from .experts import balanced_kl, gaussian_log_density
 from .options import FIRST_STEP_PRIORS
 from .presets import Preset
 
@@ -109,7 +109,12 @@ class ConvDraw(nn.Module):
     first_step_prior="context": h_p^0 = LSTM_p([0, xp]) from the zero state, one prior-LSTM update with z = 0,
     so the step-1 prior (and the step-1 posterior, which reads h_p^0) depends on the context; no parameters.
     Raises ValueError for an unknown first_step_prior.
+
+    kl_balance: how the KL's gradient is shared between prior and posterior (``balanced_kl``; train.kl_balance sets
+    it while training, 0.5 = the KL's own gradient); the KL's value never changes.
     """
+
+    kl_balance = 0.5
 
     def __init__(self, num_cells: int, q_channels: int, p_channels: int, preset: Preset, first_step_prior: str):
         super().__init__()
@@ -144,7 +149,7 @@ class ConvDraw(nn.Module):
                 state_q = run(_q_step, prep_q, *state_q, None if state_p is None else h_p)
                 mu_q, logvar_q = combine_q(*run(lambda cell, h: cell.q_head(h), state_q[0]))
                 z = sample_gaussian(mu_q, logvar_q)
-                kl = kl + gaussian_kl(mu_q, logvar_q, mu_p, logvar_p).flatten(1).sum(1)
+                kl = kl + balanced_kl(mu_q, logvar_q, mu_p, logvar_p, self.kl_balance).flatten(1).sum(1)
                 log_ratio = log_ratio + (
                     gaussian_log_density(z, mu_p, logvar_p) - gaussian_log_density(z, mu_q, logvar_q)
                 ).flatten(1).sum(1)
