@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .points import Points
+
 CONTEXT_VIEWS = 5
 SHOWN_VIEWS = 6
 SCALE = 2
@@ -62,7 +64,9 @@ def image_tile(image: np.ndarray) -> Image.Image:
 def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int = 4) -> Path | None:
     """For held-out scenes: ``CONTEXT_VIEWS`` (at most views - 1) context views of every modality, then for each
     modality its family draws (``Family.draw``) the true target views (row "truth") above the model's generations
-    from the prior (row "model"). Returns the PNG path, or None if no modality is drawn."""
+    from the prior P(z | C) (row "model") and its renders from the posterior Q(z | C, O), which also saw these
+    target views (row "posterior"; a diagnostic: sharp posterior rows beside blurred prior rows say that the renderer
+    can draw the scene and the prior has not caught up). Returns the PNG path, or None if no modality is drawn."""
     image_ids = [i for i, m in enumerate(scenes.modalities) if drawable(m)]
     if not image_ids:
         return None
@@ -70,8 +74,9 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
     ids = np.arange(min(num_scenes, scenes.num_scenes))
     k = min(CONTEXT_VIEWS, scenes.views - 1)
     shown = min(SHOWN_VIEWS, scenes.views - k)
-    context, _ = scenes.episodes(ids, np.random.default_rng(seed), max_targets=1,
-                                 context_sizes=[k] * len(scenes.modalities))  # fmt: skip
+    context, episode_targets = scenes.episodes(ids, np.random.default_rng(seed), max_targets=1,
+                                               context_sizes=[k] * len(scenes.modalities))  # fmt: skip
+    targets = [Points(t.senses[:0], t.queries[:0], t.scene[:0]) for t in episode_targets]  # the drawn views only
     slots = np.repeat(ids, shown)
     views = np.tile(np.arange(k, k + shown), len(ids))
     queries = [None] * len(scenes.modalities)
@@ -80,19 +85,21 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
         m = scenes.modalities[i]
         queries[i] = torch.from_numpy(scenes.queries[m.sensor.query][slots, views].astype(np.float32))
         scene_index[i] = torch.from_numpy(np.repeat(np.arange(len(ids)), shown))
+        targets[i] = Points(torch.as_tensor(scenes.senses(m, slots, views)), queries[i], scene_index[i])
     generated = model.generate(context, queries, scene_index, len(ids))
+    reconstructed = model.reconstruct(context, targets, len(ids))
     rows = []
     for i in image_ids:
         m = scenes.modalities[i]
         truth = scenes.senses(m, slots, views)
-        fake = generated[i].cpu().numpy()
+        fake, posterior = generated[i].cpu().numpy(), reconstructed[i].cpu().numpy()
         for b in range(len(ids)):
-            for label, source in (("truth", truth), ("model", fake)):
+            for label, source in (("truth", truth), ("model", fake), ("posterior", posterior)):
                 rows.append((f"{m.name} {label}" if b == 0 else label,
                              [m.family.draw(source[b * shown + v]) for v in range(shown)]))  # fmt: skip
     sizes = [image_tile(images[0]).size for _, images in rows]  # (w, h) of each row's tiles: sizes may differ
     label_w, gap = 80, 2
-    title = f"{k} context views per modality; target views generated from the prior"
+    title = f"{k} context views per modality; targets rendered from the prior (model) and the posterior"
     width = max(label_w + shown * (max(w for w, _ in sizes) + gap), 8 + 6 * len(title))
     height = sum(h + gap for _, h in sizes) + 18
     canvas = Image.new("RGB", (width, height), (40, 40, 40))

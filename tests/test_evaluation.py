@@ -194,3 +194,23 @@ def test_prediction_mse_against_the_scene_mean_and_the_dataset_mean(run):
     assert again == table  # seeded
     with pytest.raises(ValueError, match="context_views must be in"):
         prediction_mse(run.model, run.scenes("val"), run.scenes("train"), context_views=8)
+
+
+def test_sample_grid_shows_truth_prior_and_posterior_rows(run, tmp_path):
+    """samples.png: per scene and drawn modality, the true target views, the prior's renders (model) and the
+    posterior's (which saw those views): 3 rows of tiles per scene; the posterior row is the closer to the truth."""
+    from PIL import Image
+
+    from gmn_plugins.figures import image_tile, sample_grid
+
+    scenes = run.scenes("val")
+    path = sample_grid(run.model, scenes, tmp_path / "samples.png", num_scenes=2)
+    tile = image_tile(scenes.modalities[0].family.draw(scenes.senses(scenes.modalities[0], np.array([0]),
+                                                                     np.array([0]))[0]))  # fmt: skip
+    image = np.asarray(Image.open(path).convert("L"), float)
+    rows = (image.shape[0] - 18) // (tile.size[1] + 2)
+    assert rows == 2 * 3  # rgb only: the haptic family draws nothing
+    tops = [18 + k * (tile.size[1] + 2) for k in range(rows)]
+    band = [image[t : t + tile.size[1], 80:] for t in tops]
+    for truth, prior, posterior in (band[0:3], band[3:6]):
+        assert np.abs(posterior - truth).mean() < np.abs(prior - truth).mean()
