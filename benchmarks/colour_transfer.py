@@ -6,7 +6,10 @@ each render's mean over the truth's object pixels (any channel > 0.1), and its c
 level. Printed: the correlation of the renders' chroma with the truth's, the same after swapping the RGB channels
 of every observed image (R, G, B -> B, R, G), and the mean |chroma| of truth and renders. A model that reads colour
 from its input follows the swap (both correlations high); one that memorised its training scenes' colours does
-not (the second low); one that renders grey has |chroma| near 0.
+not (the second low); one that renders grey has |chroma| near 0. Where colour is lost: the RGB encoder's
+representation r of each context view changes by ``encoder_swap`` (mean L2 norm) when its channels are swapped and
+by ``encoder_gray`` when it is made grey, against ``encoder_other_scene`` between two scenes' views; a small ratio
+says the encoder has learnt to ignore colour.
 
     python benchmarks/colour_transfer.py RUN [--split val] [--checkpoint RUN/checkpoints/step-N.pt]
 
@@ -60,6 +63,17 @@ def main() -> None:
             queries, scene = [p.queries for p in target], [p.scene for p in target]
             colours["prior"].append(colour(model.generate(context, queries, scene, 1)[rgb]))
     chroma = {k: np.array(v) - np.array(v).mean(1, keepdims=True) for k, v in colours.items()}
+    m, info, encoder = run.modalities[rgb], model.modalities[rgb], model.encoders[rgb]
+    n = min(args.scenes, scenes.num_scenes)
+    ids, views = np.repeat(np.arange(n), args.context), np.tile(np.arange(args.context), n)
+    images = torch.as_tensor(scenes.senses(m, ids, views))
+    queries = info.encode(torch.as_tensor(scenes.queries[m.sensor.query][ids, views].astype(np.float32)))
+    with torch.no_grad():
+        r = encoder(images, queries)
+        distance = {"encoder_swap": encoder(images[:, [2, 0, 1]], queries),
+                    "encoder_gray": encoder(images.mean(1, keepdim=True).expand_as(images), queries),
+                    "encoder_other_scene": r.roll(args.context, 0)}  # fmt: skip
+    distance = {k: round(float((r - v).flatten(1).norm(dim=1).mean()), 4) for k, v in distance.items()}
 
     def corr(a, b):
         return round(float(np.corrcoef(a.ravel(), b.ravel())[0, 1]), 3)
@@ -68,7 +82,8 @@ def main() -> None:
                       "chroma_corr_posterior": corr(chroma["truth"], chroma["posterior"]),
                       "chroma_corr_posterior_swapped": corr(chroma["truth"][:, [2, 0, 1]], chroma["posterior_swapped"]),
                       "chroma_corr_prior": corr(chroma["truth"], chroma["prior"]),
-                      "mean_abs_chroma": {k: round(float(np.abs(v).mean()), 4) for k, v in chroma.items()}}))  # fmt: skip
+                      "mean_abs_chroma": {k: round(float(np.abs(v).mean()), 4) for k, v in chroma.items()},
+                      **distance}))  # fmt: skip
 
 
 if __name__ == "__main__":
