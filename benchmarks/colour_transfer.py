@@ -9,7 +9,8 @@ from its input follows the swap (both correlations high); one that memorised its
 not (the second low); one that renders grey has |chroma| near 0. Where colour is lost: the RGB encoder's
 representation r of each context view changes by ``encoder_swap`` (mean L2 norm) when its channels are swapped and
 by ``encoder_gray`` when it is made grey, against ``encoder_other_scene`` between two scenes' views; a small ratio
-says the encoder has learnt to ignore colour.
+says the encoder hardly tells colours apart (an untrained tiny-preset encoder: 1.4 % and 2.5 % for init seeds 0, 1;
+one that overfitted 8 scenes: 41 %).
 
     python benchmarks/colour_transfer.py RUN [--split val] [--checkpoint RUN/checkpoints/step-N.pt]
 

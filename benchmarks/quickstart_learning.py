@@ -48,6 +48,9 @@ CANDIDATES = {
     "tiny-lr3e-3-sigma1": ['model.preset="tiny"', *LR3, "model.sigma=1.0"],
     # KL balancing: the prior learns towards the posterior 4x as fast as the posterior towards the prior
     "tiny-lr3e-3-klbal0.8": ['model.preset="tiny"', *LR3, "train.kl_balance=0.8"],
+    # the authors' clipping: the global norm, not each element (at the quickstart's loss scale element-wise clipping at
+    # 0.25 cuts the largest quarter of the gradient's elements, the renderer's among them)
+    "tiny-lr3e-3-clipnorm": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"'],
 }
 
 
