@@ -28,7 +28,8 @@ SPEC = REPO / "specs" / "quickstart.toml"
 
 def run(out: Path, precision: str, seed: int, steps: int, threads: int, preset: str | None = None) -> dict:
     run_dir = out / f"{preset + '-' if preset else ''}{precision}-seed{seed}"
-    overrides = ([f"model.preset={json.dumps(preset)}"] if preset else []) + [f"data.dir={json.dumps(str(out / 'data'))}", f"train.out={json.dumps(str(run_dir))}",
+    overrides = ([f"model.preset={json.dumps(preset)}"] if preset else []) + [
+                 f"data.dir={json.dumps(str(out / 'data'))}", f"train.out={json.dumps(str(run_dir))}",
                  f"train.steps={steps}", f"train.eval_every={steps}", f"train.checkpoint_every={steps}",
                  f"train.seed={seed}", f"train.precision={json.dumps(precision)}", f"train.threads={threads}"]  # fmt: skip
     done = subprocess.run([sys.executable, "-m", "gmn_plugins.cli.run", str(SPEC), *overrides, "--no-progress"],

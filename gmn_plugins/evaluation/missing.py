@@ -22,7 +22,8 @@ FULL_STREAM = 12  # seed stream of the val_full masks
 
 
 def neg_elbo_scenes(model: GMN, scenes: SceneSet, ids: np.ndarray, masks: np.ndarray, mode: str = "paper",
-                    max_targets: int = 15, seed: int = 0, batch: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+                    max_targets: int = 15, seed: int = 0, batch: int = 12,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Per scene of ``ids``, three (N,) arrays: the negative ELBO (summed nll + kl, β = 1, one z sample) in nats, the
     number of target dimensions, and the KL part of the negative ELBO in nats, with ``masks`` (N, M) bool the
     modalities each scene shows. Context sizes and view orders are drawn per chunk of ``batch`` scenes from

@@ -32,8 +32,8 @@ from ..models.gmn import GMN
 def prediction_mse(model: GMN, scenes: SceneSet, reference: SceneSet, context_views: int = 5,
                    context_modalities: list[int] | None = None, num_scenes: int = 16, samples: int = 4,
                    reference_scenes: int = 64, seed: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
-    """``{modality: {"model", "own_mean", "dataset_mean", "gain", "posterior"}}`` over scenes 0..num_scenes-1 of ``scenes``;
-    ``reference`` gives the dataset mean (the training split). Raises ``ValueError`` when ``context_views`` leaves
+    """``{modality: {"model", "own_mean", "dataset_mean", "gain", "posterior"}}`` over scenes 0..num_scenes-1 of
+    ``scenes``; ``reference`` gives the dataset mean (the training split). Raises ``ValueError`` when ``context_views`` leaves
     no target view."""
     views = scenes.views
     if not 0 <= context_views < views:
