@@ -51,6 +51,9 @@ CANDIDATES = {
     # the authors' clipping: the global norm, not each element (at the quickstart's loss scale element-wise clipping at
     # 0.25 cuts the largest quarter of the gradient's elements, the renderer's among them)
     "tiny-lr3e-3-clipnorm": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"'],
+    # a second training seed of the two, for the seed-to-seed spread
+    "tiny-lr3e-3-seed1": ['model.preset="tiny"', *LR3, "train.seed=1"],
+    "tiny-lr3e-3-clipnorm-seed1": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', "train.seed=1"],
 }
 
 
