@@ -44,29 +44,40 @@ def test_bf16_autocast_keeps_the_loss_close_and_the_gradients_float32():
     assert abs(losses["bf16"] - losses["fp32"]) < 0.02 * abs(losses["fp32"])
 
 
+def _same_loss_and_gradients(names, prepare, size: int = 16):
+    """Train one step of the same tiny GMN (seeded) once per option value, ``prepare(model, name)`` applied first;
+    assert the losses equal to 1e-5 and the gradients to 1e-4. Returns the last model."""
+    results = []
+    for name in names:
+        torch.manual_seed(0)
+        model = GMN([ModalityInfo("rgb", IMAGE, (3, size, size)), ModalityInfo("touch", VECTOR, (12,))],
+                    PRESETS["tiny"], sigma=0.5)  # fmt: skip
+        prepare(model, name)
+        g = torch.Generator().manual_seed(1)
+        context = [_points(4, (3, size, size), 2, g), _points(3, (12,), 2, g)]
+        target = [_points(4, (3, size, size), 2, g), _points(4, (12,), 2, g)]
+        torch.manual_seed(2)
+        out = model(context, target, 2)
+        out["loss"].backward()
+        results.append((out["loss"].item(), [p.grad for p in model.parameters()]))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    assert abs(loss_a - loss_b) <= 1e-5 * abs(loss_a)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads_a, grads_b))
+    return model
+
+
 def test_channels_last_memory_format_gives_the_contiguous_loss_and_gradients():
     """train.memory_format = "channels_last" (issue 15) changes the layout of every 4-d weight, hence of every
     convolution's activations, and nothing else: the loss and every gradient equal the contiguous model's."""
-    results = {}
-    for name in MEMORY_FORMATS:
-        torch.manual_seed(0)
-        model = GMN([ModalityInfo("rgb", IMAGE, (3, 32, 32)), ModalityInfo("touch", VECTOR, (12,))], PRESETS["tiny"],
-                    sigma=0.5)  # fmt: skip
+
+    def prepare(model, name):
         assert to_memory_format(model, name) is model
         kernels = [p for p in model.parameters() if p.dim() == 4]
         layout = torch.channels_last if name == "channels_last" else torch.contiguous_format
         assert kernels and all(p.is_contiguous(memory_format=layout) for p in kernels)
         assert any(not p.is_contiguous() for p in kernels) == (name == "channels_last")
-        g = torch.Generator().manual_seed(1)
-        context = [_points(4, (3, 32, 32), 2, g), _points(3, (12,), 2, g)]
-        target = [_points(4, (3, 32, 32), 2, g), _points(4, (12,), 2, g)]
-        torch.manual_seed(2)
-        out = model(context, target, 2)
-        out["loss"].backward()
-        results[name] = (out["loss"].item(), [p.grad for p in model.parameters()])
-    (loss_a, grads_a), (loss_b, grads_b) = results.values()
-    assert abs(loss_a - loss_b) <= 1e-5 * abs(loss_a)
-    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads_a, grads_b))
+
+    model = _same_loss_and_gradients(MEMORY_FORMATS, prepare, size=32)
     with pytest.raises(ValueError, match="memory_format must be one of"):
         to_memory_format(model, "nhwc")
 
@@ -76,23 +87,12 @@ def test_channels_last_memory_format_gives_the_contiguous_loss_and_gradients():
 def test_compiled_cells_give_the_eager_loss_and_gradients():
     """train.compile = "cells" (issue 15) runs every ConvLSTM's gate update through torch.compile: a real tiny GMN
     gives the eager loss and gradients, and every cell holds the one compiled update."""
-    results = {}
-    for name in COMPILES:
-        torch.manual_seed(0)
-        model = GMN([ModalityInfo("rgb", IMAGE, (3, 16, 16)), ModalityInfo("touch", VECTOR, (12,))], PRESETS["tiny"],
-                    sigma=0.5)  # fmt: skip
+
+    def prepare(model, name):
         assert compile_model(model, name) is model
         updates = {id(m._update) for m in model.modules() if isinstance(m, ConvLSTM)}
         assert len(updates) == 1 and (updates == {id(ConvLSTM._update)}) == (name == "off")
-        g = torch.Generator().manual_seed(1)
-        context = [_points(4, (3, 16, 16), 2, g), _points(3, (12,), 2, g)]
-        target = [_points(4, (3, 16, 16), 2, g), _points(4, (12,), 2, g)]
-        torch.manual_seed(2)
-        out = model(context, target, 2)
-        out["loss"].backward()
-        results[name] = (out["loss"].item(), [p.grad for p in model.parameters()])
-    (loss_a, grads_a), (loss_b, grads_b) = results.values()
-    assert abs(loss_a - loss_b) <= 1e-5 * abs(loss_a)
-    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(grads_a, grads_b))
+
+    model = _same_loss_and_gradients(COMPILES, prepare)
     with pytest.raises(ValueError, match="compile must be one of"):
         compile_model(model, "graph")
