@@ -103,7 +103,7 @@ def main() -> None:
                    "segment_cpu_seconds": cpu_seconds, "resumed_from": summary["resumed_from"], "val_missing": val[-1]["val_missing"] if val else None,
                    "train_neg_elbo": float(np.mean([m["neg_elbo_per_dim"] for m in metrics[-10:]])),
                    "rgb_mse": mse["model"], "own_mean_mse": mse["own_mean"], "dataset_mean_mse": mse["dataset_mean"],
-                   "gain": mse["gain"], "posterior_mse": mse.get("posterior")}  # fmt: skip
+                   "gain": mse["gain"], "posterior_mse": mse["posterior"]}  # fmt: skip
             with open(out / "rows.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)

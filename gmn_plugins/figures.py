@@ -91,7 +91,7 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
     rows = []
     for i in image_ids:
         m = scenes.modalities[i]
-        truth = scenes.senses(m, slots, views)
+        truth = targets[i].senses.numpy()  # the drawn views, read once above
         fake, posterior = generated[i].cpu().numpy(), reconstructed[i].cpu().numpy()
         for b in range(len(ids)):
             for label, source in (("truth", truth), ("model", fake), ("posterior", posterior)):

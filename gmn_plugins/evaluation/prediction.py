@@ -12,8 +12,8 @@ renders from z ~ P(z | C) (paper Eq. 2). The baselines:
 
 And a diagnostic that is not a prediction: ``posterior``, the mean of ``samples`` renders from z ~ Q(z | C, O), the
 posterior that also saw the targets (``GMN.reconstruct``). When it is far below ``model``, the renderer can draw the
-scene and the prior P(z | C) has not yet caught up with the posterior (issue 11: on the quickstart's data the
-prior lags for thousands of steps, docs/reproducing-the-paper.md).
+scene and the prior P(z | C) has not yet caught up with the posterior; when it is no better than ``own_mean``, the
+renderer has not learnt the scene either (docs/reproducing-the-paper.md, "Does the quickstart visibly learn?").
 
 Errors are on the model's input scale (images in [0, 1]; ``minmax`` sensors in [-1, 1]), per element, averaged over
 the targets of all scenes; ``gain`` = 1 - model / own_mean.

@@ -29,10 +29,11 @@ def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p):
 
 
 def balanced_kl(mu_q, logvar_q, mu_p, logvar_p, balance: float = 0.5):
-    """``gaussian_kl`` in value; its gradient reaches the prior (mu_p, logvar_p) ``2 * balance`` times and the
-    posterior ``2 * (1 - balance)`` times as strongly as the KL's own (KL balancing, Hafner et al. 2021, DreamerV2
-    §2: 0.8 trains the prior towards the posterior faster than the posterior towards the prior). 0.5 is the KL
-    itself, the same tensor as ``gaussian_kl``."""
+    """``gaussian_kl`` in value: elementwise nats, the four tensors of one shape, e.g. (B, z, h, w). Its gradient
+    reaches the prior (mu_p, logvar_p) ``2 * balance`` times and the posterior ``2 * (1 - balance)`` times as
+    strongly as the KL's own (KL balancing, Hafner et al. 2021, DreamerV2 §2: 0.8 trains the prior towards the
+    posterior faster than the posterior towards the prior). 0.5 is the KL itself, the same tensor as
+    ``gaussian_kl``."""
     kl = gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)
     if balance == 0.5:
         return kl
