@@ -7,12 +7,13 @@ Checks, in order:
 1. ``nccl``: a process group of world size 1 (nccl) and an all_reduce through ``distributed.sum_over_ranks``.
 2. ``step``: step time (forward + backward + clip + Adam, median of ``--steps`` after 2 warm-up steps) of the m2 and
    m14 modality sets at the v4 preset, batch 12 (m2) and 9 (m14) scenes of 7 context + 8 target points, in fp32
-   and bf16 (autocast, as ``train.precision = "bf16"``), with the peak CUDA memory.
+   and bf16 (autocast, as ``train.precision = "bf16"``), in each of ``--memory-formats`` (``train.memory_format``),
+   with the peak CUDA memory.
 3. ``loader``: ``data.loader`` with 2 workers and pinned memory on a small synthetic dataset in the real format:
    batches/s and whether the batches arrive pinned.
 
-Not run yet: no GPU has been available to this project. ``--device cpu`` runs checks 2 and 3 on the CPU (a smoke
-test of the script itself; nccl is skipped).
+Run once, on an H200 (docs/gpu/README.md holds its output, about 2 minutes). ``--device cpu`` runs checks 2 and 3
+on the CPU (a smoke test of the script itself, ~80 s per v4 step on 2 cores; nccl is skipped).
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ def check_nccl() -> None:
         dist.destroy_process_group()
 
 
-def check_steps(device: torch.device, steps: int) -> None:
+def check_steps(device: torch.device, steps: int, memory_formats: list[str]) -> None:
+    from gmn_plugins.train import to_memory_format
+
     for m, scenes in ((2, 12), (14, 9)):
-        for precision in ("fp32", "bf16"):
+        for precision, memory_format in ((p, f) for f in memory_formats for p in ("fp32", "bf16")):
             torch.manual_seed(0)
-            model = GMN(modalities(m), PRESETS["v4"]).to(device)
+            model = to_memory_format(GMN(modalities(m), PRESETS["v4"]).to(device), memory_format)
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
             context, target = episode(modalities(m), scenes)
             context = [p.to(device) for p in context]
@@ -82,7 +85,8 @@ def check_steps(device: torch.device, steps: int) -> None:
                 if i >= 2:
                     times.append(time.perf_counter() - started)
             peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-            report("step", m=m, scenes=scenes, precision=precision, seconds=round(statistics.median(times), 4),
+            report("step", m=m, scenes=scenes, precision=precision, memory_format=memory_format,
+                   seconds=round(statistics.median(times), 4),
                    loss=round(loss.item(), 2), peak_gib=None if peak is None else round(peak, 2))  # fmt: skip
 
 
@@ -115,6 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--memory-formats", default="contiguous,channels_last", help="train.memory_format values timed")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda":
@@ -123,7 +128,7 @@ def main() -> None:
         report("device", name=torch.cuda.get_device_name(device), torch=torch.__version__,
                bf16=torch.cuda.is_bf16_supported())  # fmt: skip
         check_nccl()
-    check_steps(device, args.steps)
+    check_steps(device, args.steps, args.memory_formats.split(","))
     check_loader(device)
 
 

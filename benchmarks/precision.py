@@ -1,7 +1,8 @@
 """bf16 against fp32 (issue 14, train.precision): validation loss after N quickstart steps for several training
 seeds in each precision, and the median step time of each run.
 
-    python benchmarks/precision.py --out /tmp/precision [--steps 300] [--seeds 1,2,3] [--threads 1] [--preset tiny]
+    python benchmarks/precision.py --out /tmp/precision [--steps 300] [--seeds 1,2,3] [--threads 1] [--preset tiny] \
+        [--parallel N]
 
 Each (precision, seed) trains specs/quickstart.toml into OUT/PRECISION-seedS (resumed if present) on the quickstart
 dataset (made once in OUT/data), validating once at the end on 16 validation scenes (val_missing: negative ELBO in
@@ -9,7 +10,9 @@ nats per target dimension). Prints one JSON line per run, then per precision the
 the validation loss and the median step time, and whether bf16's mean lies within fp32's range. Step times are
 only comparable on an idle machine (run nothing else meanwhile). ``--preset`` replaces the quickstart's model size
 (runs go to OUT/PRESET-PRECISION-seedS): on a CPU without native bf16, where autocast emulates it 12-18x slower, the
-tiny preset makes the comparison affordable.
+tiny preset makes the comparison affordable. ``--parallel N`` trains N runs at once after the first (which makes the
+dataset): on a GPU the runs share the device, so their losses count and their step times do not
+(``benchmarks/gpu_check.py`` times the step alone). ``train.device`` stays ``auto``: CUDA where torch sees a GPU.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +41,10 @@ def run(out: Path, precision: str, seed: int, steps: int, threads: int, preset: 
     if done.returncode:
         raise SystemExit(f"{run_dir}: {done.stderr.strip().splitlines()[-1:]}")
     summary = json.loads(done.stdout)
-    return {"precision": precision, "seed": seed, "steps": summary["steps"], "val_missing": summary["val_missing"],
-            "seconds_per_step": summary["seconds_per_step"], "resumed_from": summary["resumed_from"]}  # fmt: skip
+    row = {"precision": precision, "seed": seed, "steps": summary["steps"], "val_missing": summary["val_missing"],
+           "seconds_per_step": summary["seconds_per_step"], "resumed_from": summary["resumed_from"]}  # fmt: skip
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def main() -> None:
@@ -48,12 +54,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--preset", help="model.preset instead of the quickstart's (e.g. tiny)")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at once after the first (default 1)")
     args = parser.parse_args()
     out = Path(args.out)
-    rows = [run(out, p, int(s), args.steps, args.threads, args.preset) for p in ("fp32", "bf16")
-            for s in args.seeds.split(",")]  # fmt: skip
-    for row in rows:
-        print(json.dumps(row))
+    jobs = [(p, int(s)) for p in ("fp32", "bf16") for s in args.seeds.split(",")]
+    rows = [run(out, *jobs[0], args.steps, args.threads, args.preset)]  # alone: it makes the dataset
+    with ThreadPoolExecutor(max(1, args.parallel)) as pool:
+        rows += pool.map(lambda job: run(out, *job, args.steps, args.threads, args.preset), jobs[1:])
     summary = {}
     for precision in ("fp32", "bf16"):
         losses = [r["val_missing"] for r in rows if r["precision"] == precision]

@@ -210,6 +210,18 @@ def test_gaussian_product():
     assert torch.allclose(lv.flatten(), torch.tensor([-math.log(2), -math.log(2), 0.0]), atol=1e-5)
 
 
+def test_gaussian_product_of_mixed_precision_experts_is_float32():
+    """Under CUDA's bf16 autocast the experts' means come out of a convolution in bfloat16 while ``exp`` of the
+    log-variance runs in float32; the product must take both (it failed on the first GPU run: index_add_ of a
+    bfloat16 total and a float32 precision)."""
+    mu = torch.tensor([1.0, 3.0, 5.0]).view(3, 1, 1, 1)
+    logvar = torch.tensor([0.0, math.log(0.5), 0.0]).view(3, 1, 1, 1)
+    scene = torch.tensor([0, 0, 1])
+    mean, lv = gaussian_product(mu.bfloat16(), logvar, scene, 2, unit=True)
+    assert mean.dtype == lv.dtype == torch.float32
+    assert torch.allclose(mean.flatten(), torch.tensor([7 / 4, 2.5]), atol=1e-5)
+
+
 def test_present_experts_with_empty_context_give_unit_prior():
     """experts="present": no modality in the context -> the prior is the N(0, I) expert alone at every step,
     so z = eps exactly. experts="all" multiplies M context-free experts instead (reference §3.4)."""

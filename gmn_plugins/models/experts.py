@@ -11,9 +11,11 @@ def gaussian_product(mu, logvar, scene, num_scenes, mask=None, unit=False):
     mu, logvar: (P, C, h, w), one row per (expert, scene) pair; scene: (P,) int64 in [0, num_scenes);
     mask: optional (P,) bool, False drops that expert from the product; unit: also multiply by a N(0, I) expert
     (precision 1, mean 0), so that a scene without experts gets N(0, I).
-    Returns (mu, logvar), each (num_scenes, C, h, w): mean = sum T_m mu_m / sum T_m, variance = 1 / sum T_m.
+    Returns (mu, logvar), each (num_scenes, C, h, w) in float32 (also under bf16 autocast, where CUDA computes
+    ``exp`` in float32 and the experts' means stay bfloat16): mean = sum T_m mu_m / sum T_m, variance = 1 / sum T_m.
     A scene with no expert and unit=False gets a NaN mean.
     """
+    mu, logvar = mu.float(), logvar.float()
     precision = 1.0 / (logvar.exp() + EPS)
     if mask is not None:
         precision = precision * mask.to(precision.dtype).view(-1, 1, 1, 1)
