@@ -37,9 +37,11 @@ from gmn_plugins.spec import load_spec  # noqa: E402
 SPEC = REPO / "specs" / "quickstart.toml"
 
 
-def synthetic_dataset(root: Path, overrides: list[str], spec_path: Path = SPEC) -> None:
+def synthetic_dataset(root: Path, overrides: list[str], spec_path: Path = SPEC, images=None) -> None:
     """A dataset in the real format for the spec ``spec_path`` with ``overrides``: every shard, record, config and manifest, with
-    random arrays of the sensors' shapes (images: random 8x8-pixel blocks, so that deflate stays fast)."""
+    random arrays of the sensors' shapes (images: random 8x8-pixel blocks, so that deflate stays fast). ``images``:
+    optional ``f(rng, colours, views, shape) -> uint8 (count, views, *shape)`` for the uint8 sensors instead, given
+    each scene's block colours ``(count, blocks, 3)`` in [0, 1]."""
     spec = load_spec(spec_path, overrides)
     registry = load_registry()
     modalities = registry.resolve(spec.modalities, str(spec_path))
@@ -58,7 +60,9 @@ def synthetic_dataset(root: Path, overrides: list[str], spec_path: Path = SPEC) 
                   "grasp_attempts": np.full(count, v, np.int64)}  # fmt: skip
         arrays.update({query_key(k): rng.random((count, v, 5), dtype=np.float32) for k in kinds})
         for s in sensors:
-            if s.dtype == "uint8":
+            if s.dtype == "uint8" and images is not None:
+                arrays[s.name] = images(rng, arrays["colours"], v, s.shape)
+            elif s.dtype == "uint8":
                 c, h, w = s.shape
                 blocks = rng.integers(0, 256, (count, v, c, h // 8, w // 8), dtype=np.uint8)
                 arrays[s.name] = blocks.repeat(8, axis=-2).repeat(8, axis=-1)

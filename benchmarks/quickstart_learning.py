@@ -54,6 +54,8 @@ CANDIDATES = {
     # a second training seed of the two, for the seed-to-seed spread
     "tiny-lr3e-3-seed1": ['model.preset="tiny"', *LR3, "train.seed=1"],
     "tiny-lr3e-3-clipnorm-seed1": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', "train.seed=1"],
+    # RGB alone (no haptic modality): does the RGB path carry colour when nothing else shares the representation?
+    "tiny-lr3e-3-clipnorm-rgbonly": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', 'modalities=["rgb"]'],
 }
 
 
