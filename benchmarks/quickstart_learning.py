@@ -55,6 +55,7 @@ CANDIDATES = {
     "tiny-lr3e-3-seed1": ['model.preset="tiny"', *LR3, "train.seed=1"],
     "tiny-lr3e-3-clipnorm-seed1": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', "train.seed=1"],
     # RGB alone (no haptic modality): does the RGB path carry colour when nothing else shares the representation?
+    # Its dataset holds one sensor, so run it with its own --out (the others share OUT/data with two sensors).
     "tiny-lr3e-3-clipnorm-rgbonly": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', 'modalities=["rgb"]'],
 }
 

@@ -62,6 +62,7 @@ OPTIONS = {
     "Experts": "gmn_plugins.models.options:EXPERTS",  # model.experts: models/inference.py
     "FirstStepPrior": "gmn_plugins.models.options:FIRST_STEP_PRIORS",  # model.first_step_prior: models/convdraw.py
     "VectorProjection": "gmn_plugins.families:VECTOR_PROJECTIONS",  # model.vector_projection: the vector family
+    "Init": "gmn_plugins.models.options:INITS",  # model.init: models/gmn.py
     "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
     "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
     "Precision": "gmn_plugins.train_options:PRECISIONS",  # train.precision: train.py (autocast)
@@ -71,7 +72,7 @@ OPTIONS = {
 }
 if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
-    WristLock = str
+    WristLock = Init = str
     MissingMode = Precision = MemoryFormat = Compile = str
 
 _options_defined = False
@@ -147,6 +148,9 @@ class ModelSpec:
     ``vector_projection``: ``dense`` (v4's 512 -> r·h·w layer) or ``light`` (learned spatial broadcast).
     ``latent_grid``: [h, w] of z; unset: the largest grid a modality's family asks for (the largest image / 4),
     else [16, 16]. Images of other sizes adapt to it (their encoders and renderers resize).
+    ``init``: ``default`` (torch's, as the authors' code) or ``kaiming`` (He normal, zero biases, for the encoders'
+    and renderers' layers outside their ConvLSTMs; ``models.gmn.init_relu_layers``). It sets the first step's
+    weights only: a resumed run loads its checkpoint's.
     """
 
     inference: Inference = "apoe"
@@ -157,6 +161,7 @@ class ModelSpec:
     stochastic_representation: bool = False
     vector_projection: VectorProjection = "dense"
     latent_grid: list[int] | None = None
+    init: Init = "default"
 
 
 @attrs.frozen

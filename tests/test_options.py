@@ -27,6 +27,7 @@ IMPLEMENTED = {
     "model.experts": inference.EXPERTS,  # APoE, PoE (gmn.py checks it too)
     "model.first_step_prior": convdraw.FIRST_STEP_PRIORS,  # ConvDraw
     "model.vector_projection": encoders.PROJECTIONS,  # VectorEncoder, the vector family's option
+    "model.init": gmn.INITS,  # GMN: init_relu_layers
     "train.clip_mode": train.CLIP_MODES,  # train.clip_gradients
     "train.missing_mode": train_options.MISSING_MODES,  # data.episodes.SceneSet.episodes
     "train.precision": train_options.PRECISIONS,  # train._train: torch.autocast
@@ -37,6 +38,7 @@ IMPLEMENTED = {
 DEFAULTS = {
     "data.physics": "fast", "data.saturation": "code", "model.inference": "apoe", "model.preset": "small",
     "model.experts": "present", "model.first_step_prior": "bias", "model.vector_projection": "dense",
+    "model.init": "default",
     "train.clip_mode": "value", "train.missing_mode": "paper", "train.precision": "fp32",
     "train.memory_format": "contiguous", "train.compile": "off",
 }  # fmt: skip

@@ -17,7 +17,8 @@ from ..family import Family
 from .encoders import QUERY_DIM, RepresentationGaussian, encode_query
 from .experts import gaussian_kl, gaussian_log_density
 from .inference import AMORTIZERS, APoE, Baseline, PoE
-from .options import EXPERTS, INFERENCES
+from .convlstm import ConvLSTM
+from .options import EXPERTS, INFERENCES, INITS
 from .presets import Preset
 
 
@@ -102,7 +103,9 @@ class GMN(nn.Module):
     same parameters, frozen as at commit 109f683 (reference for tests and benchmarks; tests/test_reference_flops.py).
     Every submodule with a ``hoisted`` attribute gets the value.
     amortizer: "batched" (default) or "loop", how APoE runs its shared cells over the experts (same numbers).
-    Raises ValueError for an unknown inference, experts, first_step_prior, family option value or amortizer,
+    init: "default" (torch's initialisation, as the authors' code) or "kaiming": ``init_relu_layers`` on every
+    encoder and renderer, for CPU-sized runs (docs/reproducing-the-paper.md, "Does the quickstart visibly learn?").
+    Raises ValueError for an unknown inference, experts, first_step_prior, family option value, init or amortizer,
     amortizer="loop" without inference="apoe", an empty modality list or sigma <= 0.
     """
 
@@ -110,8 +113,10 @@ class GMN(nn.Module):
                  experts: str = "present", latent_grid: tuple[int, int] | None = None, sigma: float = 1.0,
                  first_step_prior: str = "bias", stochastic_representation: bool = False,
                  vector_projection: str = "dense", hoisted: bool = True, amortizer: str = "batched",
-                 family_options: dict | None = None):
+                 family_options: dict | None = None, init: str = "default"):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         self.sigma = float(sigma)
@@ -140,6 +145,9 @@ class GMN(nn.Module):
             self.inference = Baseline(m, preset, first_step_prior)
         self.representation_heads = (nn.ModuleList(RepresentationGaussian(preset.r_channels) for _ in modalities)
                                      if stochastic_representation else None)
+        if init == "kaiming":
+            for module in (*self.encoders, *self.renderers):
+                init_relu_layers(module)
         self.hoisted = bool(hoisted)
         for module in self.modules():
             if hasattr(module, "hoisted"):  # ConvLSTM, encoders._Residual, a plugin's module
@@ -286,6 +294,25 @@ class GMN(nn.Module):
                 error = info.family.nll(mean.float(), senses, self.sigma)  # float32 under bf16 autocast too
                 nll = nll.index_add(0, p.scene, error.flatten(1).sum(1))
         return nll
+
+
+def init_relu_layers(module: nn.Module) -> None:
+    """Re-initialise, in place, every Conv2d, ConvTranspose2d and Linear of ``module`` outside its ConvLSTMs (whose
+    gates are sigmoid and tanh): weights He normal (fan-in, ReLU gain sqrt 2), biases zero.
+
+    Why: torch's default (uniform, bound 1/sqrt(fan_in)) shrinks a ReLU layer's signal about 2.4x, so the 6-layer
+    image encoder passes about 1/200 of its input's variation and its output is its biases'. On a probe where only
+    an image's colour varies (benchmarks/colour_probe.py), an image encoder with a linear head learns to regress
+    the colour to a loss of 0.012 / 0.03 in 600 steps with this, 0.70 / 0.69 with the default (2 seeds; chance
+    2.0)."""
+    for layer in module.modules():
+        if isinstance(layer, ConvLSTM):
+            continue
+        for child in layer.children():
+            if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.kaiming_normal_(child.weight, nonlinearity="relu")
+                if child.bias is not None:
+                    nn.init.zeros_(child.bias)
 
 
 def _presence(points, num_scenes):

@@ -14,3 +14,7 @@ EXPERTS = ("present", "all")
 
 # model.first_step_prior: implemented by ConvDraw (convdraw.py).
 FIRST_STEP_PRIORS = ("bias", "context")
+
+# model.init: implemented by GMN (gmn.py, init_relu_layers). "default" is torch's (the authors' code); "kaiming"
+# re-initialises the encoders' and renderers' layers outside their ConvLSTMs (He normal, fan-in, zero bias).
+INITS = ("default", "kaiming")
