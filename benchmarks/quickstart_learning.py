@@ -54,6 +54,9 @@ CANDIDATES = {
     # a second training seed of the two, for the seed-to-seed spread
     "tiny-lr3e-3-seed1": ['model.preset="tiny"', *LR3, "train.seed=1"],
     "tiny-lr3e-3-clipnorm-seed1": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', "train.seed=1"],
+    # He-normal initialisation of the encoders and renderers (model.init): torch's default starves the image encoder
+    "tiny-lr3e-3-clipnorm-kaiming": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', 'model.init="kaiming"'],
+    "tiny-lr1e-3-clipnorm-kaiming": ['model.preset="tiny"', 'train.clip_mode="norm"', 'model.init="kaiming"'],
     # RGB alone (no haptic modality): does the RGB path carry colour when nothing else shares the representation?
     # Its dataset holds one sensor, so run it with its own --out (the others share OUT/data with two sensors).
     "tiny-lr3e-3-clipnorm-rgbonly": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', 'modalities=["rgb"]'],

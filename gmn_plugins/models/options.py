@@ -16,5 +16,5 @@ EXPERTS = ("present", "all")
 FIRST_STEP_PRIORS = ("bias", "context")
 
 # model.init: implemented by GMN (gmn.py, init_relu_layers). "default" is torch's (the authors' code); "kaiming"
-# re-initialises the encoders' and renderers' layers outside their ConvLSTMs (He normal, fan-in, zero bias).
+# re-initialises the encoders' layers (He normal, fan-in, zero bias).
 INITS = ("default", "kaiming")
