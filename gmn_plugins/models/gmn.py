@@ -303,10 +303,9 @@ def init_relu_layers(module: nn.Module) -> None:
 
     Why: torch's default (uniform, bound 1/sqrt(fan_in)) shrinks a ReLU layer's signal about 2.4x, so at
     initialisation two random images change the 6-layer image encoder's output by about 6 %; the rest is its
-    biases'. On a probe where only
-    an image's colour varies (benchmarks/colour_probe.py), an image encoder with a linear head learns to regress
-    the colour to a loss of 0.012 / 0.03 in 600 steps with this, 0.70 / 0.69 with the default (2 seeds; chance
-    2.0)."""
+    biases'. On a probe where only an image's colour varies (benchmarks/colour_probe.py), an image encoder with a
+    linear head learns to regress the colour to a loss of 0.012 / 0.03 in 600 steps with this, 0.70 / 0.69 with
+    the default (2 seeds; chance 2.0)."""
     for layer in module.modules():
         if isinstance(layer, ConvLSTM):
             continue
