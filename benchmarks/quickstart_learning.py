@@ -57,6 +57,9 @@ CANDIDATES = {
     # He-normal initialisation of the encoders and renderers (model.init): torch's default starves the image encoder
     "tiny-lr3e-3-clipnorm-kaiming": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', 'model.init="kaiming"'],
     "tiny-lr1e-3-clipnorm-kaiming": ['model.preset="tiny"', 'train.clip_mode="norm"', 'model.init="kaiming"'],
+    # (the two above ran with the first version of model.init, which also re-initialised the renderers; this one
+    # with the option as it is, the encoders only)
+    "tiny-lr1e-3-clipnorm-kaiming-enc": ['model.preset="tiny"', 'train.clip_mode="norm"', 'model.init="kaiming"'],
     # RGB alone (no haptic modality): does the RGB path carry colour when nothing else shares the representation?
     # Its dataset holds one sensor, so run it with its own --out (the others share OUT/data with two sensors).
     "tiny-lr3e-3-clipnorm-rgbonly": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', 'modalities=["rgb"]'],
