@@ -149,8 +149,8 @@ class ModelSpec:
     ``latent_grid``: [h, w] of z; unset: the largest grid a modality's family asks for (the largest image / 4),
     else [16, 16]. Images of other sizes adapt to it (their encoders and renderers resize).
     ``init``: ``default`` (torch's, as the authors' code) or ``kaiming`` (He normal, zero biases, for the encoders'
-    layers; ``models.gmn.init_relu_layers``). It sets the first step's
-    weights only: a resumed run loads its checkpoint's.
+    layers; ``models.gmn.init_relu_layers``). It sets the first step's weights only: a resumed run loads its
+    checkpoint's.
     """
 
     inference: Inference = "apoe"

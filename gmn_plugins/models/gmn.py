@@ -12,12 +12,12 @@ import torch.nn as nn
 
 from ..points import Points  # noqa: F401  (the model's input; re-exported)
 from .convdraw import Latents, sample_gaussian
+from .convlstm import ConvLSTM
 from ..families import BUILTIN
 from ..family import Family
 from .encoders import QUERY_DIM, RepresentationGaussian, encode_query
 from .experts import gaussian_kl, gaussian_log_density
 from .inference import AMORTIZERS, APoE, Baseline, PoE
-from .convlstm import ConvLSTM
 from .options import EXPERTS, INFERENCES, INITS
 from .presets import Preset
 
