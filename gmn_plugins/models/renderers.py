@@ -18,7 +18,12 @@ class Renderer(nn.Module):
     target, the steps add only the conv over h, and the decoder runs once over the T hidden states stacked
     (T*N, hidden, h, w). Straightforward (lstm.hoisted = False): z is copied to every
     target and the single convolution runs over [z, query, h] at every step. Same numbers up to rounding.
+    A subclass whose decoder is an ``nn.Sequential`` ending in a linear layer (nothing after it) sets
+    ``linear_last_layer``: the hoisted form then sums the T steps before that layer, which runs once on (N, ...)
+    instead of (T*N, ...), with T times its bias (a linear layer commutes with the sum).
     """
+
+    linear_last_layer = False
 
     def __init__(self, preset: Preset, grid: tuple[int, int], query_dim: int = QUERY_DIM):
         super().__init__()
@@ -42,8 +47,12 @@ class Renderer(nn.Module):
                 hidden.append(state[0])
             else:
                 canvas = canvas + self.decoder(state[0])
-        if hidden:  # one decoder call over the T hidden states
+        if hidden and not self.linear_last_layer:  # one decoder call over the T hidden states
             return self.decoder(torch.cat(hidden)).unflatten(0, (self.steps, -1)).sum(0)
+        if hidden:  # ... and the last, linear layer once, on the sum over steps
+            last = self.decoder[-1]
+            out = last(self.decoder[:-1](torch.cat(hidden)).unflatten(0, (self.steps, -1)).sum(0))
+            return out if last.bias is None else out + (self.steps - 1) * last.bias.view(-1, *[1] * (out.dim() - 2))
         return canvas
 
 
@@ -52,6 +61,8 @@ class ImageRenderer(Renderer):
     ConvTranspose 4x4 s2 (2W -> C), W = decoder_width; no output nonlinearity (the mean is unbounded).
     The canvas is (N, C, 4h, 4w); an image of another size (H, W) gets it resized (bilinear, antialiased when
     shrinking; no parameters). Output (N, C, H, W)."""
+
+    linear_last_layer = True  # the last ConvTranspose (Renderer: the hoisted form sums the steps before it)
 
     def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int], query_dim: int = QUERY_DIM):
         super().__init__(preset, grid, query_dim)
@@ -76,6 +87,8 @@ class VectorRenderer(Renderer):
     """Vector canvas (reference §4.2): h_s flattened (hidden*h*w) -> V, ReLU, V -> V, ReLU, V -> D per step
     (V = vector_hidden), summed over steps. Output (N, D). ``vector_projection``: the family's option, which only
     the encoder uses."""
+
+    linear_last_layer = True  # the last Linear (Renderer: the hoisted form sums the steps before it)
 
     def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], vector_projection: str = "dense",
                  query_dim: int = QUERY_DIM):  # fmt: skip
