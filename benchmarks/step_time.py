@@ -8,14 +8,19 @@ Episodes: per modality and scene 7 context + 8 target points. Modality sets (ref
 FLOPs: torch.utils.flop_counter.FlopCounterMode (a multiply-add = 2 FLOPs; forward + backward). Time: median wall
 time of a training step (zero_grad, forward, backward, element-wise clip at 0.25, Adam) in a fresh process per
 configuration, after one warm-up step. "Straightforward" is GMN(hoisted=False), frozen as at commit 109f683
-(tests/test_reference_flops.py pins its FLOPs); the speed-up is straightforward time / hoisted time in one run.
+(tests/test_reference_flops.py pins its FLOPs), stepped as a plain implementation would be: torch's default
+(for-loop) Adam, glibc's default allocator thresholds. The hoisted form is stepped as training steps it:
+train.adam and train.malloc at their defaults (fused Adam, freed memory retained), or --adam / --malloc.
+--same-step adds a column: the straightforward model under the hoisted form's step settings (the models alone).
+The speed-up is straightforward time / hoisted time in one run.
 Training batch: the specs' batch (12 scenes for |M| = 2, 5, 8; 9 for |M| = 14) with add-opposite, i.e. twice as
 many episodes. Memory: the process's peak resident set size (ru_maxrss), weights and gradients included.
 GFLOP/s are set against a reference convolution (256 -> 256 channels, 5x5, 16x16, batch 8, fp32) timed in the
 same run with the same threads. The machine is shared: the load average is printed with every table.
 
     python benchmarks/step_time.py [--quick] [--threads 2] [--reps 3] [--profile] [--memory-format channels_last]
-        [--compile cells]
+        [--compile cells] [--adam for-loop] [--malloc default] [--same-step] [--table1-only]
+        [--training-reps 1]
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from gmn_plugins import allocator
 from gmn_plugins.models import GMN, PRESETS, ModalityInfo, Points
-from gmn_plugins.train import compile_model, to_memory_format
-from gmn_plugins.train_options import COMPILES, MEMORY_FORMATS
+from gmn_plugins.spec import TrainSpec
+from gmn_plugins.train import compile_model, make_optimizer, to_memory_format
+from gmn_plugins.train_options import ADAMS, COMPILES, MALLOCS, MEMORY_FORMATS
 
 VARIANTS = ("baseline", "apoe", "poe")
 PAPER_RATIOS = {2: (1.70, 0.83), 5: (1.71, 1.16), 8: (2.06, 1.47), 14: (1.37, 1.73)}  # P100, batch 1, Table 1
@@ -98,8 +105,12 @@ def amortizer_step(model, r, t, present):
     (latents.z.square().sum() + latents.kl.sum()).backward()
 
 
+REFERENCE_STEP = {"adam": "for-loop", "malloc": "default"}  # torch's and the C library's defaults
+
+
 def measure(cfg) -> dict:
     """One configuration, in this process: FLOPs (optional), median step time (s), peak RSS (MiB)."""
+    allocator.configure(cfg.get("malloc", REFERENCE_STEP["malloc"]))
     torch.set_num_threads(cfg["threads"])
     model, context, target = build(cfg)
     if cfg.get("part") == "amortizer":  # time the amortizer alone on random representations (M, B, r, h, w)
@@ -109,7 +120,7 @@ def measure(cfg) -> dict:
         context, target = (r, t), present
         step_fn = lambda: amortizer_step(model, r, t, present)  # noqa: E731
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        optimizer = make_optimizer(model.parameters(), 1e-4, cfg.get("adam", REFERENCE_STEP["adam"]))
         step_fn = lambda: step(model, context, target, cfg["scenes"], optimizer)  # noqa: E731
     out = {}
     if cfg.get("flops"):
@@ -175,12 +186,20 @@ def main() -> None:
                         "1 repetition")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--training-reps", type=int, help="repetitions at the training batch (default: --reps; "
+                        "a straightforward v4 step there takes minutes)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--table1-only", action="store_true", help="only the Table 1 cells (|M| = 2, 5, 8, 14, v4): "
                         "FLOPs, batch 1 and the training batch; no small preset, |M| = 32/64 or amortizer tables")
     parser.add_argument("--memory-format", choices=MEMORY_FORMATS, default="contiguous",
                         help="train.memory_format of the hoisted form (the straightforward form stays contiguous)")
     parser.add_argument("--compile", choices=COMPILES, default="off", help="train.compile of the hoisted form")
+    parser.add_argument("--adam", choices=ADAMS, default=TrainSpec().adam, help="train.adam of the hoisted form's "
+                        "step (default: training's); the straightforward form keeps torch's for-loop Adam")
+    parser.add_argument("--malloc", choices=MALLOCS, default=TrainSpec().malloc, help="train.malloc of the hoisted "
+                        "form's process (default: training's); the straightforward form keeps the C library's")
+    parser.add_argument("--same-step", action="store_true", help="batch-1 table: also time the straightforward "
+                        "model under the hoisted form's Adam and malloc (the model's own speed-up)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -191,8 +210,11 @@ def main() -> None:
         return
     reps = 1 if args.quick else args.reps
     base = {"threads": args.threads, "memory_format": args.memory_format, "compile": args.compile}
+    settings = {"adam": args.adam, "malloc": args.malloc}
+    forms = {True: {"hoisted": True, **settings}, False: {"hoisted": False, **REFERENCE_STEP}}
     print(f"torch {torch.__version__}, {args.threads} threads, hoisted form {args.memory_format} "
-          f"compile={args.compile}, {load()}")
+          f"compile={args.compile} adam={args.adam} malloc={args.malloc}; straightforward form adam="
+          f"{REFERENCE_STEP['adam']} malloc={REFERENCE_STEP['malloc']}, {load()}")
     conv = reference_conv_gflops(args.threads)
     print(f"reference conv (256->256, 5x5, 16x16, batch 8, fp32): {conv:.1f} GFLOP/s")
 
@@ -219,18 +241,23 @@ def main() -> None:
     ms = (2, 14) if args.quick else (2, 5, 8, 14)
     print(f"\n## v4, batch 1 scene: median step time (s), peak RSS (MiB), hoisted vs straightforward  ({load()})")
     print("| |M| | variant | hoisted s | straightforward s | speed-up | hoisted GFLOP/s (% of ref conv) "
-          "| RSS hoisted / straightforward |")
-    print("|---|---|---|---|---|---|---|")
+          "| RSS hoisted / straightforward |" + (" straightforward, same Adam and malloc s (speed-up) |"
+                                                 if args.same_step else ""))
+    print("|---|---|---|---|---|---|---|" + ("---|" if args.same_step else ""))
     times = {}
     for m in ms:
         for variant in VARIANTS:
-            res = [run({**base, "m": m, "preset": "v4", "variant": variant, "scenes": 1, "hoisted": h, "reps": reps})
-                   for h in (True, False)]
+            cell = {**base, "m": m, "preset": "v4", "variant": variant, "scenes": 1, "reps": reps}
+            res = [run({**cell, **forms[h]}) for h in (True, False)]
             times[m, variant] = res[0]["time"]
             rate = flops["v4", variant, m][0] / res[0]["time"]
+            same = ""
+            if args.same_step:
+                t = run({**cell, "hoisted": False, **settings})["time"]
+                same = f" | {t:.2f} ({t / res[0]['time']:.2f}x)"
             print(f"| {m} | {variant} | {res[0]['time']:.2f} | {res[1]['time']:.2f} | "
                   f"{res[1]['time'] / res[0]['time']:.2f}x | {rate:.1f} ({100 * rate / conv:.0f}%) | "
-                  f"{res[0]['rss_mib']:.0f} / {res[1]['rss_mib']:.0f} |", flush=True)
+                  f"{res[0]['rss_mib']:.0f} / {res[1]['rss_mib']:.0f}{same} |", flush=True)
 
     print(f"\n## v4, the specs' training batch (add-opposite: twice the scenes as episodes): median step time (s), "
           f"hoisted vs straightforward  ({load()})")
@@ -243,7 +270,7 @@ def main() -> None:
             for h in (True, False):
                 try:
                     res.append(run({**base, "m": m, "preset": "v4", "variant": variant, "scenes": episodes,
-                                    "hoisted": h, "reps": reps}))
+                                    "reps": args.training_reps or reps, **forms[h]}))
                 except RuntimeError as exc:  # e.g. out of memory
                     res.append({"time": float("nan"), "rss_mib": float("nan"), "error": str(exc)[-200:]})
             print(f"| {m} | {variant} | {episodes} | {res[0]['time']:.2f} | {res[1]['time']:.2f} | "
@@ -265,7 +292,7 @@ def main() -> None:
     print(f"\n## APoE amortizer, v4 batch 1 |M|=14: batched vs per-expert loop, fwd+bwd  ({load()})")
     for part in ("amortizer", "step"):
         res = [run({**base, "m": 14, "preset": "v4", "variant": "apoe", "scenes": 1, "amortizer": a, "reps": reps,
-                    "part": part}) for a in ("batched", "loop")]  # fmt: skip
+                    "part": part, **settings}) for a in ("batched", "loop")]  # fmt: skip
         what = "the amortizer alone" if part == "amortizer" else "whole training step"
         print(f"{what}: batched {res[0]['time']:.2f} s, loop {res[1]['time']:.2f} s, "
               f"speed-up {res[1]['time'] / res[0]['time']:.2f}x")
@@ -276,7 +303,7 @@ def main() -> None:
     for variant in VARIANTS:
         cells = []
         for m in (2, 5, 8, 14, 32, 64):
-            res = run({**base, "m": m, "preset": "small", "variant": variant, "scenes": 12, "reps": reps})
+            res = run({**base, "m": m, "preset": "small", "variant": variant, "scenes": 12, "reps": reps, **settings})
             cells.append(f"{res['time']:.2f} / {res['rss_mib']:.0f}")
         print(f"| {variant} | " + " | ".join(cells) + " |", flush=True)
     print(f"\ndone, {load()}")

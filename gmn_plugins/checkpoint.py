@@ -23,7 +23,8 @@ from .spec import DataSpec, ModelSpec, TrainSpec, to_dict
 FORMAT_VERSION = 2  # 2: payload sha256, data identity
 # training fields that may change between a run and its resumption
 RESUMABLE_TRAIN_FIELDS = {"steps", "checkpoint_every", "log_every", "threads", "out", "eval_every", "eval_scenes", "device",
-                          "tensorboard", "keep_every", "precision", "memory_format", "compile"}
+                          "tensorboard", "keep_every", "precision", "memory_format", "compile",
+                          "adam", "malloc"}
 # data fields that may change: where the dataset lives and how many processes make it (a moved dataset resumes)
 RESUMABLE_DATA_FIELDS = {"dir", "workers", "loader_workers"}
 

@@ -33,9 +33,10 @@ from .modality import Modality
 from .registry import Registry
 from .spec import ExperimentSpec, SpecError, to_dict
 from .threads import ThreadChooser, set_threads
+from .allocator import configure as configure_malloc
 from .models.convdraw import ConvDraw, noise_slots
 from .models.convlstm import ConvLSTM
-from .train_options import CLIP_MODES, COMPILES, MEMORY_FORMATS
+from .train_options import ADAMS, CLIP_MODES, COMPILES, MEMORY_FORMATS
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -114,6 +115,15 @@ def clip_gradients(model: torch.nn.Module, spec: ExperimentSpec) -> None:
         torch.nn.utils.clip_grad_value_(model.parameters(), spec.train.clip)
     else:
         torch.nn.utils.clip_grad_norm_(model.parameters(), spec.train.clip)
+
+
+def make_optimizer(parameters, lr: float, adam: str = "fused") -> torch.optim.Adam:
+    """Adam over ``parameters`` at learning rate ``lr``, in ``train.adam``'s implementation: torch's ``fused``,
+    ``foreach`` or ``for-loop`` one (the same update up to rounding). Raises ValueError for another value."""
+    if adam not in ADAMS:
+        raise ValueError(f"adam must be one of {ADAMS}, got {adam!r}")
+    kind = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False}}[adam]
+    return torch.optim.Adam(parameters, lr=lr, **kind)
 
 
 def _truncate_metrics(path: Path, keep_until: int) -> None:
@@ -215,6 +225,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     val_set = SceneSet(spec.data.dir, "val", modalities, manifest["stats"]) if spec.data.val_scenes and world.main \
         else train_set  # fmt: skip
 
+    configure_malloc(spec.train.malloc)  # "retain": freed memory stays in the heap for the next step (allocator.py)
     # train.threads, or 0: chosen by measurement on a CPU (a busy machine wants fewer); a GPU run keeps torch's
     threads = ThreadChooser(spec.train.threads if device.type == "cpu" else spec.train.threads or torch.get_num_threads())
     set_threads(threads.fixed)  # validation's batches (threads.paced) follow the same setting
@@ -225,7 +236,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     for module in model.modules():  # the KL's value is unchanged, only its gradient: validation may keep it too
         if isinstance(module, ConvDraw):
             module.kl_balance = spec.train.kl_balance
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.train.lr)
+    optimizer = make_optimizer(model.parameters(), spec.train.lr, spec.train.adam)
     step = 0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])

@@ -19,3 +19,11 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 
 # train.compile: implemented by train.compile_model ("cells": every ConvLSTM's gate update through torch.compile).
 COMPILES = ("off", "cells")
+
+# train.adam: implemented by train.make_optimizer (torch.optim.Adam's implementation: one fused kernel per
+# parameter group, multi-tensor ops over all parameters, or a loop over the parameters; the same update up to
+# rounding, tests/test_train.py).
+ADAMS = ("fused", "foreach", "for-loop")
+
+# train.malloc: implemented by allocator.configure ("retain": glibc keeps freed memory for the next step).
+MALLOCS = ("retain", "default")

@@ -10,7 +10,7 @@ import attrs
 import pytest
 import torch
 
-from gmn_plugins import families, train, train_options
+from gmn_plugins import allocator, families, train, train_options
 from gmn_plugins import spec as spec_module
 from gmn_plugins.family import resolve
 from gmn_plugins.mese import hand, scene
@@ -33,6 +33,8 @@ IMPLEMENTED = {
     "train.precision": train_options.PRECISIONS,  # train._train: torch.autocast
     "train.memory_format": train_options.MEMORY_FORMATS,  # train.to_memory_format
     "train.compile": train_options.COMPILES,  # train.compile_model
+    "train.adam": train.ADAMS,  # train.make_optimizer
+    "train.malloc": allocator.MALLOCS,  # allocator.configure
 }
 # The spec's defaults, unchanged since the options were written out as Literal[...] in spec.py.
 DEFAULTS = {
@@ -40,7 +42,7 @@ DEFAULTS = {
     "model.experts": "present", "model.first_step_prior": "bias", "model.vector_projection": "dense",
     "model.init": "default",
     "train.clip_mode": "value", "train.missing_mode": "paper", "train.precision": "fp32",
-    "train.memory_format": "contiguous", "train.compile": "off",
+    "train.memory_format": "contiguous", "train.compile": "off", "train.adam": "fused", "train.malloc": "retain",
 }  # fmt: skip
 SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
 

@@ -1,7 +1,7 @@
 """train.precision = "bf16" (issue 14): autocast of the forward pass with float32 master weights; the likelihood and
 the KL stay float32, so the loss of a real (tiny) GMN under bf16 is close to its fp32 value and every gradient is
 float32. The fp32 path is untouched (the quickstart's bit-identity check covers it). train.memory_format changes
-the layout and train.compile the kernels, not the values."""
+the layout, train.compile and train.adam the kernels, not the values."""
 
 import shutil
 
@@ -13,8 +13,9 @@ from gmn_plugins.models.gmn import GMN, ModalityInfo
 from gmn_plugins.models.presets import PRESETS, Preset
 from gmn_plugins.points import Points
 from gmn_plugins.models.convlstm import ConvLSTM
-from gmn_plugins.train import compile_model, to_memory_format
-from gmn_plugins.train_options import COMPILES, MEMORY_FORMATS
+from gmn_plugins.spec import TrainSpec
+from gmn_plugins.train import compile_model, make_optimizer, to_memory_format
+from gmn_plugins.train_options import ADAMS, COMPILES, MEMORY_FORMATS
 
 
 def _points(n, shape, scenes, generator):
@@ -96,3 +97,31 @@ def test_compiled_cells_give_the_eager_loss_and_gradients():
     model = _same_loss_and_gradients(COMPILES, prepare)
     with pytest.raises(ValueError, match="compile must be one of"):
         compile_model(model, "graph")
+
+
+def test_every_adam_implementation_makes_the_same_update():
+    """train.adam (issue 15) picks torch.optim.Adam's implementation, not the update: three steps of a real tiny GMN
+    under each give the same weights to rounding, and they moved (Adam steps ~lr per element)."""
+    weights = {}
+    for name in ADAMS:
+        torch.manual_seed(0)
+        model = GMN([ModalityInfo("rgb", IMAGE, (3, 16, 16)), ModalityInfo("touch", VECTOR, (12,))],
+                    PRESETS["tiny"], sigma=0.5)  # fmt: skip
+        before = [p.detach().clone() for p in model.parameters()]
+        optimizer = make_optimizer(model.parameters(), 1e-2, name)
+        assert optimizer.defaults["fused"] is (True if name == "fused" else None)
+        g = torch.Generator().manual_seed(1)
+        context, target = [_points(4, (3, 16, 16), 2, g), _points(3, (12,), 2, g)], \
+            [_points(4, (3, 16, 16), 2, g), _points(4, (12,), 2, g)]  # fmt: skip
+        for step in range(3):
+            torch.manual_seed(2 + step)
+            optimizer.zero_grad()
+            model(context, target, 2)["loss"].backward()
+            optimizer.step()
+        weights[name] = [p.detach().clone() for p in model.parameters()]
+        assert all((a - b).abs().max() > 1e-3 for a, b in zip(weights[name], before) if a.numel() > 1)
+    for name in ADAMS[1:]:
+        assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(weights[ADAMS[0]], weights[name]))
+    with pytest.raises(ValueError, match="adam must be one of"):
+        make_optimizer(model.parameters(), 1e-2, "sgd")
+    assert TrainSpec().adam == "fused"  # the default, by measurement (gmn_plugins/spec.py)
