@@ -20,7 +20,7 @@ same run with the same threads. The machine is shared: the load average is print
 
     python benchmarks/step_time.py [--quick] [--threads 2] [--reps 3] [--profile] [--memory-format channels_last]
         [--compile cells] [--adam for-loop] [--malloc default] [--same-step] [--table1-only]
-        [--training-reps 1]
+        [--training-reps 1] [--training-only 2,14]
 """
 
 from __future__ import annotations
@@ -200,6 +200,8 @@ def main() -> None:
                         "form's process (default: training's); the straightforward form keeps the C library's")
     parser.add_argument("--same-step", action="store_true", help="batch-1 table: also time the straightforward "
                         "model under the hoisted form's Adam and malloc (the model's own speed-up)")
+    parser.add_argument("--training-only", metavar="M,M", help="only the training-batch table, for these |M| "
+                        "(e.g. 2,14)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -218,46 +220,49 @@ def main() -> None:
     conv = reference_conv_gflops(args.threads)
     print(f"reference conv (256->256, 5x5, 16x16, batch 8, fp32): {conv:.1f} GFLOP/s")
 
-    print(f"\n## FLOPs of one training step (fwd+bwd), batch 1 scene, GFLOP, hoisted / straightforward  ({load()})")
-    every = (2, 5, 8, 14) if args.table1_only else (2, 5, 8, 14, 32, 64)
-    print("| preset | variant | " + " | ".join(f"|M|={m}" for m in every) + " |")
-    print("|---|---|" + "---|" * len(every))
-    flops = {}
-    for preset in ("v4",) if args.table1_only else ("v4", "small"):
-        for variant in VARIANTS:
-            cells = []
-            for m in every:
-                if (args.quick or args.table1_only) and m not in ((2, 14) if args.quick else (2, 5, 8, 14)):
-                    cells.append("-")
-                    continue
-                pair = [run({**base, "m": m, "preset": preset, "variant": variant, "scenes": 1, "hoisted": h,
-                             "flops": True, "reps": 0})["gflop"] for h in (True, False)]
-                flops[preset, variant, m] = pair
-                cells.append(f"{pair[0]:.1f} / {pair[1]:.1f} ({pair[0] / pair[1]:.2f})")
-            print(f"| {preset} | {variant} | " + " | ".join(cells) + " |", flush=True)
-    print("reference's straightforward GFLOP (v4, |M| = 2 / 14): "
-          + ", ".join(f"{v} {r[2]} / {r[14]}" for v, r in REFERENCE_GFLOP.items()))
-
     ms = (2, 14) if args.quick else (2, 5, 8, 14)
-    print(f"\n## v4, batch 1 scene: median step time (s), peak RSS (MiB), hoisted vs straightforward  ({load()})")
-    print("| |M| | variant | hoisted s | straightforward s | speed-up | hoisted GFLOP/s (% of ref conv) "
-          "| RSS hoisted / straightforward |" + (" straightforward, same Adam and malloc s (speed-up) |"
-                                                 if args.same_step else ""))
-    print("|---|---|---|---|---|---|---|" + ("---|" if args.same_step else ""))
-    times = {}
-    for m in ms:
-        for variant in VARIANTS:
-            cell = {**base, "m": m, "preset": "v4", "variant": variant, "scenes": 1, "reps": reps}
-            res = [run({**cell, **forms[h]}) for h in (True, False)]
-            times[m, variant] = res[0]["time"]
-            rate = flops["v4", variant, m][0] / res[0]["time"]
-            same = ""
-            if args.same_step:
-                t = run({**cell, "hoisted": False, **settings})["time"]
-                same = f" | {t:.2f} ({t / res[0]['time']:.2f}x)"
-            print(f"| {m} | {variant} | {res[0]['time']:.2f} | {res[1]['time']:.2f} | "
-                  f"{res[1]['time'] / res[0]['time']:.2f}x | {rate:.1f} ({100 * rate / conv:.0f}%) | "
-                  f"{res[0]['rss_mib']:.0f} / {res[1]['rss_mib']:.0f}{same} |", flush=True)
+    if args.training_only:  # only the training-batch table, for the given |M|
+        ms = tuple(int(m) for m in args.training_only.split(","))
+    else:
+        print(f"\n## FLOPs of one training step (fwd+bwd), batch 1 scene, GFLOP, hoisted / straightforward  ({load()})")
+        every = (2, 5, 8, 14) if args.table1_only else (2, 5, 8, 14, 32, 64)
+        print("| preset | variant | " + " | ".join(f"|M|={m}" for m in every) + " |")
+        print("|---|---|" + "---|" * len(every))
+        flops = {}
+        for preset in ("v4",) if args.table1_only else ("v4", "small"):
+            for variant in VARIANTS:
+                cells = []
+                for m in every:
+                    if (args.quick or args.table1_only) and m not in ((2, 14) if args.quick else (2, 5, 8, 14)):
+                        cells.append("-")
+                        continue
+                    pair = [run({**base, "m": m, "preset": preset, "variant": variant, "scenes": 1, "hoisted": h,
+                                 "flops": True, "reps": 0})["gflop"] for h in (True, False)]
+                    flops[preset, variant, m] = pair
+                    cells.append(f"{pair[0]:.1f} / {pair[1]:.1f} ({pair[0] / pair[1]:.2f})")
+                print(f"| {preset} | {variant} | " + " | ".join(cells) + " |", flush=True)
+        print("reference's straightforward GFLOP (v4, |M| = 2 / 14): "
+              + ", ".join(f"{v} {r[2]} / {r[14]}" for v, r in REFERENCE_GFLOP.items()))
+
+        print(f"\n## v4, batch 1 scene: median step time (s), peak RSS (MiB), hoisted vs straightforward  ({load()})")
+        print("| |M| | variant | hoisted s | straightforward s | speed-up | hoisted GFLOP/s (% of ref conv) "
+              "| RSS hoisted / straightforward |" + (" straightforward, same Adam and malloc s (speed-up) |"
+                                                     if args.same_step else ""))
+        print("|---|---|---|---|---|---|---|" + ("---|" if args.same_step else ""))
+        times = {}
+        for m in ms:
+            for variant in VARIANTS:
+                cell = {**base, "m": m, "preset": "v4", "variant": variant, "scenes": 1, "reps": reps}
+                res = [run({**cell, **forms[h]}) for h in (True, False)]
+                times[m, variant] = res[0]["time"]
+                rate = flops["v4", variant, m][0] / res[0]["time"]
+                same = ""
+                if args.same_step:
+                    t = run({**cell, "hoisted": False, **settings})["time"]
+                    same = f" | {t:.2f} ({t / res[0]['time']:.2f}x)"
+                print(f"| {m} | {variant} | {res[0]['time']:.2f} | {res[1]['time']:.2f} | "
+                      f"{res[1]['time'] / res[0]['time']:.2f}x | {rate:.1f} ({100 * rate / conv:.0f}%) | "
+                      f"{res[0]['rss_mib']:.0f} / {res[1]['rss_mib']:.0f}{same} |", flush=True)
 
     print(f"\n## v4, the specs' training batch (add-opposite: twice the scenes as episodes): median step time (s), "
           f"hoisted vs straightforward  ({load()})")
@@ -276,6 +281,10 @@ def main() -> None:
             print(f"| {m} | {variant} | {episodes} | {res[0]['time']:.2f} | {res[1]['time']:.2f} | "
                   f"{res[1]['time'] / res[0]['time']:.2f}x | {res[0]['rss_mib']:.0f} / {res[1]['rss_mib']:.0f} |",
                   flush=True)
+
+    if args.training_only:
+        print(f"\ndone, {load()}")
+        return
 
     print(f"\n## Table 1 layout, v4 batch 1, hoisted: time ratios (ours | paper P100)  ({load()})")
     print("| |M| | APoE/baseline (ours │ paper) | PoE/APoE (ours │ paper) |")
