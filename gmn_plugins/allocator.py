@@ -3,11 +3,14 @@
 
 Why: glibc serves every allocation above its mmap threshold (128 KiB, adapting up to 32 MiB) with a fresh ``mmap``
 and returns it with ``munmap`` when torch frees it. A training step allocates the same large tensors again and
-again (Adam's temporaries, the gradients of v4's 33.6 M-parameter vector projections, the renderers' stacked
-activations), so each step page-faults them in anew: the kernel zeroes every page before torch writes it. Raising
-the mmap threshold and the trim threshold keeps that memory in the heap for the next step's allocations of the
-same sizes. Measured (benchmarks/step_time.py --one, v4 |M| = 8 APoE, batch 1, 2 threads): 3.70 -> 2.90 s per
-step, peak RSS 1422 -> 1425 MiB. The memory a run has once held stays with it until it ends.
+again (Adam's temporaries, the gradients of v4's dense vector projections, 9.4-33.6 M parameters each, the
+renderers' stacked activations), so each step page-faults them in anew: the kernel zeroes every page before torch
+writes it. Raising the mmap threshold and the trim threshold keeps that memory in the heap for the next step's
+allocations of the same sizes. Measured (benchmarks/step_time.py --one, v4 |M| = 8 APoE, batch 1, 2 threads):
+3.70 -> 2.90 s per step, peak RSS 1422 -> 1425 MiB. At v4's training batch (|M| = 2 APoE, 24 episodes) 76.1 -> 59.0 s,
+but peak RSS 7453 -> 8223 MiB: kept blocks of the wrong size for the next request add to the heap
+(docs/performance.md). The memory a run has once held stays with it until it ends; ``default`` is the choice where
+memory is tight.
 
 Only the C library's settings change, never a value torch computes: the numbers of a run are the same either way.
 """

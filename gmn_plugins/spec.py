@@ -185,7 +185,8 @@ class TrainSpec:
     temporaries), ``foreach`` or ``for-loop`` (torch's CPU default); the same update up to rounding, and by
     measurement the fastest here (issue 15: 3.70 -> 3.01 s per v4 |M| = 8 APoE step). ``malloc``: ``retain``
     (default) keeps the memory torch frees in glibc's heap for the next step instead of unmapping it
-    (``gmn_plugins.allocator``; 3.70 -> 2.90 s, the same peak memory), ``default`` leaves the C library alone.
+    (``gmn_plugins.allocator``; 3.70 -> 2.90 s, the same peak memory; at v4's training batch +10 % peak memory),
+    ``default`` leaves the C library alone.
     β is annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper: 0.1 -> 1 over the
     first epoch; code: constant 1, i.e. beta_start = 1). ``add_opposite`` also trains on every episode with context and
     target swapped (the authors' code; the paper is silent), doubling the episodes per step.
