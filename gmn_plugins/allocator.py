@@ -27,7 +27,7 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
 RETAIN_BYTES = 1 << 30  # both thresholds: allocations up to 1 GiB come from the heap, and 1 GiB of free top stays
 GLIBC_MMAP_MAX = 32 << 20  # glibc before 2.35 refuses a mmap threshold above this (64-bit)
 
-_applied: list[str] = []
+_retaining = False  # set once this process's thresholds are
 
 
 def configure(malloc: str) -> bool:
@@ -39,7 +39,8 @@ def configure(malloc: str) -> bool:
         raise ValueError(f"malloc must be one of {MALLOCS}, got {malloc!r}")
     if malloc != "retain":
         return False
-    if _applied:
+    global _retaining
+    if _retaining:
         return True
     mallopt = _glibc_mallopt()
     if mallopt is None:
@@ -47,7 +48,7 @@ def configure(malloc: str) -> bool:
     if not mallopt(M_MMAP_THRESHOLD, RETAIN_BYTES):
         mallopt(M_MMAP_THRESHOLD, GLIBC_MMAP_MAX)
     mallopt(M_TRIM_THRESHOLD, RETAIN_BYTES)
-    _applied.append(malloc)
+    _retaining = True
     return True
 
 

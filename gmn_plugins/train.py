@@ -118,8 +118,9 @@ def clip_gradients(model: torch.nn.Module, spec: ExperimentSpec) -> None:
 
 
 def make_optimizer(parameters, lr: float, adam: str = "fused") -> torch.optim.Adam:
-    """Adam over ``parameters`` at learning rate ``lr``, in ``train.adam``'s implementation: torch's ``fused``,
-    ``foreach`` or ``for-loop`` one (the same update up to rounding). Raises ValueError for another value."""
+    """Adam over ``parameters`` (an iterable of float tensors, e.g. ``model.parameters()``) at learning rate ``lr``,
+    in ``train.adam``'s implementation: torch's ``fused``, ``foreach`` or ``for-loop`` one (the same update up to
+    rounding). Raises ValueError for another value."""
     if adam not in ADAMS:
         raise ValueError(f"adam must be one of {ADAMS}, got {adam!r}")
     kind = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False}}[adam]

@@ -22,7 +22,7 @@ COMPILES = ("off", "cells")
 
 # train.adam: implemented by train.make_optimizer (torch.optim.Adam's implementation: one fused kernel per
 # parameter group, multi-tensor ops over all parameters, or a loop over the parameters; the same update up to
-# rounding, tests/test_train.py).
+# rounding, tests/test_precision.py).
 ADAMS = ("fused", "foreach", "for-loop")
 
 # train.malloc: implemented by allocator.configure ("retain": glibc keeps freed memory for the next step).
