@@ -99,7 +99,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores), torch threads "
           f"{torch.get_num_threads()}; K = {args.k}, S = {args.samples}, c = {args.c}, batch = {args.batch}")
-    spec = load_spec(REPO / "specs" / "quickstart.toml")
+    spec = load_spec(REPO / "specs" / "quickstart.toml", ['model.preset="small"'])
     modalities = load_registry().resolve(spec.modalities, "quickstart.toml")
     torch.manual_seed(0)
     model = build_model(spec, modalities).eval()

@@ -53,7 +53,8 @@ def test_a_checkpoint_from_before_issue_12_loads_evaluates_and_resumes(old_code,
 
     from conftest import run_cli
 
-    resumed = run_cli("run", str(REPO / "specs" / "quickstart.toml"), *overrides, "train.steps=3", "--no-progress",
-                      env={"GMN_LOAD_PLUGINS": ""})  # fmt: skip
+    then = ['model.preset="small"', "train.lr=0.001", 'train.clip_mode="value"']  # the quickstart's settings then
+    resumed = run_cli("run", str(REPO / "specs" / "quickstart.toml"), *overrides, *then, "train.steps=3",
+                      "--no-progress", env={"GMN_LOAD_PLUGINS": ""})  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()][-1] == 3

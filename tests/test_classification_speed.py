@@ -25,7 +25,7 @@ def setup(tmp_path_factory):
     manifest = generate(root, DatasetConfig(seed=0, views=6, physics="fast", shard_size=4, splits={"train": 4}),
                         progress=False)  # fmt: skip
     registry = load_registry()
-    spec = load_spec(REPO / "specs" / "quickstart.toml")
+    spec = load_spec(REPO / "specs" / "quickstart.toml", ['model.preset="small"'])
     modalities = registry.resolve(spec.modalities, "quickstart.toml")
     torch.manual_seed(0)
     model = build_model(spec, modalities).eval()

@@ -2,6 +2,7 @@
 tiny report directory (4 real runs of a few steps, real MESE data, every claim, figures, caching, one-line errors)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -43,8 +44,9 @@ TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.test_scenes=6", "data.
 def _spec(steps: int, keep_every: int) -> str:
     """The quickstart, training ``steps`` steps and keeping a checkpoint every ``keep_every``."""
     text = (REPO / "specs" / "quickstart.toml").read_text()
-    return text.replace("steps = 1200", f"steps = {steps}\nkeep_every = {keep_every}").replace(
-        "checkpoint_every = 100", "checkpoint_every = 1")
+    text, found = re.subn(r"(?m)^steps = \d+", f"steps = {steps}\nkeep_every = {keep_every}", text)
+    assert found == 1, "specs/quickstart.toml: no train.steps line to replace"
+    return text.replace("checkpoint_every = 100", "checkpoint_every = 1")
 
 
 def _report_dir(root, split="test"):

@@ -14,7 +14,7 @@ from gmn_plugins.spec import SpecError, load_spec
 def test_quickstart_spec_loads(quickstart_spec):
     spec = load_spec(quickstart_spec)
     assert spec.modalities == ["rgb", "haptic"]
-    assert spec.model.inference == "apoe" and spec.model.preset == "small"
+    assert spec.model.inference == "apoe" and spec.model.preset == "tiny" and spec.train.clip_mode == "norm"
 
 
 def test_overrides_are_toml_values_and_bare_words(quickstart_spec):
