@@ -108,7 +108,8 @@ def run(root: Path, scenes: int, steps: int, loader_workers: int) -> dict:
     data, out = root / f"data-{scenes}", root / f"run-{scenes}"
     overrides = ['model.preset="small"', f"data.dir={json.dumps(str(data))}", f"data.train_scenes={scenes}",
                  "data.val_scenes=16", f"data.loader_workers={loader_workers}", "data.workers=1",
-                 f"train.steps={steps}", "train.threads=1", f"train.checkpoint_every={steps}", f"train.out={json.dumps(str(out))}"]  # fmt: skip
+                 f"train.steps={steps}", "train.threads=1", f"train.checkpoint_every={steps}",
+                 f"train.out={json.dumps(str(out))}"]  # fmt: skip
     t0 = time.perf_counter()
     synthetic_dataset(data, overrides)
     made = time.perf_counter() - t0
