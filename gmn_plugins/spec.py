@@ -150,8 +150,9 @@ class ModelSpec:
     ``vector_projection``: ``dense`` (v4's 512 -> r·h·w layer) or ``light`` (learned spatial broadcast).
     ``latent_grid``: [h, w] of z; unset: the largest grid a modality's family asks for (the largest image / 4),
     else [16, 16]. Images of other sizes adapt to it (their encoders and renderers resize).
-    ``init``: ``default`` (torch's, as the authors' code) or ``kaiming`` (He normal, zero biases, for the encoders'
-    layers; ``models.gmn.init_relu_layers``). It sets the first step's weights only: a resumed run loads its
+    ``init``: ``default`` (torch's, as the authors' code draws it: each ConvLSTM's gate convolution as one
+    ``nn.Conv2d``) or ``kaiming`` (He normal, zero biases, for the encoders' layers; ``models.gmn.init_relu_layers``;
+    the ConvLSTMs keep the default). It sets the first step's weights only: a resumed run loads its
     checkpoint's.
     """
 

@@ -561,3 +561,30 @@ def test_balanced_kl_keeps_the_value_and_shares_the_gradient_between_prior_and_p
         torch.testing.assert_close(value, kl)
         for grad, own, share in zip(balanced, plain, (1 - balance, 1 - balance, balance, balance)):
             torch.testing.assert_close(grad, 2 * share * own)  # mu_q, logvar_q, then mu_p, logvar_p
+
+
+# ---- initialisation (issue 27) ----
+
+@pytest.mark.parametrize("inference,cells", [("baseline", 4), ("apoe", 4), ("poe", 6)])
+def test_convlstm_init_is_one_gate_convolution(inference, cells):
+    """Every ConvLSTM of a v4 m2 model draws conv_x (weight, bias) and conv_h as one nn.Conv2d over [x, v, h] would:
+    std 1/sqrt(3 fan_in), fan_in = (in + var + hidden) k², within 10 % per tensor (the authors' init)."""
+    model = GMN(table1_modalities(2), PRESETS["v4"], inference=inference, experts="all")
+    lstms = [m for m in model.modules() if isinstance(m, ConvLSTM)]
+    assert len(lstms) == cells  # DRAW posterior + prior per expert (one shared for baseline/APoE), 2 renderers
+    for lstm in lstms:
+        fan_in = (lstm.conv_x.in_channels + lstm.conv_h.in_channels) * math.prod(lstm.conv_x.kernel_size)
+        want = 1 / math.sqrt(3 * fan_in)
+        for tensor in (lstm.conv_x.weight, lstm.conv_x.bias, lstm.conv_h.weight):
+            assert abs(tensor.std().item() / want - 1) < 0.10, (tensor.shape, tensor.std().item(), want)
+            assert tensor.abs().max().item() <= math.sqrt(3) * want + 1e-7  # uniform within ±1/sqrt(fan_in)
+
+
+def test_convlstm_init_draws_as_the_single_convolution():
+    torch.manual_seed(3)
+    lstm = ConvLSTM(6, 4, 3, var_channels=2)
+    torch.manual_seed(3)
+    single = torch.nn.Conv2d(6 + 2 + 4, 16, 3, padding=1)
+    assert torch.equal(torch.cat([lstm.conv_x.weight, lstm.conv_h.weight], 1), single.weight)
+    assert torch.equal(lstm.conv_x.bias, single.bias)
+    assert set(lstm.state_dict()) == {"conv_x.weight", "conv_x.bias", "conv_h.weight"}  # old checkpoints load

@@ -103,8 +103,8 @@ class GMN(nn.Module):
     same parameters, frozen as at commit 109f683 (reference for tests and benchmarks; tests/test_reference_flops.py).
     Every submodule with a ``hoisted`` attribute gets the value.
     amortizer: "batched" (default) or "loop", how APoE runs its shared cells over the experts (same numbers).
-    init: "default" (torch's initialisation, as the authors' code) or "kaiming": ``init_relu_layers`` on every
-    encoder, for CPU-sized runs (docs/reproducing-the-paper.md, "Does the quickstart visibly learn?"); not on the
+    init: "default" (torch's initialisation, as the authors' code; each ConvLSTM drawn as its one gate convolution,
+    convlstm.py) or "kaiming": ``init_relu_layers`` on every encoder (the ConvLSTMs keep the default), for CPU-sized runs (docs/reproducing-the-paper.md, "Does the quickstart visibly learn?"); not on the
     renderers, whose ReLU decoder, so initialised, died in 1 of 2 probe runs.
     Raises ValueError for an unknown inference, experts, first_step_prior, family option value, init or amortizer,
     amortizer="loop" without inference="apoe", an empty modality list or sigma <= 0.

@@ -15,6 +15,7 @@ EXPERTS = ("present", "all")
 # model.first_step_prior: implemented by ConvDraw (convdraw.py).
 FIRST_STEP_PRIORS = ("bias", "context")
 
-# model.init: implemented by GMN (gmn.py, init_relu_layers). "default" is torch's (the authors' code); "kaiming"
-# re-initialises the encoders' layers (He normal, fan-in, zero bias).
+# model.init: implemented by GMN (gmn.py, init_relu_layers). "default" is torch's, as the authors' code draws it
+# (every ConvLSTM's gate convolution as one nn.Conv2d, convlstm.py); "kaiming" re-initialises the encoders' layers
+# (He normal, fan-in, zero bias) and leaves every ConvLSTM at the default.
 INITS = ("default", "kaiming")
