@@ -65,6 +65,8 @@ OPTIONS = {
     "Init": "gmn_plugins.models.options:INITS",  # model.init: models/gmn.py
     "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
     "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
+    "ContextMask": "gmn_plugins.train_options:CONTEXT_MASKS",  # train.context_mask: data/loader.py
+    "LossReduction": "gmn_plugins.train_options:LOSS_REDUCTIONS",  # train.loss_reduction: train.py
     "Precision": "gmn_plugins.train_options:PRECISIONS",  # train.precision: train.py (autocast)
     "MemoryFormat": "gmn_plugins.train_options:MEMORY_FORMATS",  # train.memory_format: train.py
     "Compile": "gmn_plugins.train_options:COMPILES",  # train.compile: train.py
@@ -75,7 +77,7 @@ OPTIONS = {
 if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
     WristLock = Init = str
-    MissingMode = Precision = MemoryFormat = Compile = Adam = Malloc = str
+    MissingMode = Precision = MemoryFormat = Compile = Adam = Malloc = ContextMask = LossReduction = str
 
 _options_defined = False
 
@@ -205,6 +207,16 @@ class TrainSpec:
     logged to ``val.jsonl``: ``val_missing`` (the training rule's combinations; all modalities without
     ``missing_sizes``) and ``val_full`` (any combination), the curves of the paper's Fig. 5. ``missing_mode``: ``paper`` removes the other modalities from the scene (context and
     target); ``code`` only keeps them out of the context, all their views becoming targets (the authors' code).
+    ``context_mask``: ``none`` (default; the paper's "0-15 contexts each": every shown modality draws its context
+    size) or ``code`` (the authors' code, reference §5.3 items 1-3, §8.2 row 7): per scene and step, n ~ U{1..S} of
+    the S modalities the scene shows (all M, or its ``missing_sizes`` combination) may have context, a uniform
+    combination; each other shown modality gives 0 context views and its views as targets (up to ``max_targets``).
+    At M = 2 half the scenes then have single-modality context (cross-modal training). With ``add_opposite`` the
+    swapped copy sees those targets as context, as in the authors' code. Drawn from its own seed stream, so runs
+    with ``none`` keep their batches. ``loss_reduction``: ``mean`` (default) over the step's episodes (swapped
+    copies included) or ``sum`` over them (the authors' code; the paper does not say): the gradient is B times the
+    mean's, which element-wise clipping (``clip_mode = "value"``) does not undo. Logged losses are the mean either
+    way.
     """
 
     out: str = "runs/default"
@@ -233,6 +245,8 @@ class TrainSpec:
     eval_scenes: int = 32  # validation scenes per validation
     missing_sizes: list[int] = attrs.Factory(list)
     missing_mode: MissingMode = "paper"
+    context_mask: ContextMask = "none"  # "code": the authors' random context-modality mask (issue 27)
+    loss_reduction: LossReduction = "mean"  # "sum": over the step's episodes, as the authors' code (issue 27)
     seed: int | None = None  # model initialisation and training draws; unset = the experiment's seed (issue 11)
     precision: Precision = "fp32"  # "bf16": autocast of the forward pass, fp32 master weights (issue 14)
     memory_format: MemoryFormat = "contiguous"  # "channels_last": the 4-d weights and activations (issue 15)

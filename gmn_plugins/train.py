@@ -36,7 +36,7 @@ from .threads import ThreadChooser, set_threads
 from .allocator import configure as configure_malloc
 from .models.convdraw import ConvDraw, noise_slots
 from .models.convlstm import ConvLSTM
-from .train_options import ADAMS, CLIP_MODES, COMPILES, MEMORY_FORMATS
+from .train_options import ADAMS, CLIP_MODES, COMPILES, LOSS_REDUCTIONS, MEMORY_FORMATS
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -104,6 +104,18 @@ def kept_checkpoints(out: str | Path) -> list[tuple[int, Path]]:
         if path.stem[5:].isdigit():
             found.append((int(path.stem[5:]), path))
     return sorted(found)
+
+
+def training_loss(loss: torch.Tensor, reduction: str, episodes: int, total: int, world_size: int) -> torch.Tensor:
+    """The scalar to differentiate, from the model's ``loss`` (this rank's mean over its ``episodes`` of the step's
+    ``total``): ``reduction = "mean"`` (the global mean) or ``"sum"`` (the global sum, ``total`` times the mean:
+    the authors' code). DDP averages gradients over ranks, so each rank's mean is weighted by its share of the
+    episodes times the world size. Raises ValueError for an unknown reduction."""
+    if reduction not in LOSS_REDUCTIONS:
+        raise ValueError(f"loss_reduction must be one of {LOSS_REDUCTIONS}, got {reduction!r}")
+    if world_size > 1:
+        loss = loss * (episodes * world_size / total)
+    return loss * total if reduction == "sum" else loss
 
 
 def clip_gradients(model: torch.nn.Module, spec: ExperimentSpec) -> None:
@@ -298,7 +310,8 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     t = spec.train
     try:
         batches = TrainingBatches(train_set, seed, t.batch_scenes, t.max_targets, t.missing_sizes, t.missing_mode,
-                                  t.add_opposite, rank=world.rank, world=world.size)  # fmt: skip
+                                  t.add_opposite, rank=world.rank, world=world.size,
+                                  context_mask=t.context_mask)  # fmt: skip
     except ValueError:
         raise SpecError(f"{spec_file}: train.batch_scenes: {t.batch_scenes} scenes cannot be shared by {world.size} "
                         f"processes; use at most {min(t.batch_scenes, train_set.num_scenes)} processes or a larger batch") from None
@@ -320,8 +333,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
         finally:
             model.sigma = spec.model.sigma  # validation, samples and evaluation use the final sigma
         optimizer.zero_grad(set_to_none=True)
-        # DDP averages over ranks: weighting each rank's mean by its share of the scenes gives the global mean
-        (result["loss"] if world.size == 1 else result["loss"] * (episodes * world.size / total)).backward()
+        training_loss(result["loss"], t.loss_reduction, episodes, total, world.size).backward()
         clip_gradients(model, spec)
         optimizer.step()
         step += 1

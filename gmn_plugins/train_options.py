@@ -9,6 +9,15 @@ CLIP_MODES = ("value", "norm")
 # run's value on to it).
 MISSING_MODES = ("paper", "code")
 
+# train.context_mask: implemented by data.loader.TrainingBatches (data.masks.context_masks, passed to
+# data.episodes.SceneSet.plan). "none": every shown modality draws its context size (the paper's text); "code": a
+# random combination of modalities may have context, the others only targets (the authors' code).
+CONTEXT_MASKS = ("none", "code")
+
+# train.loss_reduction: implemented by train.training_loss. "mean" over the step's episodes; "sum" over them (the
+# authors' code).
+LOSS_REDUCTIONS = ("mean", "sum")
+
 # train.precision: implemented by train._train (torch.autocast around the forward pass; fp32 master weights, the
 # likelihood and KL in float32).
 PRECISIONS = ("fp32", "bf16")

@@ -84,3 +84,56 @@ def test_training_with_missing_modalities_runs(tmp_path):
     assert summary["steps"] == 3 and np.isfinite(summary["final_loss"])
     masks = fixed_masks(spec.seed, "train", range(4), 2, [1, 1])
     assert (masks.sum(1) == 1).all()
+
+
+# ---- the context-modality mask (train.context_mask = "code", issue 27; reference §5.3 items 1-3) ----
+
+def test_context_mask_sizes_are_uniform_then_the_combination():
+    from gmn_plugins.data.masks import context_masks
+
+    rows = np.concatenate([context_masks(5, step, None, 8, 2) for step in range(500)])  # 4000 scenes at M = 2
+    assert rows.any(1).all()
+    single = rows.sum(1) == 1
+    assert abs(single.mean() - 0.5) < 0.03  # n ~ U{1, 2}: half the scenes have single-modality context
+    assert abs(rows[single, 0].mean() - 0.5) < 0.04  # ... either modality alike (1/4 of all scenes each)
+    rows = np.concatenate([context_masks(5, step, None, 8, 4) for step in range(500)])
+    np.testing.assert_allclose(np.bincount(rows.sum(1), minlength=5)[1:] / 4000, [0.25] * 4, atol=0.03)
+    assert (context_masks(5, 3, None, 8, 4) == context_masks(5, 3, None, 8, 4)).all()  # a pure function of (seed, step)
+    assert (context_masks(5, 3, None, 8, 4) != context_masks(5, 4, None, 8, 4)).any()
+    shown = fixed_masks(0, "train", range(8), 4, [2, 3])  # with missing_sizes: a combination of what is shown
+    for step in range(50):
+        within = context_masks(5, step, shown, 8, 4)
+        assert within.any(1).all() and not (within & ~shown).any()
+
+
+def test_context_mask_keeps_other_modalities_as_targets_and_leaves_draws_alone(scenes):
+    ids = np.arange(4)
+    allowed = np.array([[True, False], [False, True], [True, True], [False, True]])
+    plain = scenes.plan(ids, np.random.default_rng(1), max_targets=6)
+    masked = scenes.plan(ids, np.random.default_rng(1), max_targets=6, context_masks=allowed)
+    for b in range(4):
+        for i in range(2):
+            (_, c), (_, t) = masked[b][i]
+            (_, c0), (_, t0) = plain[b][i]
+            if allowed[b, i]:
+                assert (c == c0).all() and (t == t0).all()  # the same draws as without the mask
+            else:
+                assert len(c) == 0 and sorted(t) == list(range(6))  # all the scene's views as targets
+
+
+def test_context_mask_in_training_batches_and_the_spec(scenes):
+    from gmn_plugins.data.loader import TrainingBatches
+
+    def plans(mask):
+        batches = TrainingBatches(scenes, seed=3, batch_scenes=4, max_targets=6, missing_sizes=[],
+                                  missing_mode="paper", add_opposite=False, context_mask=mask)  # fmt: skip
+        # per step: (M, B) context points per modality and scene
+        return [np.stack([np.bincount(p.scene.numpy(), minlength=4) for p in batches[k][0]]) for k in range(40)]
+
+    lone = {mask: sum(int((rows == 0).any(0).sum()) for rows in plans(mask)) for mask in ("none", "code")}
+    assert lone["code"] > lone["none"] + 30, lone  # of 160 scenes: about 100 vs 45 (k = 0 of 6 views by chance)
+    with pytest.raises(ValueError, match="context_mask"):
+        TrainingBatches(scenes, 3, 4, 6, [], "paper", False, context_mask="always")
+    assert load_spec(REPO / "specs" / "quickstart.toml", ['train.context_mask="code"']).train.context_mask == "code"
+    with pytest.raises(SpecError, match="train.context_mask"):
+        load_spec(REPO / "specs" / "quickstart.toml", ['train.context_mask="sometimes"'])

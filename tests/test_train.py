@@ -153,6 +153,40 @@ def test_add_opposite_gives_the_loss_of_explicitly_swapped_episodes():
     assert torch.allclose(losses[0], losses[1], rtol=1e-5, atol=1e-5)
 
 
+def test_loss_reduction_sum_is_the_batch_times_the_mean_before_clipping():
+    """train.loss_reduction (issue 27): "sum" (the authors' code) gives B times the gradient of "mean"; with N
+    data-parallel ranks each rank's share is weighted so that DDP's average gives the global mean or sum."""
+    from gmn_plugins.families import IMAGE, VECTOR
+    from gmn_plugins.models.gmn import GMN, ModalityInfo, Points
+    from gmn_plugins.models.presets import Preset
+    from gmn_plugins.train import training_loss
+
+    torch.manual_seed(0)
+    tiny = Preset(r_channels=8, hidden=8, z_channels=2, steps=2, kernel=3, decoder_width=4, vector_hidden=16)
+    model = GMN([ModalityInfo("rgb", IMAGE, (3, 8, 8)), ModalityInfo("touch", VECTOR, (6,))], tiny, sigma=0.5)
+    g = torch.Generator().manual_seed(3)
+
+    def points(n, shape):
+        return Points(torch.rand(n, *shape, generator=g), torch.randn(n, 5, generator=g),
+                      torch.arange(n) % 5)  # fmt: skip
+
+    context, target = [points(5, (3, 8, 8)), points(5, (6,))], [points(10, (3, 8, 8)), points(5, (6,))]
+    grads = {}
+    for reduction in ("mean", "sum"):
+        model.zero_grad()
+        torch.manual_seed(1)
+        training_loss(model(context, target, 5)["loss"], reduction, 5, 5, 1).backward()
+        grads[reduction] = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    assert len(grads["sum"]) > 10
+    for mean, total in zip(grads["mean"], grads["sum"]):
+        torch.testing.assert_close(total, 5 * mean, rtol=1e-5, atol=1e-7)
+    loss = torch.tensor(2.0)  # rank r's mean over its 3 of 8 episodes, 2 ranks: DDP halves the sum of both
+    assert training_loss(loss, "mean", 3, 8, 2).item() == pytest.approx(2.0 * 3 * 2 / 8)
+    assert training_loss(loss, "sum", 3, 8, 2).item() == pytest.approx(2.0 * 3 * 2)  # 2 x its episodes' sum
+    with pytest.raises(ValueError, match="loss_reduction"):
+        training_loss(loss, "max", 3, 8, 1)
+
+
 def test_single_modality_and_m32_specs_train(data_dir, tmp_path):
     registry = load_registry()
     single = tiny_spec(tmp_path / "haptic-data", tmp_path / "single", 2, 'modalities=["haptic"]')

@@ -64,6 +64,7 @@ class SceneSet:
     def episodes(
         self, scene_ids: np.ndarray, rng: np.random.Generator, max_targets: int = 15, context_sizes=None,
         masks: np.ndarray | None = None, missing_mode: str = "paper", opposite: bool = False,
+        context_masks: np.ndarray | None = None,
     ) -> tuple[list[Points], list[Points]]:
         """Context and target ``Points`` per modality (experiment order) for the scenes ``scene_ids``.
         ``opposite``: also the swapped episodes, as ``add_opposite`` makes them (2B episodes), built without a copy.
@@ -73,12 +74,16 @@ class SceneSet:
         ``masks``: None, or (len(scene_ids), M) bool, the modalities each scene shows (``data.masks``); a modality
         outside the mask is absent (``missing_mode="paper"``) or gives no context and only targets (``"code"``:
         its first ``max_targets`` views of the order, reference §6.5).
+        ``context_masks``: None, or (len(scene_ids), M) bool, the modalities that may have context
+        (``data.masks.context_masks``, ``train.context_mask = "code"``); a shown modality outside it gives no context
+        and its first ``max_targets`` views of the order as targets (reference §5.3 item 3).
         """
-        plan = self.plan(scene_ids, rng, max_targets, context_sizes, masks, missing_mode)
+        plan = self.plan(scene_ids, rng, max_targets, context_sizes, masks, missing_mode, context_masks)
         return self.assemble(plan, opposite=opposite)
 
     def plan(self, scene_ids: np.ndarray, rng: np.random.Generator, max_targets: int = 15, context_sizes=None,
-             masks: np.ndarray | None = None, missing_mode: str = "paper") -> list:
+             masks: np.ndarray | None = None, missing_mode: str = "paper",
+             context_masks: np.ndarray | None = None) -> list:
         """The plan of ``episodes`` (same arguments, same draws from ``rng``): per episode, per modality,
         ``((scene, context views), (scene, target views))``. A data-parallel rank draws the whole batch's plan and
         assembles only its own episodes."""
@@ -96,6 +101,9 @@ class SceneSet:
                         order, k = np.arange(self.views), context_sizes[i]
                     if masks is not None and not masks[b, i]:
                         views.append((order[:0], order[:0] if missing_mode == "paper" else order[:max_targets]))
+                        continue
+                    if context_masks is not None and not context_masks[b, i]:
+                        views.append((order[:0], order[:max_targets]))  # targets only (the same draws)
                         continue
                     views.append((order[:k], order[k : k + max_targets]))
                 if context_sizes is not None or any(len(t) for _, t in views):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..train_options import CONTEXT_MASKS
 from .episodes import SceneSet
-from .masks import fixed_masks
+from .masks import context_masks, fixed_masks
 
 
 def step_seed(seed: int, stream: int, step: int) -> int:
@@ -24,17 +25,22 @@ class TrainingBatches(torch.utils.data.Dataset):
     the ``Points`` per modality (experiment order) of batch k, its number of episodes (scenes, doubled by
     ``add_opposite``) and ``slots = (global episodes, (episodes,) int64 global slot of each)`` for
     ``models.convdraw.noise_slots``. ``missing_sizes``/``missing_mode``: the training rule of paper §4
-    (``data.masks``).
+    (``data.masks``). ``context_mask``: ``"code"`` also draws which shown modalities may have context
+    (``data.masks.context_masks``, from its own seed stream; ``"none"`` draws nothing more).
 
     ``rank``/``world``: a data-parallel process takes the fixed slice ``[B r / N, B (r + 1) / N)`` of the global
     batch's B scenes (and their swapped copies); every rank draws the same global batch, so the data do not depend
     on the number of processes. Raises ``ValueError`` when ``world`` exceeds the batch's scenes."""
 
     def __init__(self, scenes: SceneSet, seed: int, batch_scenes: int, max_targets: int, missing_sizes: list[int],
-                 missing_mode: str, add_opposite: bool, rank: int = 0, world: int = 1):  # fmt: skip
+                 missing_mode: str, add_opposite: bool, rank: int = 0, world: int = 1,
+                 context_mask: str = "none"):  # fmt: skip
         self.scenes, self.seed = scenes, seed
         self.batch_scenes, self.max_targets = min(batch_scenes, scenes.num_scenes), max_targets
         self.missing_sizes, self.missing_mode, self.add_opposite = list(missing_sizes), missing_mode, add_opposite
+        if context_mask not in CONTEXT_MASKS:
+            raise ValueError(f"context_mask must be one of {CONTEXT_MASKS}, got {context_mask!r}")
+        self.context_mask = context_mask
         if not 0 <= rank < world or world > self.batch_scenes:
             raise ValueError(f"rank {rank} of {world}: the world size must be at most the batch's {self.batch_scenes} "
                              f"scenes")  # fmt: skip
@@ -48,7 +54,11 @@ class TrainingBatches(torch.utils.data.Dataset):
         rng = np.random.default_rng(step_seed(self.seed, 1, step))
         ids = rng.choice(self.scenes.num_scenes, size=self.batch_scenes, replace=False)
         masks = fixed_masks(self.seed, "train", ids, len(self.scenes.modalities), self.missing_sizes)
-        plan = self.scenes.plan(ids, rng, self.max_targets, masks=masks, missing_mode=self.missing_mode)
+        allowed = None
+        if self.context_mask == "code":
+            allowed = context_masks(self.seed, step, masks, len(ids), len(self.scenes.modalities))
+        plan = self.scenes.plan(ids, rng, self.max_targets, masks=masks, missing_mode=self.missing_mode,
+                                context_masks=allowed)  # fmt: skip
         a, b = self.slice
         context, target = self.scenes.assemble(plan[a:b], opposite=self.add_opposite)
         slots = torch.arange(a, b)
