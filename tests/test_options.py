@@ -15,6 +15,7 @@ from gmn_plugins import spec as spec_module
 from gmn_plugins.family import resolve
 from gmn_plugins.mese import hand, scene
 from gmn_plugins.models import convdraw, encoders, gmn, inference, presets
+from gmn_plugins.data import loader
 from gmn_plugins.spec import DataSpec, ExperimentSpec, ModelSpec, SpecError, TrainSpec, load_spec
 
 # Every named option of an experiment spec -> the object the implementing code validates against (a tuple, or a dict
@@ -35,6 +36,8 @@ IMPLEMENTED = {
     "train.compile": train_options.COMPILES,  # train.compile_model
     "train.adam": train.ADAMS,  # train.make_optimizer
     "train.malloc": allocator.MALLOCS,  # allocator.configure
+    "train.context_mask": loader.CONTEXT_MASKS,  # data.loader.TrainingBatches
+    "train.loss_reduction": train.LOSS_REDUCTIONS,  # train.training_loss
 }
 # The spec's defaults, unchanged since the options were written out as Literal[...] in spec.py.
 DEFAULTS = {
@@ -43,6 +46,7 @@ DEFAULTS = {
     "model.init": "default",
     "train.clip_mode": "value", "train.missing_mode": "paper", "train.precision": "fp32",
     "train.memory_format": "contiguous", "train.compile": "off", "train.adam": "fused", "train.malloc": "retain",
+    "train.context_mask": "none", "train.loss_reduction": "mean",
 }  # fmt: skip
 SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
 
