@@ -330,7 +330,7 @@ def run_ours(model, inference, scenes, noise):
     if inference == "apoe":
         for i, name in enumerate(EXPERT):
             side, part = ("q", "p")[i // 2], i % 2
-            result[name] = torch.stack([out[part] for out in record["experts"][side]])
+            result[name] = torch.stack([heads[part] for heads in record["experts"][side]])
     return result
 
 
@@ -445,7 +445,7 @@ def run_theirs(model, module, reparam, inference, scenes, noise):
     if inference == "apoe":
         for i, name in enumerate(EXPERT):
             side, part = ("q", "p")[i // 2], i % 2
-            result[name] = torch.stack([out[part] for out in record["experts"][side]])
+            result[name] = torch.stack([heads[part] for heads in record["experts"][side]])
     return result
 
 
