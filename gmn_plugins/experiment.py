@@ -36,7 +36,8 @@ def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | 
     with torch.device(device):
         return GMN(infos, PRESETS[s.preset], inference=s.inference, experts=s.experts, sigma=s.sigma,
                    first_step_prior=s.first_step_prior, stochastic_representation=s.stochastic_representation,
-                   vector_projection=s.vector_projection, latent_grid=s.latent_grid, init=s.init)
+                   vector_projection=s.vector_projection, latent_grid=s.latent_grid, init=s.init,
+                   aggregate=s.aggregate)
 
 
 def resolve_device(spec: ExperimentSpec, spec_file: str = "spec") -> torch.device:

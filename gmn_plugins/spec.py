@@ -63,6 +63,7 @@ OPTIONS = {
     "FirstStepPrior": "gmn_plugins.models.options:FIRST_STEP_PRIORS",  # model.first_step_prior: models/convdraw.py
     "VectorProjection": "gmn_plugins.families:VECTOR_PROJECTIONS",  # model.vector_projection: the vector family
     "Init": "gmn_plugins.models.options:INITS",  # model.init: models/gmn.py
+    "Aggregate": "gmn_plugins.models.options:AGGREGATES",  # model.aggregate: models/encoders.py
     "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
     "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
     "ContextMask": "gmn_plugins.train_options:CONTEXT_MASKS",  # train.context_mask: data/loader.py
@@ -76,7 +77,7 @@ OPTIONS = {
 }
 if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
-    WristLock = Init = str
+    WristLock = Init = Aggregate = str
     MissingMode = Precision = MemoryFormat = Compile = Adam = Malloc = ContextMask = LossReduction = str
 
 _options_defined = False
@@ -155,7 +156,8 @@ class ModelSpec:
     ``init``: ``default`` (torch's, as the authors' code draws it: each ConvLSTM's gate convolution as one
     ``nn.Conv2d``) or ``kaiming`` (He normal, zero biases, for the encoders' layers; ``models.gmn.init_relu_layers``;
     the ConvLSTMs keep the default). It sets the first step's weights only: a resumed run loads its
-    checkpoint's.
+    checkpoint's. ``aggregate``: ``sum`` (the paper's r_m = rho_m + sum of f_m over the scene's points) or ``mean``
+    (beyond the paper: rho_m + their mean, in range whatever the number of views; issue 28).
     """
 
     inference: Inference = "apoe"
@@ -167,6 +169,7 @@ class ModelSpec:
     vector_projection: VectorProjection = "dense"
     latent_grid: list[int] | None = None
     init: Init = "default"
+    aggregate: Aggregate = "sum"
 
 
 @attrs.frozen

@@ -588,3 +588,23 @@ def test_convlstm_init_draws_as_the_single_convolution():
     assert torch.equal(torch.cat([lstm.conv_x.weight, lstm.conv_h.weight], 1), single.weight)
     assert torch.equal(lstm.conv_x.bias, single.bias)
     assert set(lstm.state_dict()) == {"conv_x.weight", "conv_x.bias", "conv_h.weight"}  # old checkpoints load
+
+
+def test_mean_aggregate_pools_each_scene_by_its_count():
+    """model.aggregate = "mean" (issue 28): r_m = rho_m + the mean of f_m over the scene's points; empty = rho_m."""
+    encoder = ImageEncoder(IMAGE.shape, TINY, GRID)
+    encoder.aggregate_mode = "mean"
+    with torch.no_grad():
+        encoder.rho.normal_()
+    p = points(IMAGE, [2, 0, 3])
+    q = encode_query(p.queries)
+    f = encoder(p.senses, q)
+    r = encoder.aggregate(p.senses, q, p.scene, B)
+    assert torch.allclose(r[0], encoder.rho + f[:2].mean(0), atol=1e-5)
+    assert torch.equal(r[1], encoder.rho)
+    assert torch.allclose(r[2], encoder.rho + f[2:].mean(0), atol=1e-5)
+    model = GMN([IMAGE, VECTOR], TINY, aggregate="mean", latent_grid=GRID)
+    assert all(e.aggregate_mode == "mean" for e in model.encoders)
+    assert all(e.aggregate_mode == "sum" for e in GMN([IMAGE, VECTOR], TINY, latent_grid=GRID).encoders)
+    with pytest.raises(ValueError, match="aggregate"):
+        GMN([IMAGE, VECTOR], TINY, aggregate="max")

@@ -29,6 +29,7 @@ IMPLEMENTED = {
     "model.first_step_prior": convdraw.FIRST_STEP_PRIORS,  # ConvDraw
     "model.vector_projection": encoders.PROJECTIONS,  # VectorEncoder, the vector family's option
     "model.init": gmn.INITS,  # GMN: init_relu_layers
+    "model.aggregate": encoders.AGGREGATES,  # encoders.Encoder.aggregate_sets
     "train.clip_mode": train.CLIP_MODES,  # train.clip_gradients
     "train.missing_mode": train_options.MISSING_MODES,  # data.episodes.SceneSet.episodes
     "train.precision": train_options.PRECISIONS,  # train._train: torch.autocast
@@ -46,7 +47,7 @@ DEFAULTS = {
     "model.init": "default",
     "train.clip_mode": "value", "train.missing_mode": "paper", "train.precision": "fp32",
     "train.memory_format": "contiguous", "train.compile": "off", "train.adam": "fused", "train.malloc": "retain",
-    "train.context_mask": "none", "train.loss_reduction": "mean",
+    "train.context_mask": "none", "train.loss_reduction": "mean", "model.aggregate": "sum",
 }  # fmt: skip
 SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
 

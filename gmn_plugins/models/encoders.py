@@ -5,6 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..families import VECTOR_PROJECTIONS
+from .options import AGGREGATES
 from .presets import Preset
 
 QUERY_DIM = 7  # the camera's and wrist's encoded query (gmn_plugins.mese.queries); other kinds bring their own
@@ -21,14 +22,18 @@ def encode_query(queries: torch.Tensor) -> torch.Tensor:
 
 
 class Encoder(nn.Module):
-    """Base: per-point encoder f_m plus the learned representation offset rho_m (zero init, reference §2.3)."""
+    """Base: per-point encoder f_m plus the learned representation offset rho_m (zero init, reference §2.3).
+
+    ``aggregate_mode`` ("sum", the paper's; or "mean", ``model.aggregate``, set by GMN on every encoder) is how a
+    scene's points are pooled."""
 
     def __init__(self, r_channels: int, grid: tuple[int, int]):
         super().__init__()
         self.rho = nn.Parameter(torch.zeros(r_channels, *grid))
+        self.aggregate_mode = "sum"
 
     def aggregate(self, senses, queries, scene, num_scenes):
-        """r_m = rho_m + sum over each scene's points of f_m(x, v) (reference §2.3).
+        """r_m = rho_m + sum (or mean, ``aggregate_mode``) over each scene's points of f_m(x, v) (reference §2.3).
         senses (N, *shape), queries (N, Q) encoded, scene (N,) int64 in [0, num_scenes) -> (num_scenes, r, h, w);
         N = 0 gives rho_m for every scene."""
         return self.aggregate_sets([(senses, queries, scene)], num_scenes)[0]
@@ -44,6 +49,9 @@ class Encoder(nn.Module):
         features = self(torch.cat([s[0] for s in sets]), torch.cat([s[1] for s in sets])).to(rho.dtype)
         out = []  # float32 sums under bf16 autocast too
         for (_, _, scene), part in zip(sets, features.split(sizes)):
+            if part.shape[0] and self.aggregate_mode == "mean":
+                counts = torch.bincount(scene, minlength=num_scenes).clamp(min=1).to(part.dtype)
+                part = part / counts[scene].view(-1, *[1] * (part.dim() - 1))
             out.append(rho.index_add(0, scene, part) if part.shape[0] else rho)
         return out
 

@@ -15,10 +15,10 @@ from .convdraw import Latents, sample_gaussian
 from .convlstm import ConvLSTM
 from ..families import BUILTIN
 from ..family import Family
-from .encoders import QUERY_DIM, RepresentationGaussian, encode_query
+from .encoders import QUERY_DIM, Encoder, RepresentationGaussian, encode_query
 from .experts import gaussian_kl, gaussian_log_density
 from .inference import AMORTIZERS, APoE, Baseline, PoE
-from .options import EXPERTS, INFERENCES, INITS
+from .options import AGGREGATES, EXPERTS, INFERENCES, INITS
 from .presets import Preset
 
 
@@ -106,7 +106,10 @@ class GMN(nn.Module):
     init: "default" (torch's initialisation, as the authors' code; each ConvLSTM drawn as its one gate convolution,
     convlstm.py) or "kaiming": ``init_relu_layers`` on every encoder (the ConvLSTMs keep the default), for CPU-sized runs (docs/reproducing-the-paper.md, "Does the quickstart visibly learn?"); not on the
     renderers, whose ReLU decoder, so initialised, died in 1 of 2 probe runs.
-    Raises ValueError for an unknown inference, experts, first_step_prior, family option value, init or amortizer,
+    aggregate: "sum" (paper, reference §2.3) or "mean": how each encoder pools a scene's points into r_m (and t_m);
+    "mean" keeps r in range whatever the number of views (beyond the paper; issue 28).
+    Raises ValueError for an unknown inference, experts, first_step_prior, family option value, init, aggregate or
+    amortizer,
     amortizer="loop" without inference="apoe", an empty modality list or sigma <= 0.
     """
 
@@ -114,10 +117,12 @@ class GMN(nn.Module):
                  experts: str = "present", latent_grid: tuple[int, int] | None = None, sigma: float = 1.0,
                  first_step_prior: str = "bias", stochastic_representation: bool = False,
                  vector_projection: str = "dense", hoisted: bool = True, amortizer: str = "batched",
-                 family_options: dict | None = None, init: str = "default"):
+                 family_options: dict | None = None, init: str = "default", aggregate: str = "sum"):
         super().__init__()
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         self.sigma = float(sigma)
@@ -149,6 +154,9 @@ class GMN(nn.Module):
         if init == "kaiming":
             for module in self.encoders:
                 init_relu_layers(module)
+        for module in self.encoders.modules():
+            if isinstance(module, Encoder):
+                module.aggregate_mode = aggregate
         self.hoisted = bool(hoisted)
         for module in self.modules():
             if hasattr(module, "hoisted"):  # ConvLSTM, encoders._Residual, a plugin's module

@@ -19,3 +19,7 @@ FIRST_STEP_PRIORS = ("bias", "context")
 # (every ConvLSTM's gate convolution as one nn.Conv2d, convlstm.py); "kaiming" re-initialises the encoders' layers
 # (He normal, fan-in, zero bias) and leaves every ConvLSTM at the default.
 INITS = ("default", "kaiming")
+
+# model.aggregate: implemented by encoders.Encoder.aggregate_sets. "sum" over a scene's points (paper §3, the
+# authors' code); "mean" over them (beyond the paper: keeps r in range whatever the number of views, issue 28).
+AGGREGATES = ("sum", "mean")
