@@ -1,0 +1,195 @@
+"""Issue 31, points 14-32: nothing silent, one line for each mistake, and a model family checked from the docs
+alone. In-process: the CLIs' ``main`` functions on a tiny dataset made once, fixture plugins written into a
+temporary site directory (a dist-info with a ``gmn_plugins`` entry point)."""
+
+import json
+import math
+import sys
+
+import attrs
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO
+from gmn_plugins.cli import data as data_cli
+from gmn_plugins.cli import plugins as plugins_cli
+from gmn_plugins.cli import run as run_cli
+from gmn_plugins.conformance import ConformanceError, check_modality
+from gmn_plugins.family import Family
+from gmn_plugins.modality import Sensor
+from gmn_plugins.plugins import load_registry
+from gmn_plugins.spec import SpecError, load_spec
+
+SPEC = str(REPO / "specs" / "quickstart.toml")
+TINY = ["data.views=3", "data.shard_size=2", "data.workers=1", "train.batch_scenes=2", "train.max_targets=2",
+        "train.threads=1", "train.log_every=1", "train.checkpoint_every=1", 'model.preset="tiny"', "model.sigma=0.3",
+        "train.eval_every=0"]  # fmt: skip
+
+
+def cli(main, argv, capsys) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a CLI's ``main(argv)`` run in this process."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str, *fragments: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def paths(data, out) -> list[str]:
+    return [f"data.dir={json.dumps(str(data))}", f"train.out={json.dumps(str(out))}"]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry()
+
+
+@pytest.fixture(scope="module")
+def no_val_data(tmp_path_factory):
+    """A dataset made by ``gmn-data generate`` without ``--val``: 4 training scenes of 3 views."""
+    root = tmp_path_factory.mktemp("noval") / "d"
+    data_cli.main(["generate", "--out", str(root), "--scenes", "4", "--views", "3", "--shard-size", "2",
+                   "--workers", "1", "--no-progress"])  # fmt: skip
+    return root
+
+
+# ------------------------------------------------------------------------------------------- spec: 14, 15, 16, 20
+
+
+def test_14_15_validation_without_val_scenes_and_a_cut_batch_are_said(capsys, tmp_path):
+    argv = [SPEC, *TINY, *paths(tmp_path / "d", tmp_path / "r"), "data.val_scenes=0", "train.eval_every=5",
+            "data.train_scenes=16", "train.batch_scenes=64", "--dry-run"]  # fmt: skip
+    code, out, err = cli(run_cli.main, argv, capsys)
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert lines == [
+        f"{SPEC}: train.eval_every: 5, but data.val_scenes = 0: this run never validates (no val.jsonl); set "
+        "data.val_scenes > 0, or train.eval_every = 0 to silence this",
+        f"{SPEC}: train.batch_scenes: 64 is more than the 16 training scenes (data.train_scenes): each step uses all 16",
+    ]
+    code, out, err = cli(run_cli.main, argv[:-5] + ["--dry-run"], capsys)  # the quickstart as it is: no notice
+    assert code == 0 and err == "", err
+
+
+@pytest.mark.parametrize("override, field", [("train.out=", "train.out"), ('data.dir=""', "data.dir"),
+                                             ('train.out="  "', "train.out")])  # fmt: skip
+def test_16_an_empty_run_or_data_directory_is_refused(override, field, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(run_cli.main, [SPEC, *TINY, override, "train.steps=1", "--no-progress"], capsys)
+    assert code == 2
+    one_line(err, f"{SPEC}: {field}: must not be empty")
+    assert list(tmp_path.iterdir()) == []  # nothing written into the working directory
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.sigma=1e12", "model.sigma: must be > 0 and <= 100, got 1000000000000.0"),
+    ("train.sigma_start=1e12", "train.sigma_start: must be > 0 and <= 100, got 1000000000000.0"),
+    ("train.beta_start=1e12", "train.beta_start: must be <= 1000.0, got 1000000000000.0"),
+    ("train.beta=1e12", "train.beta: must be <= 1000.0, got 1000000000000.0"),
+    ("train.beta_anneal_steps=1000000000000", "train.beta_anneal_steps: must be <= 100000000, got 1000000000000"),
+    ("train.steps=1000000000000", "train.steps: must be <= 100000000, got 1000000000000"),
+])  # fmt: skip
+def test_20_sigma_beta_and_step_counts_are_bounded(override, message):
+    with pytest.raises(SpecError) as caught:
+        load_spec(SPEC, [override])
+    assert str(caught.value) == f"{SPEC}: {message}"
+    load_spec(SPEC, ["model.sigma=100", "train.beta=1000", "train.beta_anneal_steps=100000000"])  # the bounds
+
+
+# -------------------------------------------------------------------------------------- training: 17, 22, 23
+
+
+@pytest.fixture(scope="module")
+def no_val_run(no_val_data, tmp_path_factory):
+    """Point 22: ``gmn-run`` with ``data.val_scenes = 0`` on a dataset made without ``--val``: trains 2 steps."""
+    out = tmp_path_factory.mktemp("noval_run") / "run"
+    run_cli.main([SPEC, *TINY, *paths(no_val_data, out), "data.train_scenes=4", "data.val_scenes=0",
+                  "train.steps=2", "--no-progress"])  # fmt: skip
+    return out
+
+
+def test_22_a_dataset_made_without_val_trains_with_val_scenes_0(no_val_run, no_val_data):
+    assert json.loads((no_val_run / "spec.json").read_text())["data"]["val_scenes"] == 0
+    assert len((no_val_run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert "val" not in json.loads((no_val_data / "config.json").read_text())["splits"]  # the dataset is unchanged
+
+
+def test_17_a_lower_train_steps_on_resume_is_said(no_val_run, no_val_data, capsys):
+    argv = [SPEC, *TINY, *paths(no_val_data, no_val_run), "data.train_scenes=4", "data.val_scenes=0", "--no-progress"]
+    code, out, err = cli(run_cli.main, [*argv, "train.steps=1"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["steps"] == 2
+    one_line(err, f"{SPEC}: train.steps: 1 is below the step 2 of {no_val_run / 'checkpoint.pt'}: nothing to "
+             "train, the run stays at step 2")  # fmt: skip
+    code, out, err = cli(run_cli.main, [*argv, "train.steps=2"], capsys)  # the same steps: nothing to say
+    assert code == 0 and err == "", err
+
+
+def test_23_a_blow_up_of_the_kl_names_train_beta_and_the_metrics(no_val_data, tmp_path, capsys, monkeypatch):
+    from gmn_plugins.models.gmn import GMN
+
+    forward = GMN.forward
+    calls = []
+
+    def kl_blows_up(self, *args, **kwargs):  # step 2's KL overflows, as a too large beta drives it
+        result = forward(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            result["kl"] = result["kl"] * math.inf
+            result["kl_per_scene"] = result["kl_per_scene"] * math.inf
+            result["loss"] = result["loss"] + math.inf
+        return result
+
+    monkeypatch.setattr(GMN, "forward", kl_blows_up)
+    argv = [SPEC, *TINY, *paths(no_val_data, tmp_path / "run"), "data.train_scenes=4", "data.val_scenes=0",
+            "train.steps=3", "train.beta=50", "--no-progress"]  # fmt: skip
+    code, out, err = cli(run_cli.main, argv, capsys)
+    assert code == 2
+    line = one_line(err, "train: the loss became inf at step 2 (the checkpoint of step 1 is intact); likely cause: "
+                    "train.beta = 50 (beta_start = 0.1) too large, or train.lr = 0.003 too large for it (the KL term "
+                    "grew past the likelihood: nll_per_dim ", ", kl_per_scene inf, beta ", "; at step 1: nll_per_dim ")
+    assert "model.sigma" not in line
+
+
+# --------------------------------------------------------------------------------------------- data: 18, 25
+
+
+def test_18_dry_run_refuses_a_hand_file_that_is_not_mjcf_as_the_run_does(tmp_path, capsys):
+    hand = tmp_path / "hand.xml"
+    hand.write_text("not an MJCF file\n")
+    argv = [SPEC, *TINY, *paths(tmp_path / "d", tmp_path / "r"), f"data.hand={{mjcf = {json.dumps(str(hand))}}}"]
+    code, out, err = cli(run_cli.main, [*argv, "--dry-run"], capsys)
+    assert code == 2
+    line = one_line(err, f"hand.mjcf {hand}: cannot be used as the MESE hand")
+    code, out, err = cli(run_cli.main, [*argv, "train.steps=1", "--no-progress"], capsys)
+    assert code == 2 and one_line(err) == line  # the real run's line, word for word
+
+
+def test_25_a_manifest_of_another_dataset_is_named_as_such(no_val_data, tmp_path, capsys):
+    import shutil
+
+    other = tmp_path / "other"
+    data_cli.main(["generate", "--out", str(other), "--scenes", "4", "--views", "3", "--shard-size", "2",
+                   "--workers", "1", "--seed", "1", "--no-progress"])  # fmt: skip
+    root = tmp_path / "d"
+    shutil.copytree(no_val_data, root)
+    shutil.copy(other / "manifest.json", root / "manifest.json")
+    capsys.readouterr()
+    code, out, err = cli(data_cli.main, ["verify", str(root)], capsys)
+    assert code == 2
+    one_line(err, f"{root / 'manifest.json'}: belongs to another dataset: seed 1 (config.json: 0); the shards were "
+             f"not checked against it: restore this dataset's manifest, or rewrite it from the shards' records: "
+             f"gmn-data finalize {root}")  # fmt: skip
+    code, out, err = cli(data_cli.main, ["verify", str(no_val_data)], capsys)  # its own manifest: all match
+    assert code == 0, err
