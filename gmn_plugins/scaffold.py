@@ -254,10 +254,15 @@ def package_names(name: str) -> tuple[str, str]:
 def new_package(name: str, dest: Path) -> Path:
     """Write a plugin package skeleton into ``dest/name`` and return its path (see the module docstring).
 
-    ``dest`` is made if missing. Raises ``ValueError`` (one line) for an invalid name or when ``dest/name`` exists.
+    ``dest`` is made if missing. Raises ``ValueError`` (one line) for an invalid name, when ``dest`` (or a directory
+    above it) is a file, or when ``dest/name`` exists.
     """
     module, short = package_names(name)
-    root = Path(dest) / name
+    dest = Path(dest)
+    blocking = next((p for p in (dest, *dest.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # the user's --dir, not the machine: one line, exit 2
+        raise ValueError(f"--dir {dest}: {blocking} is a file, not a directory: choose a directory")
+    root = dest / name
     if root.exists() or root.is_symlink():
         raise ValueError(f"{root} already exists: choose another name or directory")
     values = {"name": name, "module": module, "short": short}

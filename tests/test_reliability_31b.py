@@ -193,3 +193,162 @@ def test_25_a_manifest_of_another_dataset_is_named_as_such(no_val_data, tmp_path
              f"gmn-data finalize {root}")  # fmt: skip
     code, out, err = cli(data_cli.main, ["verify", str(no_val_data)], capsys)  # its own manifest: all match
     assert code == 0, err
+
+
+# ------------------------------------------------------------------------------ plugins: 19, 21, 24, 26, 29, 30
+
+FAMILY_TYPO = '''
+from gmn_plugins import hookimpl
+from gmn_plugins.family import Family
+from gmn_plugins.modality_spec import ModalityFile
+
+RENDERER = "gmn_plugins.models.renderers:VectorRenderer"
+
+
+@hookimpl
+def register_families(register):
+    register(Family("typo-vec", 1, "t31_typo.nets:VecEncodr", RENDERER))  # nets.py defines VecEncoder
+    register(Family("heavy-vec", 1, "t31_typo.heavy:VecEncoder", RENDERER))  # imports a missing dependency
+
+
+@hookimpl
+def register_modalities(register):
+    register(ModalityFile(name="typo-haptic", sensor="hand.haptic", query="wrist", family="typo-vec"))
+    register(ModalityFile(name="heavy-haptic", sensor="hand.haptic", query="wrist", family="heavy-vec"))
+'''
+BAD_TOML = '''
+from pathlib import Path
+
+from gmn_plugins import hookimpl
+
+
+@hookimpl
+def register_modalities(register):
+    register(Path(__file__).with_name("pressure.toml"))
+'''
+PLUGINS_31 = {  # entry point name: {file in the site directory: text}
+    "exits": {"t31_exits.py": "import sys\nsys.exit(3)\n"},
+    "interrupts": {"t31_interrupts.py": "raise KeyboardInterrupt\n"},
+    "hook-exits": {"t31_hook_exits.py": "import sys\nfrom gmn_plugins import hookimpl\n\n\n@hookimpl\n"
+                                        "def register_sensors(register):\n    sys.exit(4)\n"},
+    "typo": {"t31_typo/__init__.py": FAMILY_TYPO, "t31_typo/nets.py": "class VecEncoder:\n    pass\n",
+             "t31_typo/heavy.py": "import gmn_no_such_dependency\n\n\nclass VecEncoder:\n    pass\n"},
+    "badtoml": {"t31_badtoml/__init__.py": BAD_TOML,
+                "t31_badtoml/pressure.toml": 'name = "haptic-x"\nsensor = "hand.haptic\nquery = "wrist"\n'},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    site = tmp_path_factory.mktemp("site31")
+    for entry, files in PLUGINS_31.items():
+        for name, text in files.items():
+            (site / name).parent.mkdir(parents=True, exist_ok=True)
+            (site / name).write_text(text)
+        module = next(iter(files)).split("/")[0].removesuffix(".py")
+        info = site / f"gmn_{entry.replace('-', '_')}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: gmn-{entry}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[gmn_plugins]\n{entry} = {module}\n")
+    return site
+
+
+@pytest.fixture
+def plugged(site, monkeypatch):
+    """The fixture plugins installed (every test loads its own registry)."""
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("GMN_LOAD_PLUGINS", raising=False)
+    return site
+
+
+def errors_of(registry, plugin: str) -> list[str]:
+    return [e.message for p in registry.plugins if p.name == plugin for e in p.errors]
+
+
+def test_21_a_plugin_that_exits_or_is_interrupted_is_listed_as_broken(plugged, capsys):
+    registry = load_registry()
+    assert errors_of(registry, "exits") == ["SystemExit: 3 (t31_exits.py:2)"]
+    assert errors_of(registry, "interrupts") == ["KeyboardInterrupt (t31_interrupts.py:1)"]
+    assert errors_of(registry, "hook-exits") == ["register_sensors: SystemExit: 4 (t31_hook_exits.py:7)"]
+    assert "rgb" in registry.modalities  # the others still load
+    code, out, err = cli(plugins_cli.main, ["list"], capsys)
+    assert code == 0, err
+    assert any(line.startswith("exits ") and line.endswith("broken: SystemExit: 3 (t31_exits.py:2)")
+               for line in out.splitlines())  # fmt: skip
+
+
+def test_19_a_misspelt_name_in_gmn_load_plugins_is_named(plugged, monkeypatch, capsys):
+    monkeypatch.setenv("GMN_LOAD_PLUGINS", "badtoml,typpo")
+    registry = load_registry()
+    assert errors_of(registry, "typpo") == ["GMN_LOAD_PLUGINS names 'typpo', but no installed plugin has that entry "
+                                            "point name (did you mean 'typo'?)"]  # fmt: skip
+    assert "exits" not in {p.name for p in registry.plugins}  # the restriction itself still holds
+    with pytest.raises(SpecError, match="unknown modality 'typo-haptic'.*; plugin typpo .*GMN_LOAD_PLUGINS names 'typpo'"):
+        registry.resolve(["typo-haptic"])
+    code, out, err = cli(plugins_cli.main, ["list"], capsys)
+    assert code == 0 and any(line.startswith("typpo ") and "broken: GMN_LOAD_PLUGINS names 'typpo'" in line
+                             for line in out.splitlines())  # fmt: skip
+
+
+def test_24_an_invalid_modality_file_is_its_own_error_not_a_did_you_mean(plugged):
+    registry = load_registry()
+    with pytest.raises(SpecError) as caught:
+        registry.resolve(["haptic-x"], "spec.toml")
+    message = str(caught.value)
+    assert message.startswith("spec.toml: modalities[0]: unknown modality 'haptic-x'; plugin badtoml (distribution "
+                              "gmn-badtoml 0.1) is installed but broken: ")  # fmt: skip
+    assert "pressure.toml: modality 'haptic-x' (gmn-badtoml==0.1): " in message and "invalid TOML" in message
+    assert "did you mean" not in message and "\n" not in message
+
+
+def test_30_a_misspelt_family_class_path_is_one_line_at_list_check_and_dry_run(plugged, capsys, tmp_path):
+    code, out, err = cli(plugins_cli.main, ["list"], capsys)
+    assert code == 0, err
+    typo = [line for line in out.splitlines() if line.startswith("typo ")]
+    assert len(typo) == 2 and not any(line.startswith("typo-haptic ") for line in out.splitlines())
+    assert any("family 'typo-vec' (gmn-typo==0.1): encoder 't31_typo.nets:VecEncodr': module t31_typo.nets (" in line
+               and "defines no 'VecEncodr' (did you mean t31_typo.nets:VecEncoder?)" in line for line in typo)
+    assert any("modality 'typo-haptic' (gmn-typo==0.1): family: family 'typo-vec' is broken: encoder" in line
+               for line in typo)  # fmt: skip
+    code, out, err = cli(plugins_cli.main, ["check", "typo-haptic", "--skip-record"], capsys)
+    assert code == 2
+    one_line(err, "unknown modality 'typo-haptic'; plugin typo", "defines no 'VecEncodr'")
+    argv = [SPEC, *TINY, *paths(tmp_path / "d", tmp_path / "r"), 'modalities=["haptic", "typo-haptic"]', "--dry-run"]
+    code, out, err = cli(run_cli.main, argv, capsys)
+    assert code == 2
+    one_line(err, f"{SPEC}: modalities[1]: unknown modality 'typo-haptic'; plugin typo", "defines no 'VecEncodr'")
+    # a class path that names a module whose import fails: registered, then one line where a model is built
+    argv[-2] = 'modalities=["haptic", "heavy-haptic"]'
+    code, out, err = cli(run_cli.main, argv, capsys)
+    assert code == 2
+    one_line(err, "family 'heavy-vec': encoder 't31_typo.heavy:VecEncoder' cannot be imported: ModuleNotFoundError: "
+             "No module named 'gmn_no_such_dependency' (modalities: heavy-haptic)")  # fmt: skip
+
+
+def test_26_new_with_a_file_as_its_directory_exits_2(tmp_path, capsys):
+    file = tmp_path / "notes.txt"
+    file.write_text("mine\n")
+    for where in (file, file / "sub"):
+        code, out, err = cli(plugins_cli.main, ["new", "gmn-touch", "--dir", str(where)], capsys)
+        assert code == 2
+        one_line(err, f"gmn-plugins new: --dir {where}: {file} is a file, not a directory")
+    assert file.read_text() == "mine\n"
+
+
+def test_29_a_2d_sensors_physical_range_is_checked_by_shape():
+    def record(rig):
+        return np.zeros((5, 4), np.float32)
+
+    def sensor(physical_range):
+        return Sensor("grid.force", (5, 4), "float32", "N", "wrist", record, "minmax", physical_range=physical_range)
+
+    nested = np.stack([np.zeros((5, 4)), np.arange(1, 21).reshape(5, 4)], axis=-1)  # (5, 4, 2): the sensor's shape
+    flat = sensor(nested.reshape(20, 2))
+    assert sensor(nested) == flat and flat.physical_range[7] == (0.0, 8.0)
+    for bad, got in ((nested.transpose(1, 0, 2), "shape (4, 5, 2)"), (nested[..., None], "shape (5, 4, 2, 1)"),
+                     (nested[:, :, :1].repeat(2, -1)[:, :2], "shape (5, 2, 2)"),
+                     ([[0, 1]] * 19 + [[0, 1, 2]], "ragged or non-numeric values")):  # fmt: skip
+        with pytest.raises(ValueError) as caught:
+            sensor(bad)
+        assert str(caught.value) == (f"grid.force: physical_range has {got}; shape (5, 4) needs (20, 2) or (5, 4, 2): "
+                                     "one (lo, hi) pair per value")  # fmt: skip
