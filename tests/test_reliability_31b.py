@@ -352,3 +352,42 @@ def test_29_a_2d_sensors_physical_range_is_checked_by_shape():
             sensor(bad)
         assert str(caught.value) == (f"grid.force: physical_range has {got}; shape (5, 4) needs (20, 2) or (5, 4, 2): "
                                      "one (lo, hi) pair per value")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ a model family: 27, 28, 31
+
+
+class _Vector(Family):
+    """The built-in vector family, with one method replaced by each test."""
+
+
+def vector_like(registry, **methods):
+    """The ``haptic`` modality with a family that behaves as ``vector`` but for ``methods``."""
+    base = registry.families["vector"]
+    cls = type("Custom", (_Vector,), methods)
+    family = cls("custom", 1, base.encoder, base.renderer, options=base.options)
+    return attrs.evolve(registry.modalities["haptic"], family=family)
+
+
+@pytest.mark.parametrize("methods, message", [
+    ({"nll": lambda self, mean, senses, sigma: (senses - mean).square().sum(-1, keepdim=True)},
+     "family nll: expected the elementwise shape (N, *shape) = (5, 132), got (5, 1)"),
+    ({"nll": lambda self, mean, senses, sigma: (senses - mean).square().double()},
+     "family nll: expected float32, got torch.float64"),
+    ({"nll": lambda self, mean, senses, sigma: (senses - mean).square() / 0.0},
+     "family nll: not finite"),
+    ({"nll": lambda self, mean, senses, sigma: mean.square()},
+     "family nll: the same for two different targets (it ignores the senses)"),
+    ({"nll": lambda self, mean, senses, sigma: senses.square()},
+     "family nll: detached from the renderer's mean"),
+    ({"draw": lambda self, sense: np.asarray(sense)[None]},
+     "family draw: of a sense: expected a (C, H, W) array with C 1 or 3, got (1, 132)"),
+    ({"draw": lambda self, sense: np.asarray(sense)[None, None].repeat(3, 0) * 2},
+     "family draw: of a sense: expected finite floats in [0, 1], got float32 in ["),
+])  # fmt: skip
+def test_27_check_runs_the_familys_nll_and_draw(registry, methods, message):
+    with pytest.raises(ConformanceError) as caught:
+        check_modality(vector_like(registry, **methods), "tiny")
+    assert str(caught.value).startswith(message), str(caught.value)
+    done = check_modality(registry.modalities["rgb"], "tiny")  # the built-ins pass, and say what was checked
+    assert any(line.startswith("nll: ") for line in done) and any(line.startswith("draw: ") for line in done)
