@@ -7,8 +7,10 @@ A **family** (``image``: (C, H, W); ``vector``: (D,); a plugin's ``sequence`` (T
 - its shape rule (``check_shape``) and how a modality's ``[slice]`` cuts a sensor's array (``slice``);
 - its model options (``options``: name -> allowed values, the first the default, e.g. ``vector_projection``);
 - the latent grid it asks for (``latent_grid``; images: H/4 x W/4);
-- how a sense or a prediction is drawn in sample grids and generation figures (``draw``);
-- its likelihood (``nll``: a Gaussian with the model's fixed σ by default).
+- how a sense or a prediction is drawn in sample grids and generation figures (``draw``), and so how many context
+  views a generation figure gives its modalities by default (``figure_context``);
+- its likelihood (``nll``: a Gaussian with the model's fixed σ by default);
+- how ``gmn-eval predict`` scores a prediction (``prediction_error``: per-element squared error by default).
 
 The engine calls these methods and never branches on a family's name or a tensor's rank. A plugin registers a
 ``Family`` (or an instance of a subclass that overrides some methods) through ``register_families``
@@ -207,6 +209,21 @@ class Family:
         """One sense or prediction ``(*shape)`` as a picture (C, H, W) float in [0, 1] with C in {1, 3}, or None
         when this family is not drawn (the default)."""
         return None
+
+    def figure_context(self, shape: tuple[int, ...], views: int) -> int:
+        """Context views of a modality of ``shape`` in a generation figure (``gmn-eval generate`` without
+        ``--context``), of the ``views`` a scene has. Default, as the paper's Fig. 1: one view of a family that draws
+        (``draw`` is not None: a picture), every view of one that does not (haptics). Override to choose otherwise:
+        defining ``draw`` alone makes it 1."""
+        return 1 if self.draw(np.zeros(shape, np.float32)) is not None else views
+
+    def prediction_error(self, predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        """Squared errors of predictions (N, *shape) against the true senses (N, *shape), numpy, on the model's input
+        scale: ``gmn-eval predict`` sums them and divides by the number of true elements (its "per-element MSE").
+        Default: element against element, (predicted - truth)^2, shape (N, *shape). A family whose senses have no
+        order (a set of contacts, points) overrides it, e.g. with each element's squared distance to its nearest
+        match, so that a permuted but right prediction scores 0."""
+        return (np.asarray(predicted) - np.asarray(truth)) ** 2
 
     def nll(self, mean, senses, sigma: float):
         """Elementwise negative log-likelihood (N, *shape) in nats of ``senses`` under the renderer's ``mean``.

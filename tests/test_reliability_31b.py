@@ -391,3 +391,51 @@ def test_27_check_runs_the_familys_nll_and_draw(registry, methods, message):
     assert str(caught.value).startswith(message), str(caught.value)
     done = check_modality(registry.modalities["rgb"], "tiny")  # the built-ins pass, and say what was checked
     assert any(line.startswith("nll: ") for line in done) and any(line.startswith("draw: ") for line in done)
+
+
+class _Zeros:
+    """A stand-in for the GMN: every render and reconstruction is 0 (prediction_mse's only use of the model)."""
+
+    def generate(self, context, queries, scenes, batch):
+        return [torch.zeros(len(q), *m.shape) for q, m in zip(queries, self.modalities)]
+
+    def reconstruct(self, context, target, batch):
+        return [torch.zeros_like(t.senses) for t in target]
+
+
+def test_28_a_family_says_how_its_predictions_are_scored(registry, no_val_data):
+    from gmn_plugins.data.episodes import SceneSet
+    from gmn_plugins.data.format import read_manifest
+    from gmn_plugins.evaluation.prediction import prediction_mse
+
+    def sorted_error(self, predicted, truth):  # an unordered set: compare sorted values, not slot i with slot i
+        return (np.sort(predicted, axis=-1) - np.sort(truth, axis=-1)) ** 2
+
+    haptic = registry.modalities["haptic"]
+    as_set = vector_like(registry, prediction_error=sorted_error)
+    stats = read_manifest(no_val_data)["stats"]
+    model = _Zeros()
+    tables = {}
+    for name, modality in (("slots", haptic), ("set", as_set)):
+        scenes = SceneSet(no_val_data, "train", [registry.modalities["rgb"], modality], stats)
+        model.modalities = scenes.modalities
+        tables[name] = prediction_mse(model, scenes, scenes, context_views=1, num_scenes=2, samples=1)
+    assert tables["set"]["rgb"] == tables["slots"]["rgb"]  # the default: element against element, as before
+    truth = SceneSet(no_val_data, "train", [haptic], stats).senses(haptic, np.repeat([0, 1], 2), np.tile([1, 2], 2))
+    assert tables["slots"]["haptic"]["model"] == pytest.approx(float((truth.astype(np.float64) ** 2).mean()))
+    own = tables["set"]["haptic"]["own_mean"]
+    assert own != pytest.approx(tables["slots"]["haptic"]["own_mean"])  # the family's own measure was used
+    assert own < tables["slots"]["haptic"]["own_mean"]  # a set's sorted values are closer than its slots
+
+
+def test_31_a_family_says_how_many_context_views_a_generation_figure_gives(registry):
+    from types import SimpleNamespace
+
+    from gmn_plugins.evaluation.generation import default_context
+
+    drawn = vector_like(registry, draw=lambda self, sense: np.zeros((1, 4, 4), np.float32))
+    every = vector_like(registry, draw=lambda self, sense: np.zeros((1, 4, 4), np.float32),
+                        figure_context=lambda self, shape, views: views)  # fmt: skip
+    scenes = SimpleNamespace(views=7, modalities=[registry.modalities["rgb"], registry.modalities["haptic"], drawn,
+                                                  every])  # fmt: skip
+    assert default_context(scenes) == [1, 7, 1, 7]  # drawn: one view, as Fig. 1; unless the family says otherwise
