@@ -439,3 +439,40 @@ def test_31_a_family_says_how_many_context_views_a_generation_figure_gives(regis
     scenes = SimpleNamespace(views=7, modalities=[registry.modalities["rgb"], registry.modalities["haptic"], drawn,
                                                   every])  # fmt: skip
     assert default_context(scenes) == [1, 7, 1, 7]  # drawn: one view, as Fig. 1; unless the family says otherwise
+
+
+# ------------------------------------------------------------------------------------------- docs and tools: 32
+
+
+def test_32_info_counts_every_value_of_a_2d_sensor(registry, tmp_path, capsys):
+    assert registry.sensors["hand.trajectory"].shape == (25, 22)  # gmn-trajectory: a (T, D) minmax sensor
+    root = tmp_path / "d"
+    data_cli.main(["generate", "--out", str(root), "--scenes", "2", "--views", "2", "--shard-size", "2",
+                   "--workers", "1", "--sensors", "hand.trajectory", "--no-progress"])  # fmt: skip
+    capsys.readouterr()
+    code, out, err = cli(data_cli.main, ["info", str(root)], capsys)
+    assert code == 0, err
+    assert "stats hand.trajectory: 550 dims (25x22) over the train split" in out, out
+    code, out, err = cli(data_cli.main, ["info", str(root), "--json"], capsys)
+    assert json.loads(out)["stats"]["hand.trajectory"]["dims"] == 550
+
+
+def test_32_new_family_writes_a_family_that_passes_check(tmp_path, monkeypatch, capsys):
+    code, out, err = cli(plugins_cli.main, ["new", "gmn-tiles", "--dir", str(tmp_path), "--family"], capsys)
+    assert code == 0, err
+    root = tmp_path / "gmn-tiles"
+    assert {p.name for p in (root / "gmn_tiles").iterdir()} >= {"__init__.py", "nets.py", "tiles-luma.toml"}
+    info = root / "gmn_tiles-0.1.0.dist-info"  # installed as pip would: the package and its entry point
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gmn-tiles\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[gmn_plugins]\ntiles = gmn_tiles\n")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("GMN_LOAD_PLUGINS", "tiles")
+    code, out, err = cli(plugins_cli.main, ["check", "tiles-luma"], capsys)
+    assert code == 0, err
+    assert "ok  nll: " in out and "ok  draw: a sense and a prediction -> (1, 16, 16)" in out
+    assert "ok  sensor camera.tiles-luma: one MESE record, shape (16, 16) float32" in out
+    assert out.strip().endswith("tiles-luma: all checks passed")
+    registry = load_registry()
+    assert registry.modalities["tiles-luma"].family.name == "tiles-grid"
+    assert not [p.error for p in registry.plugins if p.error]
