@@ -1,10 +1,12 @@
 """``gmn-plugins check NAME``: the conformance check a modality plugin runs in its own CI (gymnasium ``check_env``
 style). It builds the modality's encoder and renderer from its family, runs them on random data of the declared
-shapes, and checks output shapes, dtypes, finiteness and that gradients flow.
+shapes, and checks output shapes, dtypes, finiteness and that gradients flow; then the family's likelihood (``nll``)
+on the renderer's output and, if the family draws, its pictures (``draw``).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .modality import Modality
@@ -55,7 +57,32 @@ def check_modality(modality: Modality, preset_name: str = "small", points: int =
     _expect(mean.requires_grad, "renderer output", "detached from z and the renderer's parameters")
     done.append(f"renderer: z {tuple(z.shape[1:])}, (N, {kind.encoded_dim}) -> mean {want[1:]}")
 
-    (r.square().mean() + mean.square().mean()).backward()
+    nll = family.nll(mean, senses, 1.0)
+    want = (points, *shape)
+    _expect(isinstance(nll, torch.Tensor), "family nll", f"expected a tensor, got {type(nll).__name__}")
+    _expect(tuple(nll.shape) == want, "family nll", f"expected the elementwise shape (N, *shape) = {want}, got "
+            f"{tuple(nll.shape)} (the engine sums it over the elements: a reduced or broadcast shape mis-scores)")
+    _expect(nll.dtype == torch.float32, "family nll", f"expected float32, got {nll.dtype}")
+    _expect(bool(torch.isfinite(nll).all()), "family nll", "not finite (mean, senses in [0, 1], sigma 1)")
+    _expect(nll.requires_grad, "family nll", "detached from the renderer's mean (no gradient can flow)")
+    other = family.nll(mean, torch.rand(points, *shape), 1.0)
+    _expect(not torch.equal(nll, other), "family nll", "the same for two different targets (it ignores the senses)")
+    done.append(f"nll: mean, senses {want[1:]}, sigma -> elementwise {want[1:]} float32, finite, depends on both")
+
+    for what, sense in (("a sense", senses[0]), ("a prediction", mean[0].detach())):
+        picture = family.draw(sense.numpy())
+        if picture is None:
+            break
+        _expect(isinstance(picture, np.ndarray) and picture.ndim == 3 and picture.shape[0] in (1, 3),
+                "family draw", f"of {what}: expected a (C, H, W) array with C 1 or 3, got "
+                f"{getattr(picture, 'shape', type(picture).__name__)}")  # fmt: skip
+        _expect(picture.dtype.kind == "f" and bool(np.isfinite(picture).all()) and picture.min() >= 0
+                and picture.max() <= 1, "family draw", f"of {what}: expected finite floats in [0, 1], got "
+                f"{picture.dtype} in [{picture.min():.3g}, {picture.max():.3g}]")  # fmt: skip
+    else:
+        done.append(f"draw: a sense and a prediction -> {tuple(picture.shape)} pictures in [0, 1]")
+
+    (r.square().mean() + mean.square().mean() + nll.mean()).backward()
     _expect(z.grad is not None and bool(z.grad.abs().sum() > 0), "renderer gradient", "no gradient reaches z")
     for part, module in (("encoder", encoder), ("renderer", renderer)):
         dead = [n for n, p in module.named_parameters() if p.grad is None and n != "rho"]

@@ -30,7 +30,14 @@ def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetC
 
 
 def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | torch.device = "cpu") -> GMN:
-    """The GMN of a spec, modality ids in the spec's order."""
+    """The GMN of a spec, modality ids in the spec's order. Raises ``SpecError`` (one line) when a family's encoder
+    or renderer class cannot be imported."""
+    for family in {id(m.family): m.family for m in modalities}.values():
+        try:
+            family.import_classes()
+        except ValueError as exc:  # a misspelt class path or a missing dependency: one line, not a traceback
+            raise SpecError(f"{exc} (modalities: {', '.join(m.name for m in modalities if m.family is family)})") \
+                from None  # fmt: skip
     infos = [ModalityInfo(m.name, m.family, m.shape, m.query_kind) for m in modalities]
     s = spec.model
     with torch.device(device):

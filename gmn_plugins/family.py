@@ -7,8 +7,10 @@ A **family** (``image``: (C, H, W); ``vector``: (D,); a plugin's ``sequence`` (T
 - its shape rule (``check_shape``) and how a modality's ``[slice]`` cuts a sensor's array (``slice``);
 - its model options (``options``: name -> allowed values, the first the default, e.g. ``vector_projection``);
 - the latent grid it asks for (``latent_grid``; images: H/4 x W/4);
-- how a sense or a prediction is drawn in sample grids and generation figures (``draw``);
-- its likelihood (``nll``: a Gaussian with the model's fixed σ by default).
+- how a sense or a prediction is drawn in sample grids and generation figures (``draw``), and so how many context
+  views a generation figure gives its modalities by default (``figure_context``);
+- its likelihood (``nll``: a Gaussian with the model's fixed σ by default);
+- how ``gmn-eval predict`` scores a prediction (``prediction_error``: per-element squared error by default).
 
 The engine calls these methods and never branches on a family's name or a tensor's rank. A plugin registers a
 ``Family`` (or an instance of a subclass that overrides some methods) through ``register_families``
@@ -17,8 +19,10 @@ The engine calls these methods and never branches on a family's name or a tensor
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
+import importlib.util
 import math
 from typing import Any
 
@@ -46,6 +50,60 @@ def _import(ref: str) -> Any:
     return target
 
 
+def reference_problem(ref: Any) -> str | None:
+    """What is wrong with a ``"module:attribute"`` reference, found without importing the module (a family's classes
+    import torch): a malformed string, a module that cannot be found, or an attribute its source does not define at
+    top level (checked only where the source can tell: no ``import *`` or module ``__getattr__``). None when it looks
+    right or is not a string."""
+    if not isinstance(ref, str):
+        return None
+    module, sep, name = ref.partition(":")
+    if not sep or not module or not name:
+        return f"expected 'module:Class', got {ref!r}"
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        return f"{ref!r}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+    except Exception as exc:  # a parent package that fails to import
+        return f"{ref!r}: importing its package raised {type(exc).__name__}: {' '.join(str(exc).split())}"
+    if spec is None:
+        return f"{ref!r}: no module named {module!r}"
+    if not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, "rb") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return None  # the import itself will say what is wrong, when a model is built
+    defined = set()
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                defined.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        else:  # names bound under if / try / with: anything bound anywhere at module level counts
+            defined.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+            defined.update(n.name for n in ast.walk(node) if isinstance(n, (ast.ClassDef, ast.FunctionDef)))
+            defined.update((a.asname or a.name).split(".")[0] for n in ast.walk(node)
+                           if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names)  # fmt: skip
+    if "__getattr__" in defined:
+        return None
+    first = name.split(".")[0]
+    if first not in defined:
+        import difflib
+
+        close = difflib.get_close_matches(first, sorted(d for d in defined if not d.startswith("_")), n=1)
+        hint = f" (did you mean {module}:{close[0]}?)" if close else ""
+        return f"{ref!r}: module {module} ({spec.origin}) defines no {first!r}{hint}"
+    return None
+
+
 def _options(value) -> dict[str, tuple]:
     return {str(k): tuple(v) for k, v in dict(value or {}).items()}
 
@@ -70,6 +128,23 @@ class Family:
     renderer: Any = attrs.field(eq=False)
     description: str = ""
     options: dict[str, tuple] = attrs.field(factory=dict, converter=_options, eq=False)
+
+    def reference_problems(self) -> list[str]:
+        """``encoder ...`` / ``renderer ...`` lines for class references that name nothing (``reference_problem``:
+        no import, so ``gmn-plugins list`` stays torch-free); empty when both look right."""
+        problems = [(part, reference_problem(ref)) for part, ref in (("encoder", self.encoder),
+                                                                      ("renderer", self.renderer))]  # fmt: skip
+        return [f"{part} {problem}" for part, problem in problems if problem]
+
+    def import_classes(self) -> None:
+        """Import the encoder and renderer classes; ``ValueError`` (one line naming the family and the reference)
+        when either cannot be imported."""
+        for part, ref in (("encoder", self.encoder), ("renderer", self.renderer)):
+            try:
+                resolve(ref)
+            except Exception as exc:
+                raise ValueError(f"family {self.name!r}: {part} {ref!r} cannot be imported: {type(exc).__name__}: "
+                                 f"{' '.join(str(exc).split())}") from None  # fmt: skip
 
     def encoder_class(self) -> type:
         """The encoder class (imported on first use)."""
@@ -134,6 +209,21 @@ class Family:
         """One sense or prediction ``(*shape)`` as a picture (C, H, W) float in [0, 1] with C in {1, 3}, or None
         when this family is not drawn (the default)."""
         return None
+
+    def figure_context(self, shape: tuple[int, ...], views: int) -> int:
+        """Context views of a modality of ``shape`` in a generation figure (``gmn-eval generate`` without
+        ``--context``), of the ``views`` a scene has. Default, as the paper's Fig. 1: one view of a family that draws
+        (``draw`` is not None: a picture), every view of one that does not (haptics). Override to choose otherwise:
+        defining ``draw`` alone makes it 1."""
+        return 1 if self.draw(np.zeros(shape, np.float32)) is not None else views
+
+    def prediction_error(self, predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        """Squared errors of predictions (N, *shape) against the true senses (N, *shape), numpy, on the model's input
+        scale: ``gmn-eval predict`` sums them and divides by the number of true elements (its "per-element MSE").
+        Default: element against element, (predicted - truth)^2, shape (N, *shape). A family whose senses have no
+        order (a set of contacts, points) overrides it, e.g. with each element's squared distance to its nearest
+        match, so that a permuted but right prediction scores 0."""
+        return (np.asarray(predicted) - np.asarray(truth)) ** 2
 
     def nll(self, mean, senses, sigma: float):
         """Elementwise negative log-likelihood (N, *shape) in nats of ``senses`` under the renderer's ``mean``.

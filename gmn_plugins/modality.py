@@ -23,16 +23,27 @@ MINMAX_FLOOR = 0.1  # smallest min-max range width, in the sensor's units (mese_
 INPUT_CLIP = 3.0
 
 
-def _pairs(value) -> tuple[tuple[float, float], ...] | None:
-    return None if value is None else tuple((float(lo), float(hi)) for lo, hi in value)
+def _pairs(value, sensor: Sensor) -> tuple[tuple[float, float], ...] | None:
+    """A sensor of shape S takes one (lo, hi) pair per value: an array of shape (*S, 2), or flattened (prod(S), 2)
+    in C order; stored flattened, as a tuple of float pairs. ``ValueError`` for any other shape."""
+    if value is None:
+        return None
+    size, shape = int(np.prod(sensor.shape)), tuple(sensor.shape)
+    allowed = sorted({(size, 2), (*shape, 2)}, key=len)
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = None  # ragged, or not numbers
+    if array is None or array.shape not in allowed:
+        what = f"shape {array.shape}" if array is not None else "ragged or non-numeric values"
+        raise ValueError(f"{sensor.name}: physical_range has {what}; shape {shape} needs "
+                         f"{' or '.join(map(str, allowed))}: one (lo, hi) pair per value")
+    return tuple((float(lo), float(hi)) for lo, hi in array.reshape(size, 2))
 
 
 def _check_physical_range(sensor: Sensor, attribute, value) -> None:
     if value is None:
         return
-    if len(value) != int(np.prod(sensor.shape)):
-        raise ValueError(f"{sensor.name}: physical_range has {len(value)} (lo, hi) pairs, shape {sensor.shape} needs "
-                         f"{int(np.prod(sensor.shape))}")  # fmt: skip
     bad = [i for i, (lo, hi) in enumerate(value) if not lo < hi]
     if bad:
         raise ValueError(f"{sensor.name}: physical_range needs lo < hi, not so at dimensions {bad[:10]}")
@@ -49,10 +60,11 @@ class Sensor:
     ``normalization`` (see ``normalize``): ``"uint8"`` maps 0..255 to [0, 1]; ``"minmax"`` maps the per-dimension
     training-split min/max to [-1, 1] (mese_environment_reference.md §3.5), floored by ``physical_range`` and clipped
     to ±``INPUT_CLIP``; ``"none"`` keeps the values.
-    ``physical_range``: None, or one (lo, hi) pair per value of the flattened (C-order) ``shape``, in the sensor's
-    ``units``, lo < hi: the span the quantity can physically take (joint limits, force limits, ...). It floors the
-    width of a ``minmax`` range, so a dimension that barely varies in the training data cannot blow up an input that
-    varies elsewhere. Stored as a tuple of float pairs (hashable; ``ValueError`` for a wrong count or lo >= hi).
+    ``physical_range``: None, or one (lo, hi) pair per value of ``shape``, as an array (*shape, 2) or flattened in
+    C order (prod(shape), 2), in the sensor's ``units``, lo < hi: the span the quantity can physically take (joint
+    limits, force limits, ...). It floors the width of a ``minmax`` range, so a dimension that barely varies in the
+    training data cannot blow up an input that varies elsewhere. Stored flattened, as a tuple of float pairs
+    (hashable; ``ValueError`` for any other shape, or lo >= hi).
     ``index_names``: None, or one name per value of the flattened ``shape`` (what each index is, e.g. the 132
     haptic values' joint, actuator and site names), shown by ``gmn-plugins sensors NAME``.
     ``step``: None, or ``step(rig, k)``, called after every physics step k of a view's simulation by a rig that
@@ -70,7 +82,8 @@ class Sensor:
     normalization: Literal["uint8", "minmax", "none"] = "none"
     description: str = ""
     physical_range: tuple[tuple[float, float], ...] | None = attrs.field(
-        default=None, converter=_pairs, validator=_check_physical_range, repr=False
+        default=None, converter=attrs.Converter(_pairs, takes_self=True), validator=_check_physical_range,
+        repr=False
     )
     index_names: tuple[str, ...] | None = attrs.field(default=None, converter=lambda v: None if v is None else tuple(v),
                                                       repr=False)  # fmt: skip

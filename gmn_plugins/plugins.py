@@ -19,6 +19,7 @@ import linecache
 import os
 import re
 import sys
+import tomllib
 import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -76,7 +77,8 @@ def _where(exc: BaseException, module_name: str) -> str:
 
 def _failure(exc: BaseException, module_name: str) -> str:
     """``Type: message (FILE:LINE)``, one line."""
-    return _one_line(f"{type(exc).__name__}: {exc}{_where(exc, module_name)}")
+    text = f": {exc}" if str(exc) else ""  # KeyboardInterrupt has no message
+    return _one_line(f"{type(exc).__name__}{text}{_where(exc, module_name)}")
 
 
 def _defined_at(function) -> str:
@@ -112,10 +114,15 @@ def _plugin_manager() -> tuple[pluggy.PluginManager, list[PluginStatus]]:
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
-        except Exception as exc:  # a broken plugin must not take the others down
+        except BaseException as exc:  # a broken plugin must not take the others down, whatever it raises (sys.exit)
             status.errors.append(PluginError(_failure(exc, ep.module)))
             continue
         _check_hooks(pm, plugin, status)
+    names = sorted({ep.name for ep in found if not _builtin(ep)})
+    for name in sorted((allowed or set()) - {ep.name for ep in found}):  # a misspelt name loads nothing: say so
+        hint = _closest(name, names) or (f"; installed: {', '.join(names)}" if names else "; none is installed")
+        statuses.append(PluginStatus(name, "?", "?", "GMN_LOAD_PLUGINS", [PluginError(
+            f"GMN_LOAD_PLUGINS names {name!r}, but no installed plugin has that entry point name{hint}")]))  # fmt: skip
     return pm, statuses
 
 
@@ -149,7 +156,7 @@ def _call(pm: pluggy.PluginManager, hook_name: str, statuses: dict[str, PluginSt
         status = statuses[impl.plugin_name]
         try:
             impl.function(register=register_for(status))
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt of a plugin's hook included
             module_name = getattr(impl.plugin, "__name__", type(impl.plugin).__module__)
             status.errors.append(PluginError(f"{hook_name}: {_failure(exc, module_name)}"))
 
@@ -158,10 +165,21 @@ def _identify(kind: str, item) -> tuple[str, str]:
     """(name, file) of a registered item, as far as it can be told: a modality file's ``name`` field (else its stem)."""
     if kind != "modality" or isinstance(item, (ModalitySpec, ModalityFile)):
         return str(getattr(item, "name", item)), ""
+    path = Path(str(item))
     try:
-        return read_modality_file(Path(str(item))).name, str(item)
+        return read_modality_file(path).name, str(item)
     except Exception:
-        return Path(str(item)).stem, str(item)
+        pass
+    try:  # an invalid file still names its modality, mostly: the error must reach whoever asks for that name
+        text = path.read_text(errors="replace")
+    except OSError:
+        return path.stem, str(item)
+    try:
+        name = tomllib.loads(text).get("name")
+    except ValueError:
+        found = re.search(r"""^[ \t]*name[ \t]*=[ \t]*(?:"([^"\n]*)"|'([^'\n]*)')""", text, re.MULTILINE)
+        name = found and (found.group(1) if found.group(1) is not None else found.group(2))
+    return (name if isinstance(name, str) and name else path.stem), str(item)
 
 
 def _recorded(kind: str, status: PluginStatus, register_one):
@@ -222,6 +240,8 @@ def load_registry() -> Registry:
             path = ""
 
             def family_of(name: str) -> Family:
+                if name in broken_families:
+                    raise SpecError(f"family: family {name!r} is broken: {broken_families[name]}")
                 if name not in registry.families:
                     raise SpecError(f"family: unknown family {name!r}; installed: {', '.join(sorted(registry.families))}")
                 return registry.families[name]
@@ -266,8 +286,22 @@ def load_registry() -> Registry:
 
         return _recorded("sensor", status, register)
 
+    broken_families: dict[str, str] = {}
+
+    def family_register(status: PluginStatus):
+        def register(item) -> None:
+            if not isinstance(item, Family):
+                raise TypeError(f"expected a Family, got {type(item).__name__}")
+            problems = item.reference_problems()  # a misspelt class path: refused here, not at the first model
+            if problems:
+                broken_families.setdefault(item.name, "; ".join(problems))
+                raise ValueError("; ".join(problems))
+            claim("family", registry.families, [item], status)
+
+        return _recorded("family", status, register)
+
     _call(pm, "register_query_kinds", statuses, simple_register("query", registry.query_kinds, QueryKind))
     _call(pm, "register_sensors", statuses, sensor_register)
-    _call(pm, "register_families", statuses, simple_register("family", registry.families, Family))
+    _call(pm, "register_families", statuses, family_register)
     _call(pm, "register_modalities", statuses, modality_register)
     return registry

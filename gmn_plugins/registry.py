@@ -81,7 +81,9 @@ class Registry:
         for i, name in enumerate(names):
             if name not in self.modalities:
                 installed = sorted(self.modalities)
-                raise SpecError(f"{file}: modalities[{i}]: unknown modality {name!r}{_closest(name, installed)}"
+                own = any(e.concerns(name) for p in self.plugins for e in p.errors)  # its own error says it all
+                closest = "" if own else _closest(name, installed)
+                raise SpecError(f"{file}: modalities[{i}]: unknown modality {name!r}{closest}"
                                 f"{self.broken_hint(name)}; installed: {', '.join(installed)}")  # fmt: skip
             out.append(self.modalities[name])
         return out

@@ -12,6 +12,9 @@
         fingertips-mask.toml            the modality of the sensor above
       tests/test_plugin.py              passes as generated once the package is installed (pip install ./gmn-fingertips)
 
+and with ``--family`` also a model family for 2-d senses (``fingertips-grid``: ``nets.py`` holds its encoder and
+renderer), a camera sensor of that shape and its modality ``fingertips-luma`` (``fingertips-luma.toml``).
+
 The distribution is NAME, the import package NAME with ``-`` -> ``_``, the entry point and the prefix of the example
 sensor and modality names NAME without a leading ``gmn-`` (``fingertips``): unique names, so that two scaffolded
 packages installed together do not collide.
@@ -238,6 +241,116 @@ def test_a_tiny_spec_with_every_modality_dry_runs(registry, tmp_path):
 ''')
 
 
+FAMILY_INIT = Template('''
+
+# ------------------------------------------------------------------------------------------------------------------
+# A model family (gmn-plugins new --family): senses of shape (H, W), the networks in nets.py. The contract of each
+# method: docs/writing-a-modality-plugin.md of gmn-plugins, section 13; `gmn-plugins check $short-luma` checks it.
+
+import math
+
+from gmn_plugins.family import Family
+
+SIZE = 16
+
+
+def record_luma(rig) -> np.ndarray:
+    """(16, 16) float32 luminance in [0, 1] of the camera view: its RGB averaged over channels and 4x4 pixels."""
+    rgb = rig.render("rgb", size=(64, 64)).astype(np.float32) / 255.0
+    return rgb.mean(0).reshape(SIZE, 4, SIZE, 4).mean((1, 3)).astype(np.float32)
+
+
+LUMA = Sensor(
+    name="camera.$short-luma",
+    shape=(SIZE, SIZE),
+    dtype="float32",
+    units="luminance in [0, 1]",
+    query="camera",
+    record=record_luma,
+    normalization="none",  # already in [0, 1]
+    description="Luminance of the camera view, 16x16",
+)
+SENSORS.append(LUMA)
+
+
+class GridFamily(Family):
+    """Senses (H, W): an H/4 x W/4 latent grid, a Gaussian likelihood, drawn as grey pictures."""
+
+    def latent_grid(self, shape):
+        return (max(1, shape[0] // 4), max(1, shape[1] // 4))
+
+    def draw(self, sense):
+        """A sense or a prediction (H, W) as a picture (1, H, W), float in [0, 1] (or None: not drawn)."""
+        return np.clip(np.asarray(sense, np.float32), 0.0, 1.0)[None]
+
+    def nll(self, mean, senses, sigma):
+        """Elementwise negative log-likelihood in nats, (N, H, W) float32 like ``mean`` and ``senses``: never summed
+        or averaged here (the engine sums it over the elements of the targets)."""
+        return 0.5 * ((senses - mean) / sigma) ** 2 + (math.log(sigma) + 0.5 * math.log(2 * math.pi))
+
+
+GRID = GridFamily("$short-grid", 2, "$module.nets:GridEncoder", "$module.nets:GridRenderer",
+                  "senses (H, W); latent grid H/4 x W/4")
+
+
+@hookimpl
+def register_families(register):
+    register(GRID)
+''')
+
+FAMILY_NETS = Template('''\
+"""The networks of the family $short-grid (torch): imported only when a model is built, since the family names them
+as "module:Class"."""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from gmn_plugins.models.encoders import Encoder, broadcast_query
+from gmn_plugins.models.renderers import Renderer
+
+
+class GridEncoder(Encoder):
+    """(N, H, W) senses and (N, Q) encoded queries -> (N, r, h, w) on the latent grid: a strided conv, resized to
+    the grid, the query joined, one conv."""
+
+    def __init__(self, shape, preset, grid, query_dim):
+        super().__init__(preset.r_channels, grid)
+        r, self.grid = preset.r_channels, tuple(grid)
+        self.down = nn.Conv2d(1, r, 4, stride=4)
+        self.mix = nn.Conv2d(r + query_dim, r, 3, padding=1)
+
+    def forward(self, senses, queries):
+        x = F.relu(self.down(senses[:, None]))
+        x = F.interpolate(x, size=self.grid, mode="bilinear", align_corners=False)
+        return F.relu(self.mix(torch.cat([x, broadcast_query(queries, self.grid)], 1)))
+
+
+class GridRenderer(Renderer):
+    """The shared ConvLSTM canvas (N, hidden, h, w), decoded by ``self.decoder`` (a 1x1 conv) and resized: the
+    mean (N, H, W), float32, the senses' own shape."""
+
+    def __init__(self, shape, preset, grid, query_dim):
+        super().__init__(preset, grid, query_dim)
+        self.size = tuple(shape)
+        self.decoder = nn.Conv2d(preset.hidden, 1, 1)
+
+    def forward(self, z, queries, scene):
+        canvas = super().forward(z, queries, scene)
+        return F.interpolate(canvas, size=self.size, mode="bilinear", align_corners=False)[:, 0]
+''')
+
+FAMILY_TOML = Template('''\
+# A modality of the family $short-grid (__init__.py): the sensor camera.$short-luma, whole.
+name = "$short-luma"
+description = "Luminance of the camera view, 16x16, a 2-d sense"
+sensor = "camera.$short-luma"
+query = "camera"
+family = "$short-grid"
+shape = [16, 16]
+''')
+
+
 def package_names(name: str) -> tuple[str, str]:
     """(import package, short name) of a distribution name: ``gmn-fingertips`` -> (``gmn_fingertips``,
     ``fingertips``). Raises ``ValueError`` (one line) for a name that cannot be a plugin package."""
@@ -251,13 +364,20 @@ def package_names(name: str) -> tuple[str, str]:
     return module, short
 
 
-def new_package(name: str, dest: Path) -> Path:
+def new_package(name: str, dest: Path, family: bool = False) -> Path:
     """Write a plugin package skeleton into ``dest/name`` and return its path (see the module docstring).
+    ``family``: also a model family for 2-d senses (H, W) (``NAME-grid``: networks in ``MODULE/nets.py``), a camera
+    sensor of that shape and its modality ``NAME-luma`` (``gmn-plugins new NAME --family``).
 
-    ``dest`` is made if missing. Raises ``ValueError`` (one line) for an invalid name or when ``dest/name`` exists.
+    ``dest`` is made if missing. Raises ``ValueError`` (one line) for an invalid name, when ``dest`` (or a directory
+    above it) is a file, or when ``dest/name`` exists.
     """
     module, short = package_names(name)
-    root = Path(dest) / name
+    dest = Path(dest)
+    blocking = next((p for p in (dest, *dest.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:  # the user's --dir, not the machine: one line, exit 2
+        raise ValueError(f"--dir {dest}: {blocking} is a file, not a directory: choose a directory")
+    root = dest / name
     if root.exists() or root.is_symlink():
         raise ValueError(f"{root} already exists: choose another name or directory")
     values = {"name": name, "module": module, "short": short}
@@ -269,6 +389,10 @@ def new_package(name: str, dest: Path) -> Path:
         f"{module}/{short}-mask.toml": MASK_TOML,
         "tests/test_plugin.py": TEST,
     }
+    if family:
+        contents[f"{module}/__init__.py"] = Template(INIT.template + FAMILY_INIT.template)
+        contents[f"{module}/nets.py"] = FAMILY_NETS
+        contents[f"{module}/{short}-luma.toml"] = FAMILY_TOML
     for relative, template in contents.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,9 @@ MAX_BATCH_SCENES = 1024  # scenes per training step (paper: 12)
 MAX_LR = 1.0  # Adam moves every parameter by about lr per step: past 1 a run diverges at once (specs: 1e-4, 1e-3)
 MAX_PROCESSES = 1024  # data.workers, data.loader_workers and train.threads
 MAX_LATENT_GRID = 256  # model.latent_grid h and w (images: H/4; v4 at 64x64: 16)
+MAX_STEPS = 100_000_000  # train.steps and every step count or period (paper: ~1M steps; 1e8 is years on a GPU)
+MAX_SIGMA = 100.0  # model.sigma, train.sigma_start: inputs lie in [-3, 3]; a std 30x wider learns nothing (paper: 1)
+MAX_BETA = 1000.0  # train.beta, train.beta_start: the KL's weight (paper: 0.1 -> 1; beta-VAEs use up to ~250)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -512,7 +515,10 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     within(d.workers, 0, "data.workers", MAX_PROCESSES)
     within(d.loader_workers, 0, "data.loader_workers", MAX_PROCESSES)
     for field in ("steps", "checkpoint_every", "log_every"):
-        within(getattr(t, field), 1, f"train.{field}")
+        within(getattr(t, field), 1, f"train.{field}", MAX_STEPS)
+    for field, value in (("train.out", t.out), ("data.dir", d.dir)):
+        if not value.strip():  # an empty path is the current directory: never write a run or dataset there unasked
+            problems.append(f"{file}: {field}: must not be empty (give a directory, e.g. \".\" for this one)")
     within(t.batch_scenes, 1, "train.batch_scenes", MAX_BATCH_SCENES)
     within(t.max_targets, 1, "train.max_targets", MAX_VIEWS)
     within(t.threads, 0, "train.threads", MAX_PROCESSES)
@@ -520,22 +526,23 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     if grid is not None and not (len(grid) == 2 and all(1 <= g <= MAX_LATENT_GRID for g in grid)):
         problems.append(f"{file}: model.latent_grid: expected [h, w] with 1 <= h, w <= {MAX_LATENT_GRID}, got "
                         f"{_show(grid)}")  # fmt: skip
-    if spec.model.sigma <= 0:
-        problems.append(f"{file}: model.sigma: must be > 0, got {spec.model.sigma}")
+    if not 0 < spec.model.sigma <= MAX_SIGMA:
+        problems.append(f"{file}: model.sigma: must be > 0 and <= {MAX_SIGMA:g}, got {spec.model.sigma}")
     if not 0 < t.lr <= MAX_LR:
         problems.append(f"{file}: train.lr: must be > 0 and <= {MAX_LR}, got {t.lr}")
     if t.lr_end is not None and not 0 < t.lr_end <= MAX_LR:
         problems.append(f"{file}: train.lr_end: must be > 0 and <= {MAX_LR}, got {_show(t.lr_end)}")
-    if t.sigma_start is not None and not t.sigma_start > 0:
-        problems.append(f"{file}: train.sigma_start: must be > 0, got {_show(t.sigma_start)}")
-    within(t.lr_anneal_steps, 0, "train.lr_anneal_steps")
-    within(t.sigma_anneal_steps, 0, "train.sigma_anneal_steps")
-    for field in ("clip", "beta", "beta_start"):
-        within(getattr(t, field), 0.0, f"train.{field}")
-    within(t.beta_anneal_steps, 0, "train.beta_anneal_steps")
+    if t.sigma_start is not None and not 0 < t.sigma_start <= MAX_SIGMA:
+        problems.append(f"{file}: train.sigma_start: must be > 0 and <= {MAX_SIGMA:g}, got {_show(t.sigma_start)}")
+    within(t.lr_anneal_steps, 0, "train.lr_anneal_steps", MAX_STEPS)
+    within(t.sigma_anneal_steps, 0, "train.sigma_anneal_steps", MAX_STEPS)
+    within(t.clip, 0.0, "train.clip")
+    for field in ("beta", "beta_start"):
+        within(getattr(t, field), 0.0, f"train.{field}", MAX_BETA)
+    within(t.beta_anneal_steps, 0, "train.beta_anneal_steps", MAX_STEPS)
     within(t.kl_balance, 0.0, "train.kl_balance", 1.0)
-    within(t.eval_every, 0, "train.eval_every")
-    within(t.keep_every, 0, "train.keep_every")
+    within(t.eval_every, 0, "train.eval_every", MAX_STEPS)
+    within(t.keep_every, 0, "train.keep_every", MAX_STEPS)
     if t.keep_every > 0 and t.checkpoint_every > 0 and t.keep_every % t.checkpoint_every:  # else one line above
         problems.append(f"{file}: train.keep_every: must be a multiple of train.checkpoint_every "
                         f"({t.checkpoint_every}), got {t.keep_every}")  # fmt: skip
@@ -556,6 +563,20 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
                             f"100000], got {_show(d.hand.hull_vertices)}")
     if problems:
         raise SpecError("\n".join(problems))
+
+
+def notices(spec: ExperimentSpec, file: str) -> list[str]:
+    """Lines ``FILE: field: ...`` for settings that are valid but do less than they say (the run goes on):
+    ``train.eval_every`` without validation scenes, a ``train.batch_scenes`` larger than the training split."""
+    t, d = spec.train, spec.data
+    lines = []
+    if t.eval_every and not d.val_scenes:
+        lines.append(f"{file}: train.eval_every: {t.eval_every}, but data.val_scenes = 0: this run never validates "
+                     f"(no val.jsonl); set data.val_scenes > 0, or train.eval_every = 0 to silence this")  # fmt: skip
+    if t.batch_scenes > d.train_scenes:
+        lines.append(f"{file}: train.batch_scenes: {t.batch_scenes} is more than the {d.train_scenes} training scenes "
+                     f"(data.train_scenes): each step uses all {d.train_scenes}")  # fmt: skip
+    return lines
 
 
 def load_spec(path: str | os.PathLike, overrides: list[str] = ()) -> ExperimentSpec:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
@@ -31,7 +32,7 @@ from .mese.generate import generate
 from .files import atomic_write
 from .modality import Modality
 from .registry import Registry
-from .spec import ExperimentSpec, SpecError, to_dict
+from .spec import ExperimentSpec, SpecError, notices, to_dict
 from .threads import ThreadChooser, set_threads
 from .allocator import configure as configure_malloc
 from .models.convdraw import ConvDraw, noise_slots
@@ -64,6 +65,31 @@ def sigma_at(spec: ExperimentSpec, step: int) -> float:
     t = spec.train
     sigma = spec.model.sigma
     return sigma if t.sigma_start is None else _linear(t.sigma_start, sigma, t.sigma_anneal_steps, step)
+
+
+def blowup_cause(spec: ExperimentSpec, row: dict, previous: dict | None) -> str:
+    """``likely cause: SETTING (what the metrics show)`` for a non-finite loss: ``row`` is the step's metrics
+    (``nll_per_dim``, ``kl_per_scene``, ``beta``), ``previous`` the last finite step's (None at a run's first step).
+    The KL term (beta x KL) non-finite while the likelihood is finite, or the larger part of the last finite loss,
+    points to ``train.beta`` (and ``beta_start``); else the likelihood points to ``train.lr`` and ``model.sigma``."""
+    t = spec.train
+    nll, kl = row["nll_per_dim"], row["kl_per_scene"]
+    shown = f"nll_per_dim {nll:.4g}, kl_per_scene {kl:.4g}, beta {row['beta']:.4g}"
+    if previous is not None:
+        shown += (f"; at step {previous['step']}: nll_per_dim {previous['nll_per_dim']:.4g}, kl_per_scene "
+                  f"{previous['kl_per_scene']:.4g}, loss {previous['loss']:.4g}")  # fmt: skip
+    if math.isfinite(nll) and not math.isfinite(kl):
+        kl_led = True
+    elif not math.isfinite(nll) and math.isfinite(kl):
+        kl_led = False
+    else:  # both (the weights themselves): which term made most of the last finite loss
+        kl_term = previous["beta"] * previous["kl_per_scene"] if previous is not None else 0.0
+        kl_led = previous is not None and abs(previous["loss"] - kl_term) < kl_term  # per scene: |nll| < beta KL
+    if kl_led:
+        return (f"likely cause: train.beta = {t.beta:g} (beta_start = {t.beta_start:g}) too large, or train.lr = "
+                f"{t.lr:g} too large for it (the KL term grew past the likelihood: {shown})")  # fmt: skip
+    return (f"likely cause: train.lr = {t.lr} too large or model.sigma = {spec.model.sigma} too small (the "
+            f"likelihood term blew up: {shown})")  # fmt: skip
 
 
 def to_memory_format(model: torch.nn.Module, name: str) -> torch.nn.Module:
@@ -187,6 +213,9 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     """
     modalities = registry.resolve(spec.modalities, spec_file)
     world = world_from_env()
+    if world.main:
+        for line in notices(spec, spec_file):
+            print(line, file=sys.stderr)
     device = resolve_device(spec, spec_file)
     out = Path(spec.train.out)
     with ExitStack() as stack:
@@ -215,6 +244,10 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
     ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     if ckpt is not None:  # before any data is made: a resume with other settings is refused at once
         check_compatible(ckpt, spec_dict, identities, ckpt_path)
+        if ckpt["step"] > spec.train.steps and world.main:
+            print(f"{spec_file}: train.steps: {spec.train.steps} is below the step {ckpt['step']} of {ckpt_path}: "
+                  f"nothing to train, the run stays at step {ckpt['step']} (a run never goes back; train into "
+                  f"another train.out)", file=sys.stderr)  # fmt: skip
     agree(world, spec_dict, "the spec", spec_file)
     agree(world, ckpt["step"] if ckpt is not None else 0, f"the step to resume from ({ckpt_path})", spec_file)
     t0 = time.perf_counter()
@@ -303,7 +336,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
             save_checkpoint(kept_checkpoint(out, step), payload)
         save_checkpoint(ckpt_path, payload)
 
-    rows, step_times = [], []
+    rows, step_times, previous = [], [], None
     bar = tqdm(total=spec.train.steps, initial=step, desc=f"train {spec.name}", unit="step", disable=not progress,
                dynamic_ncols=True)  # fmt: skip
     model.train()
@@ -355,9 +388,10 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
         if not math.isfinite(last["loss"]):
             saved = max(resumed_from, (step - 1) // spec.train.checkpoint_every * spec.train.checkpoint_every)
             kept = f"the checkpoint of step {saved} is intact" if saved else "no checkpoint was written"
-            raise SpecError(f"{spec_file}: train: the loss became {last['loss']} at step {step} ({kept}); likely "
-                            f"cause: train.lr = {spec.train.lr} too large or model.sigma = {spec.model.sigma} too "
-                            f"small; change it and train into another train.out")  # fmt: skip
+            raise SpecError(f"{spec_file}: train: the loss became {last['loss']} at step {step} ({kept}); "
+                            f"{blowup_cause(spec, last, previous)}; change it and train into another "
+                            f"train.out")  # fmt: skip
+        previous = last
         rows.append(last)
         bar.set_postfix(elbo=f"{last['neg_elbo_per_dim']:.4f}", nll=f"{last['nll_per_dim']:.4f}",
                         kl=f"{last['kl_per_scene']:.1f}")  # fmt: skip

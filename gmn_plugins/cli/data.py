@@ -130,8 +130,8 @@ def _info(args: argparse.Namespace) -> None:
         info["stats"] = {}
         for key, s in manifest["stats"].items():
             lo, hi = np.array(s["min"]), np.array(s["max"])
-            info["stats"][key] = {"dims": len(lo), "min": float(lo.min()), "max": float(hi.max()),
-                                  "dims_below_range_floor_0.1": int(((hi - lo) < 0.1).sum())}  # fmt: skip
+            info["stats"][key] = {"dims": int(lo.size), "shape": list(lo.shape), "min": float(lo.min()),
+                                  "max": float(hi.max()), "dims_below_range_floor_0.1": int(((hi - lo) < 0.1).sum())}
         info["bytes"] = sum(p.stat().st_size for p in root.glob(SHARD_GLOB))
         info["packed_bytes"] = sum(p.stat().st_size for p in root.glob(f"{PACKED}/*/*.npy"))
     if args.json:
@@ -155,7 +155,8 @@ def _info(args: argparse.Namespace) -> None:
               f"normalization {s['normalization']}")  # fmt: skip
     print("arrays per scene: " + ", ".join(f"{k} {tuple(v)}" for k, v in sorted(info["shapes_per_scene"].items())))
     for key, s in info["stats"].items():
-        print(f"stats {key}: {s['dims']} dims over the train split, min {s['min']:.4g}, max {s['max']:.4g}, "
+        shape = f" ({'x'.join(map(str, s['shape']))})" if len(s["shape"]) > 1 else ""
+        print(f"stats {key}: {s['dims']} dims{shape} over the train split, min {s['min']:.4g}, max {s['max']:.4g}, "
               f"{s['dims_below_range_floor_0.1']} dims with range < 0.1 (floored)")  # fmt: skip
 
 

@@ -246,8 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     g = sub.add_parser("generate", parents=[common], help="cross-modal generation at a 4x4 viewpoint grid, Fig. 1")
     g.add_argument("--scene", type=int, default=0, help="validation scene")
     g.add_argument("--samples", type=int, default=3, help="samples of z from the prior")
-    g.add_argument("--context", help="NAME=K,...: the first K views of each named modality (default: all views of "
-                                     "vector modalities, one view of image modalities, as Fig. 1)")  # fmt: skip
+    g.add_argument("--context", help="NAME=K,...: the first K views of each named modality, 0 for the others "
+                   "(default: as each modality's family says, Family.figure_context: one view of a family that draws, "
+                   "e.g. images, all views of the others, e.g. haptics, as Fig. 1; the JSON lists the counts used)")
     m = sub.add_parser("missing", parents=[common], help="missing-modality robustness, paper Fig. 5")
     m.add_argument("--scenes", type=int, default=96, help="validation scenes")
     m.add_argument("--sizes", type=_ints, help="A,B: the combinations of val_missing (default: the run's)")

@@ -158,11 +158,11 @@ def _check(registry, name: str, preset: str, record: bool) -> None:
     print(f"{name}: all checks passed")
 
 
-def _new(name: str, directory: str) -> None:
+def _new(name: str, directory: str, family: bool = False) -> None:
     from ..scaffold import new_package  # imported here: the other commands need nothing of it
 
     try:
-        path = new_package(name, Path(directory))
+        path = new_package(name, Path(directory), family)
     except ValueError as exc:
         print(f"gmn-plugins new: {' '.join(str(exc).split())}", file=sys.stderr)
         sys.exit(2)
@@ -188,10 +188,12 @@ def main(argv: list[str] | None = None) -> None:
     new = sub.add_parser("new", help="write a plugin package skeleton DIR/NAME to start from")
     new.add_argument("name")
     new.add_argument("--dir", default=".", help="where to create it (default: the current directory)")
+    new.add_argument("--family", action="store_true", help="also a model family (its encoder, renderer, nll and "
+                     "draw) for 2-d senses, with a sensor and a modality that use it")
     args = parser.parse_args(argv)
     with user_errors():  # a closed pipe (| head) ends quietly
         if args.command == "new":
-            _new(args.name, args.dir)
+            _new(args.name, args.dir, args.family)
             return
         registry = load_registry()
         if args.command == "list":

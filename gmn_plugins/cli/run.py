@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from . import user_errors
 from ..plugins import load_registry
-from ..spec import load_spec
+from ..spec import load_spec, notices
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +27,13 @@ def main(argv: list[str] | None = None) -> None:
         from ..train import train
 
         if args.dry_run:  # the checks a run makes before it starts, the availability of train.device included
+            from ..experiment import dataset_config
+            from ..mese.generate import check_request
+
+            for line in notices(spec, args.spec):
+                print(line, file=sys.stderr)
             device = resolve_device(spec, args.spec)
+            check_request(Path(spec.data.dir), dataset_config(spec, modalities), registry)  # the hand file, sensors
             model = build_model(spec, modalities, device="meta")
             print(f"experiment: {spec.name}  inference: {spec.model.inference}  preset: {spec.model.preset}  "
                   f"device: {device}")

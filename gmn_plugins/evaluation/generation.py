@@ -51,9 +51,9 @@ def true_views(scenes: SceneSet, scene: int, modality: int, queries: np.ndarray,
 
 
 def default_context(scenes: SceneSet) -> list[int]:
-    """Context views per modality as in Fig. 1: one view of each drawn modality (``Family.draw``: the images), every
-    view of the others (haptics)."""
-    return [1 if drawable(m) else scenes.views for m in scenes.modalities]
+    """Context views per modality, as each one's family says (``Family.figure_context``): by default as in Fig. 1,
+    one view of each drawn modality (``Family.draw``: the images), every view of the others (haptics)."""
+    return [min(max(0, int(m.family.figure_context(m.shape, scenes.views))), scenes.views) for m in scenes.modalities]
 
 
 def generated_modalities(modalities) -> list[int]:

@@ -16,7 +16,9 @@ scene and the prior P(z | C) has not yet caught up with the posterior; when it i
 renderer has not learnt the scene either (docs/reproducing-the-paper.md, "Does the quickstart visibly learn?").
 
 Errors are on the model's input scale (images in [0, 1]; ``minmax`` sensors in [-1, 1]), per element, averaged over
-the targets of all scenes; ``gain`` = 1 - model / own_mean.
+the targets of all scenes; ``gain`` = 1 - model / own_mean. Each modality's family scores its predictions
+(``Family.prediction_error``): the squared error of element i against element i by default, another measure for
+a family whose senses have no order (a set), so that slot i of a render is not scored against slot i of the data.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ def prediction_mse(model: GMN, scenes: SceneSet, reference: SceneSet, context_vi
             predicted = np.mean([r[i].cpu().numpy() for r in renders], axis=0)
             reconstructed = np.mean([r[i].cpu().numpy() for r in reconstructions], axis=0)
             own = scenes.senses(m, np.full(views, scene), np.arange(views)).mean(0)
-            sums[m.name] += [((predicted - truth) ** 2).sum(), ((own - truth) ** 2).sum(),
-                             ((dataset_means[m.name] - truth) ** 2).sum(), ((reconstructed - truth) ** 2).sum()]
+            error = m.family.prediction_error  # element against element by default; a set family its own way
+            sums[m.name] += [error(predicted, truth).sum(), error(np.broadcast_to(own, truth.shape), truth).sum(),
+                             error(np.broadcast_to(dataset_means[m.name], truth.shape), truth).sum(),
+                             error(reconstructed, truth).sum()]  # fmt: skip
             counts[m.name] += truth.size
     for name, (model_sse, own_sse, data_sse, posterior_sse) in sums.items():
         n = max(counts[name], 1)

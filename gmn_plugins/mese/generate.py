@@ -172,7 +172,7 @@ def _check_config(root: Path, config: DatasetConfig) -> None:
     if path.exists():
         have = _stored_config(root)
         for key in sorted(set(have) | set(wanted)):
-            if have.get(key) != wanted.get(key):
+            if _setting(have, key) != _setting(wanted, key):
                 raise DataError(f"{path}: {key}: dataset was made with {have.get(key)!r}, now asked for "
                                 f"{wanted.get(key)!r}; use another data directory")  # fmt: skip
     if not _readable_json(path):  # missing, or damaged and recovered from the manifest above
@@ -181,6 +181,32 @@ def _check_config(root: Path, config: DatasetConfig) -> None:
             write_json(path, wanted)
         except OSError as exc:
             raise cannot_write(root, exc, "choose another data directory or fix this one", DataError) from None
+
+
+def _setting(config: dict, key: str):
+    """One setting of a stored or wanted config, as compared: a split of 0 scenes is no split (``gmn-data generate``
+    leaves out ``--val 0``, a spec's ``data.val_scenes = 0`` lists it)."""
+    value = config.get(key)
+    if key == "splits" and isinstance(value, dict):
+        return {name: n for name, n in value.items() if n}
+    return value
+
+
+def _foreign_manifest(root: Path, manifest: dict) -> str | None:
+    """One line when ``manifest.json`` holds the settings of another dataset than ``config.json`` (a manifest copied
+    from elsewhere), else None (also when either cannot be read: other checks say so)."""
+    try:
+        config = read_json(root / CONFIG)
+        splits = {name: split["scenes"] for name, split in manifest["splits"].items()}
+    except (OSError, DataError, KeyError, TypeError, AttributeError):
+        return None
+    stored = {**{k: manifest[k] for k in config if k in manifest and k != "splits"}, "splits": splits}
+    differ = [k for k in sorted(config) if k in stored and _setting(stored, k) != _setting(config, k)]
+    if not differ:
+        return None
+    shown = ", ".join(f"{k} {_setting(stored, k)!r} (config.json: {_setting(config, k)!r})" for k in differ[:3])
+    return (f"{root / MANIFEST}: belongs to another dataset: {shown}; the shards were not checked against it: "
+            f"restore this dataset's manifest, or rewrite it from the shards' records: gmn-data finalize {root}")
 
 
 def _readable_json(path: Path) -> bool:
@@ -249,6 +275,9 @@ def _check_request(root: Path, config: DatasetConfig, registry=None) -> list:
         except RigError as exc:
             raise DataError(str(exc)) from None
     return sensors
+
+
+check_request = _check_request  # gmn-run --dry-run makes the same checks as generation, nothing written
 
 
 def sensor_info(sensors: list, registry=None) -> dict:
@@ -550,9 +579,13 @@ def repair(root: str | os.PathLike, workers: int = 0, progress: bool = True) -> 
 
 def verify(root: str | os.PathLike) -> list[str]:
     """One line per missing or corrupted shard of a finalized dataset (empty list: all checksums match). Every
-    shard is hashed again (the checksum cache is refreshed, never trusted)."""
+    shard is hashed again (the checksum cache is refreshed, never trusted). A manifest of another dataset (its
+    settings differ from ``config.json``) is that one line, not a list of shards."""
     root = Path(root)
     manifest = read_manifest(root)
+    foreign = _foreign_manifest(root, manifest)
+    if foreign:
+        return [foreign]
     cache = ChecksumCache(root, rehash=True)
     problems = []
     for split in manifest["splits"].values():
