@@ -24,6 +24,29 @@ def shard_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.glob("*/shard-*.npz"))}
 
 
+# the tiny trained run of the evaluation and API tests (tests/test_evaluation.py documents what it learns)
+TINY = ["data.train_scenes=8", "data.val_scenes=4", "data.views=8", "data.shard_size=4", "data.workers=1",
+        "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.003",
+        'model.preset="tiny"', "model.sigma=0.1", "train.steps=400"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory) -> Path:
+    """A run of the quickstart spec trained with ``TINY`` (about a minute on a CPU), once per session: the run
+    directory (``ROOT/run``; its dataset in ``ROOT/data``)."""
+    import json
+
+    from gmn_plugins.plugins import load_registry
+    from gmn_plugins.spec import load_spec
+    from gmn_plugins.train import train
+
+    root = tmp_path_factory.mktemp("eval")
+    spec = load_spec(REPO / "specs" / "quickstart.toml",
+                     [*TINY, f"data.dir={json.dumps(str(root / 'data'))}", f"train.out={json.dumps(str(root / 'run'))}"])  # fmt: skip
+    train(spec, "tiny", load_registry(), progress=False)
+    return root / "run"
+
+
 @pytest.fixture
 def quickstart_spec() -> Path:
     return REPO / "specs" / "quickstart.toml"

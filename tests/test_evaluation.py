@@ -15,21 +15,11 @@ from gmn_plugins.evaluation.generation import true_views
 from gmn_plugins.mese.queries import grid_queries
 from gmn_plugins.evaluation.runs import load_run
 from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import load_spec
-from gmn_plugins.train import train
-
-TINY = ["data.train_scenes=8", "data.val_scenes=4", "data.views=8", "data.shard_size=4", "data.workers=1",
-        "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.003",
-        'model.preset="tiny"', "model.sigma=0.1", "train.steps=400"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval")
-    spec = load_spec(REPO / "specs" / "quickstart.toml",
-                     [*TINY, f"data.dir={json.dumps(str(root / 'data'))}", f"train.out={json.dumps(str(root / 'run'))}"])  # fmt: skip
-    train(spec, "tiny", load_registry(), progress=False)
-    return load_run(root / "run", load_registry())
+def run(tiny_run_dir):
+    return load_run(tiny_run_dir, load_registry())
 
 
 def test_assemble_takes_context_and_targets_from_the_named_scenes(run):

@@ -53,6 +53,13 @@ class SceneSet:
         raw = self.raw[m.sensor.name][scenes, views]
         return np.ascontiguousarray(m.slice(normalize(raw, m.sensor, self.stats)))
 
+    def observations(self, scene: int, views: list[np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The recordings of scene ``scene`` as ``gmn_plugins.api`` takes them: ``{modality name: (values
+        (len(views[i]), *sensor.shape) as the sensor recorded them, queries (len(views[i]), dim) float32)}`` for
+        modality i at its views ``views[i]`` (int arrays, possibly empty), not normalised, not sliced."""
+        return {m.name: (self.raw[m.sensor.name][scene, v], self.queries[m.sensor.query][scene, v])
+                for m, v in zip(self.modalities, views)}  # fmt: skip
+
     def points(self, m: Modality, scenes: np.ndarray, views: np.ndarray, batch_index: np.ndarray) -> Points:
         """The ``Points`` of modality ``m`` for the given (scene, view) pairs, ``batch_index`` = scene slot in the batch."""
         return Points(

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..api import Run
 from ..data.episodes import SceneSet
 from ..models.gmn import GMN, _elements
 from ..points import Points
@@ -49,19 +50,31 @@ def score_matrix(model: GMN, scenes: SceneSet, group: np.ndarray, context_modali
     posterior and renderer passes, ~99% of the time, are the estimator itself and stay (module docstring).
     Raises ``ValueError`` when ``c`` leaves fewer than ``TARGET_VIEWS`` views for the observations."""
     last = _observation_views(scenes, c)
-    size, group = len(group), np.asarray(group)
-    plan = [[((s, np.arange(c if m in context_modalities else 0)), (s, last)) for m in range(len(scenes.modalities))]
-            for s in group]  # fmt: skip
-    context, targets = scenes.assemble(plan)  # scene slot j = group[j], as context and as observations
+    views = [np.arange(c if m in context_modalities else 0) for m in range(len(scenes.modalities))]
+    contexts = [scenes.observations(s, views) for s in np.asarray(group)]
+    observations = [scenes.observations(s, [last] * len(scenes.modalities)) for s in np.asarray(group)]
+    run = Run(model, scenes.modalities, scenes.stats)
+    return run.classify(contexts, observations, samples, batch=batch, channels_last=channels_last).scores
+
+
+def score_pairs(model: GMN, context: list[Points], targets: list[Points], num_contexts: int, num_observations: int,
+                samples: int = 50, batch: int = 25, channels_last: bool | None = None) -> np.ndarray:  # fmt: skip
+    """(K, J) L[k, i] = IWAE log p(O_i | C_k) per dimension (paper Eq. 6's scores), float64 nats, for the K =
+    ``num_contexts`` contexts ``context`` (scene slots 0..K-1) and the J = ``num_observations`` observation sets
+    ``targets`` (slots 0..J-1): one ``Points`` per modality each, as the model takes them. Each context and each
+    observation set is encoded once; then ``batch`` (k, i) pairs per posterior pass, k-major, ``samples`` passes
+    each, drawn from torch's generator in ``score_matrix_reference``'s order. ``channels_last``: as
+    ``score_matrix``. ``gmn_plugins.api.Run.classify`` scores here; ``score_matrix`` through it."""
+    size = max(num_contexts, num_observations)
     context, targets = model._on_device(context, size, "context"), model._on_device(targets, size, "target")
     device = model.device
-    pairs = torch.cartesian_prod(torch.arange(size), torch.arange(size)).to(device)  # (K², 2): (k, i), k-major
+    pairs = torch.cartesian_prod(torch.arange(num_contexts), torch.arange(num_observations)).to(device)  # (k, i)
     scores = torch.zeros(len(pairs), device=device)
     fast_transposed = device.type == "cpu" if channels_last is None else channels_last
     with torch.no_grad(), _transposed_channels_last(model, fast_transposed):
-        r, t, in_context, in_target = model._represent(context, targets, size)  # (M, K, r, h, w), (M, K)
-        elements = _elements(targets, size)  # (K,) target dimensions of each observation set
-        rows = [[torch.nonzero(p.scene == i).flatten() for i in range(size)] for p in targets]
+        r, t, in_context, in_target = model._represent(context, targets, size)  # (M, size, r, h, w), (M, size)
+        elements = _elements(targets, size)  # (size,) target dimensions of each observation set
+        rows = [[torch.nonzero(p.scene == i).flatten() for i in range(num_observations)] for p in targets]
         for start in paced(range(0, len(pairs), batch)):
             k, i = pairs[start : start + batch].T
             chunk = [_observations(p, rows_m, i.tolist()) for p, rows_m in zip(targets, rows)]
@@ -72,7 +85,7 @@ def score_matrix(model: GMN, scenes: SceneSet, group: np.ndarray, context_modali
                 weights.append(latents.log_ratio - model._nll(latents.z, chunk, len(k)))
             iwae = torch.logsumexp(torch.stack(weights), 0) - math.log(samples)
             scores[start : start + len(k)] = iwae / elements[i]
-    return scores.cpu().double().numpy().reshape(size, size)
+    return scores.cpu().double().numpy().reshape(num_contexts, num_observations)
 
 
 def score_matrix_reference(model: GMN, scenes: SceneSet, group: np.ndarray, context_modalities: list[int], c: int,

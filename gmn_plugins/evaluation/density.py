@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..api import Run
 from ..data.episodes import SceneSet
 from ..models.gmn import GMN
 from ..threads import paced
@@ -48,7 +49,8 @@ def density_scenes(model: GMN, scenes: SceneSet, target: int, source: int | None
                          f"{TARGET_VIEWS} target views), got {max([*counts, *rows])}")  # fmt: skip
     if gray_target and scenes.modalities[target].shape[:1] != (3,):
         raise ValueError(f"gray: modality {scenes.modalities[target].name!r} is not a 3-channel image")
-    transforms = [gray if (gray_target and i == target) else None for i in range(len(scenes.modalities))]
+    transforms = {scenes.modalities[target].name: gray} if gray_target else None
+    run = Run(model, scenes.modalities, scenes.stats)
     ids = np.arange(min(num_scenes, scenes.num_scenes))
     last = np.arange(scenes.views - TARGET_VIEWS, scenes.views)
     values = np.zeros((len(rows), len(counts), len(ids)))
@@ -57,16 +59,12 @@ def density_scenes(model: GMN, scenes: SceneSet, target: int, source: int | None
             torch.manual_seed(seed)
             for start in paced(range(0, len(ids), batch)):
                 chunk = ids[start : start + batch]
-                plan = []
-                for s in chunk:
-                    per_modality = []
-                    for i in range(len(scenes.modalities)):
-                        k = k_target if i == target else (k_source if i == source else 0)
-                        per_modality.append(((s, np.arange(k)), (s, last if i == target else last[:0])))
-                    plan.append(per_modality)
-                context, targets = scenes.assemble(plan)
-                values[a, b, start : start + len(chunk)] = (
-                    model.log_likelihood(context, targets, len(chunk), samples, transforms).cpu().numpy())
+                context = [np.arange(k_target if i == target else (k_source if i == source else 0))
+                           for i in range(len(scenes.modalities))]  # fmt: skip
+                observed = [last if i == target else last[:0] for i in range(len(scenes.modalities))]
+                scene = run.observe([scenes.observations(s, context) for s in chunk])
+                values[a, b, start : start + len(chunk)] = scene.log_likelihood(
+                    [scenes.observations(s, observed) for s in chunk], samples=samples, transforms=transforms)
                 if progress is not None:
                     progress.update(len(chunk))
     return values

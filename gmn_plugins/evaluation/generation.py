@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..api import Run
 from ..data.episodes import SceneSet
 from ..figures import drawable, image_tile
 from ..mese.queries import BUILTIN as QUERY_KINDS
@@ -73,10 +74,10 @@ def generate_grid(model: GMN, scenes: SceneSet, scene: int, context: list[int], 
     ``samples`` renders from z ~ P(z | C) at the Q figure queries of its kind (``QueryKind.figure_queries``; the
     camera's 16 grid viewpoints); C = the first ``context[i]`` views of modality i of ``scene``. All modalities are
     rendered from the same z per sample."""
-    plan = [[((scene, np.arange(k)), (scene, np.arange(0))) for k in context]]
-    ctx, _ = scenes.assemble(plan)
+    run = Run(model, scenes.modalities, scenes.stats)
+    observed = run.observe(scenes.observations(scene, [np.arange(k) for k in context]))
     shown = generated_modalities(scenes.modalities)
-    out, q, s = {}, [None] * len(scenes.modalities), [None] * len(scenes.modalities)
+    out, asked = {}, {}
     for kind_name in dict.fromkeys(scenes.modalities[i].sensor.query for i in shown):
         members = [i for i in shown if scenes.modalities[i].sensor.query == kind_name]
         kind = _kind(scenes.modalities[members[0]])
@@ -86,13 +87,10 @@ def generate_grid(model: GMN, scenes: SceneSet, scene: int, context: list[int], 
         for i in members:
             m = scenes.modalities[i]
             out[m.name] = [true_views(scenes, scene, i, queries, raw[m.sensor.name])]
-            q[i] = torch.from_numpy(queries)
-            s[i] = torch.zeros(len(queries), dtype=torch.int64)
-    torch.manual_seed(seed)
-    for _ in range(samples if out else 0):
-        rendered = model.generate(ctx, q, s, 1)
-        for i in shown:
-            out[scenes.modalities[i].name].append(rendered[i].cpu().numpy())
+            asked[m.name] = queries
+    if asked and samples:
+        for name, rendered in observed.render_all(asked, samples, seed, scale="model").items():
+            out[name].extend(rendered)
     return {name: np.stack(rows) for name, rows in out.items()}
 
 

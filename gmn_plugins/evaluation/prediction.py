@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..api import Run
 from ..data.episodes import SceneSet
 from ..models.gmn import GMN
 
@@ -51,17 +52,18 @@ def prediction_mse(model: GMN, scenes: SceneSet, reference: SceneSet, context_vi
     for m in scenes.modalities:
         every = reference.senses(m, np.repeat(ref_ids, reference.views), np.tile(np.arange(reference.views), len(ref_ids)))
         dataset_means[m.name] = every.mean(0)
+    run = Run(model, scenes.modalities, scenes.stats)
     for scene in range(min(num_scenes, scenes.num_scenes)):
-        plan = [[((scene, np.arange(context_views if i in shown else 0)), (scene, targets))
-                 for i in range(len(scenes.modalities))]]  # fmt: skip
-        context, target = scenes.assemble(plan)
-        renders = [model.generate(context, [p.queries for p in target], [p.scene for p in target], 1)
-                   for _ in range(samples)]  # fmt: skip
-        reconstructions = [model.reconstruct(context, target, 1) for _ in range(samples)]
-        for i, m in enumerate(scenes.modalities):
-            truth = target[i].senses.numpy()
-            predicted = np.mean([r[i].cpu().numpy() for r in renders], axis=0)
-            reconstructed = np.mean([r[i].cpu().numpy() for r in reconstructions], axis=0)
+        context = [np.arange(context_views if i in shown else 0) for i in range(len(scenes.modalities))]
+        observed = run.observe(scenes.observations(scene, context))
+        target = scenes.observations(scene, [targets] * len(scenes.modalities))
+        renders = observed.render_all({name: queries for name, (_, queries) in target.items()}, samples,
+                                      scale="model")  # fmt: skip
+        reconstructions = observed.reconstruct(target, samples, scale="model")
+        for m in scenes.modalities:
+            truth = run.normalize(m.name, target[m.name][0])
+            predicted = np.mean(renders[m.name], axis=0)
+            reconstructed = np.mean(reconstructions[m.name], axis=0)
             own = scenes.senses(m, np.full(views, scene), np.arange(views)).mean(0)
             error = m.family.prediction_error  # element against element by default; a set family its own way
             sums[m.name] += [error(predicted, truth).sum(), error(np.broadcast_to(own, truth.shape), truth).sum(),

@@ -91,19 +91,10 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, de
     settings into ``data_dir`` (default ``RUN/data``; kept for the next call), normalised with the checkpoint's
     training statistics, and every remade shard's sha256 is compared with the checkpoint's: differences are reported
     in ``Run.regenerated`` and one line on stderr, not refused (another renderer may give other bytes)."""
-    from ..experiment import build_model, dataset_config, resolve_device
+    from ..experiment import dataset_config
 
     path = Path(run_dir) / "checkpoint.pt" if checkpoint is None else Path(checkpoint)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file; train first (gmn-run SPEC writes it into train.out)")
-    ckpt = load_checkpoint(path)
-    spec = structure(ckpt["spec"], ExperimentSpec, str(path))
-    modalities = registry.resolve(spec.modalities, str(path))
-    check_compatible(ckpt, to_dict(spec), [m.identity() for m in modalities], path)
-    model = build_model(spec, modalities, resolve_device(attrs.evolve(spec, train=attrs.evolve(spec.train, device=device)),
-                                                        str(path)))  # fmt: skip
-    model.load_state_dict(ckpt["model"])
-    model.eval()
+    ckpt, spec, modalities, model = open_checkpoint(path, registry, device)
     stored = ckpt.get("data") or {}
     if not (Path(spec.data.dir) / MANIFEST).is_file():  # never start a (possibly paper-sized) generation here
         if not {"config", "stats", "shards"} <= set(stored):
@@ -117,6 +108,30 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, de
     check_compatible(ckpt, to_dict(spec), [m.identity() for m in modalities], path,
                      {"manifest_sha256": manifest_sha256(manifest)})  # the data it was trained on, wherever it lives
     return Run(Path(run_dir), spec, modalities, model, int(ckpt["step"]), manifest, Path(spec.data.dir))
+
+
+def open_checkpoint(path: str | Path, registry: Registry, device: str = "cpu") -> tuple[dict, ExperimentSpec,
+                                                                                         list[Modality], GMN]:  # fmt: skip
+    """The model of one checkpoint file, and nothing else (no data is looked for or made): (the checkpoint's
+    payload, its resolved spec, its modalities in id order, the GMN with its weights, in eval mode, on ``device``,
+    as ``train.device``). Raises ``CheckpointError`` (one line) for a missing or unreadable file, or when the
+    installed modality plugins differ from the ones it was trained with; ``SpecError`` for a stored spec this
+    version cannot read or a device this machine lacks. ``load_run`` and ``gmn_plugins.open_run`` both open runs
+    here."""
+    from ..experiment import build_model, resolve_device
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; train first (gmn-run SPEC writes it into train.out)")
+    ckpt = load_checkpoint(path)
+    spec = structure(ckpt["spec"], ExperimentSpec, str(path))
+    modalities = registry.resolve(spec.modalities, str(path))
+    check_compatible(ckpt, to_dict(spec), [m.identity() for m in modalities], path)
+    model = build_model(spec, modalities, resolve_device(attrs.evolve(spec, train=attrs.evolve(spec.train, device=device)),
+                                                        str(path)))  # fmt: skip
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return ckpt, spec, modalities, model
 
 
 def _regenerate(root: Path, stored: dict, spec: ExperimentSpec, registry: Registry,

@@ -99,7 +99,13 @@ class SceneMaker:
         ``SensorRecordError`` when a sensor records another shape or dtype than it declared, or non-finite values
         (every record is checked, so the first scene of a generation already says so).
         """
-        object_rng = scene_rng(seed, split, index, 0)
+        return self.make_with(lambda stream: scene_rng(seed, split, index, stream))
+
+    def make_with(self, rng) -> dict[str, np.ndarray]:
+        """``make`` with the scene's random streams given: ``rng(stream)`` returns a new ``numpy.random.Generator``
+        of that stream (0: the object, ``QueryKind.stream``: that kind's views); ``make`` passes ``scene_rng``'s.
+        A scene made outside a dataset (``gmn_plugins.api.MeseScene``) passes its own. Same arrays and errors."""
+        object_rng = rng(0)
         walk = sample_walk(object_rng, self.blocks)
         colours = sample_colours(object_rng, self.blocks, self.saturation)
         centres = block_centres(walk)
@@ -112,7 +118,7 @@ class SceneMaker:
             rig = self.rigs[kind.name]
             rig.set_object(centres, colours)
             records = {s.name: [] for s in self.sensors if s.query == kind.name}
-            arrays = kind.sample_views(rig, scene_rng(seed, split, index, kind.stream), self.views,
+            arrays = kind.sample_views(rig, rng(kind.stream), self.views,
                                        lambda rig, kind=kind, records=records: self._record(kind.name, rig, records))  # fmt: skip
             out[query_key(kind.name)] = arrays.pop("queries")
             out.update(arrays)

@@ -214,11 +214,28 @@ class GMN(nn.Module):
         Raises ValueError for malformed context points or list lengths."""
         if len(queries) != len(self.modalities) or len(scene) != len(self.modalities):
             raise ValueError(f"queries and scene need one entry per modality ({len(self.modalities)})")
-        device = self.device
+        return self.generate_from(*self.represent(context, num_scenes), queries, scene)
+
+    @torch.no_grad()
+    def represent(self, context: list[Points], num_scenes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The context's representations r_m (paper Eq. 3, deterministic part; reference §2.3): (M, B, r, h, w)
+        stacked per modality, and their (M, B) bool presence. What ``generate_from`` needs, so a caller that renders
+        a scene several times encodes its context once (``gmn_plugins.api.Scene``). Raises ValueError for
+        malformed points."""
         context = self._on_device(context, num_scenes, "context")
+        return self._aggregate(context, num_scenes, "context")
+
+    @torch.no_grad()
+    def generate_from(self, r: torch.Tensor, in_context: torch.Tensor, queries: list, scene: list) -> list:
+        """``generate`` from the context's ``represent``: means rendered from z ~ P(z | C) (paper Eq. 2), for each
+        modality m, queries[m] (N_m, query_dim) raw and scene[m] (N_m,) int64 give (N_m, *shape_m); None in
+        queries[m] gives None. One z per scene, drawn from torch's generator. Raises ValueError for list lengths
+        other than the number of modalities."""
+        if len(queries) != len(self.modalities) or len(scene) != len(self.modalities):
+            raise ValueError(f"queries and scene need one entry per modality ({len(self.modalities)})")
+        device = self.device
         queries = [None if q is None else q.to(device) for q in queries]
         scene = [None if s is None else s.to(device) for s in scene]
-        r, in_context = self._aggregate(context, num_scenes, "context")
         if self.representation_heads is not None:
             r = torch.stack([sample_gaussian(*head(r_m)) for head, r_m in zip(self.representation_heads, r)])
         z = self.inference.prior(r, in_context).z
