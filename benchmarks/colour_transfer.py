@@ -4,7 +4,8 @@ For the first 16 scenes of a split: 5 RGB context views, the other views as targ
 Q(z | C, O) (``GMN.reconstruct``, which saw the targets) and from the prior P(z | C) (``GMN.generate``). Colour is
 each render's mean over the truth's object pixels (any channel > 0.1), and its chroma that colour minus its grey
 level. Printed: the correlation of the renders' chroma with the truth's, the same after swapping the RGB channels
-of every observed image (R, G, B -> B, R, G), and the mean |chroma| of truth and renders. A model that reads colour
+of every observed image (R, G, B -> B, R, G; for the prior: of the context views), and the mean |chroma| of truth
+and renders. A model that reads colour
 from its input follows the swap (both correlations high); one that memorised its training scenes' colours does
 not (the second low); one that renders grey has |chroma| near 0. Where colour is lost: the RGB encoder's
 representation r of each context view changes by ``encoder_swap`` (mean L2 norm) when its channels are swapped and
@@ -47,7 +48,7 @@ def main() -> None:
     def swapped(points):
         return [Points(p.senses[:, [2, 0, 1]], p.queries, p.scene) if i == rgb else p for i, p in enumerate(points)]
 
-    colours = {"truth": [], "posterior": [], "posterior_swapped": [], "prior": []}
+    colours = {"truth": [], "posterior": [], "posterior_swapped": [], "prior": [], "prior_swapped": []}
     with torch.no_grad():
         for s in range(min(args.scenes, scenes.num_scenes)):
             plan = [[((s, np.arange(args.context if i == rgb else 0)), (s, np.arange(args.context, scenes.views)))
@@ -63,6 +64,7 @@ def main() -> None:
             colours["posterior_swapped"].append(colour(model.reconstruct(swapped(context), swapped(target), 1)[rgb]))
             queries, scene = [p.queries for p in target], [p.scene for p in target]
             colours["prior"].append(colour(model.generate(context, queries, scene, 1)[rgb]))
+            colours["prior_swapped"].append(colour(model.generate(swapped(context), queries, scene, 1)[rgb]))
     chroma = {k: np.array(v) - np.array(v).mean(1, keepdims=True) for k, v in colours.items()}
     m, info, encoder = run.modalities[rgb], model.modalities[rgb], model.encoders[rgb]
     n = min(args.scenes, scenes.num_scenes)
@@ -83,6 +85,7 @@ def main() -> None:
                       "chroma_corr_posterior": corr(chroma["truth"], chroma["posterior"]),
                       "chroma_corr_posterior_swapped": corr(chroma["truth"][:, [2, 0, 1]], chroma["posterior_swapped"]),
                       "chroma_corr_prior": corr(chroma["truth"], chroma["prior"]),
+                      "chroma_corr_prior_swapped": corr(chroma["truth"][:, [2, 0, 1]], chroma["prior_swapped"]),
                       "mean_abs_chroma": {k: round(float(np.abs(v).mean()), 4) for k, v in chroma.items()},
                       **distance}))  # fmt: skip
 
