@@ -41,9 +41,11 @@ class ImageFamily(Family):
 
 
 IMAGE = ImageFamily("image", 3, "gmn_plugins.models.encoders:ImageEncoder", "gmn_plugins.models.renderers:ImageRenderer",
-                    "senses (C, H, W); latent grid H/4 x W/4")  # fmt: skip
+                    "senses (C, H, W); latent grid H/4 x W/4",
+                    target_encoder="gmn_plugins.models.encoders:ShallowImageEncoder")  # fmt: skip
 VECTOR = Family("vector", 1, "gmn_plugins.models.encoders:VectorEncoder", "gmn_plugins.models.renderers:VectorRenderer",
-                "senses (D,)", options={"vector_projection": VECTOR_PROJECTIONS})  # fmt: skip
+                "senses (D,)", options={"vector_projection": VECTOR_PROJECTIONS},
+                target_encoder="gmn_plugins.models.encoders:ShallowVectorEncoder")  # fmt: skip
 BUILTIN = {f.name: f for f in (IMAGE, VECTOR)}
 
 

@@ -3,7 +3,8 @@
 A **family** (``image``: (C, H, W); ``vector``: (D,); a plugin's ``sequence`` (T, D) or 2-d grid) owns:
 
 - its encoder and renderer classes, referenced lazily as ``"module:Class"`` so that a process that only generates
-  data imports no torch (``build_encoder()``, ``build_renderer()``);
+  data imports no torch (``build_encoder()``, ``build_renderer()``), and optionally a shallow encoder of targets
+  for the posterior (``target_encoder``, used with ``model.target_encoder = "shallow"``);
 - its shape rule (``check_shape``) and how a modality's ``[slice]`` cuts a sensor's array (``slice``);
 - its model options (``options``: name -> allowed values, the first the default, e.g. ``vector_projection``);
 - the latent grid it asks for (``latent_grid``; images: H/4 x W/4);
@@ -120,6 +121,9 @@ class Family:
     (design.md, layer 3). Each is a class or a ``"module:Class"`` string.
     ``options``: {model option: allowed values, default first}; ``build_encoder`` and ``build_renderer`` pass
     each to the constructor as a keyword argument.
+    ``target_encoder`` (optional, None = none): an encoder class of the ``encoder`` signature with a short path from
+    a target's values to the latent grid, which the posterior reads instead of ``encoder``'s with
+    ``model.target_encoder = "shallow"`` (GQN's inference core reads the target image directly).
     """
 
     name: str
@@ -128,18 +132,22 @@ class Family:
     renderer: Any = attrs.field(eq=False)
     description: str = ""
     options: dict[str, tuple] = attrs.field(factory=dict, converter=_options, eq=False)
+    target_encoder: Any = attrs.field(default=None, eq=False)
+
+    def _references(self) -> list[tuple[str, Any]]:
+        parts = [("encoder", self.encoder), ("renderer", self.renderer)]
+        return parts + ([("target_encoder", self.target_encoder)] if self.target_encoder is not None else [])
 
     def reference_problems(self) -> list[str]:
         """``encoder ...`` / ``renderer ...`` lines for class references that name nothing (``reference_problem``:
         no import, so ``gmn-plugins list`` stays torch-free); empty when both look right."""
-        problems = [(part, reference_problem(ref)) for part, ref in (("encoder", self.encoder),
-                                                                      ("renderer", self.renderer))]  # fmt: skip
+        problems = [(part, reference_problem(ref)) for part, ref in self._references()]
         return [f"{part} {problem}" for part, problem in problems if problem]
 
     def import_classes(self) -> None:
         """Import the encoder and renderer classes; ``ValueError`` (one line naming the family and the reference)
         when either cannot be imported."""
-        for part, ref in (("encoder", self.encoder), ("renderer", self.renderer)):
+        for part, ref in self._references():
             try:
                 resolve(ref)
             except Exception as exc:
@@ -178,6 +186,15 @@ class Family:
         self.check_shape(shape)
         return self.encoder_class()(tuple(shape), preset, tuple(grid), query_dim=query_dim,
                                     **self.option_values(options or {}))  # fmt: skip
+
+    def build_target_encoder(self, shape: tuple[int, ...], preset, grid: tuple[int, int], options: dict | None = None,
+                             query_dim: int = 7):  # fmt: skip
+        """The shallow target encoder of one modality, as ``build_encoder``; ``ValueError`` when the family has none."""
+        if self.target_encoder is None:
+            raise ValueError(f"family {self.name!r} has no target_encoder (model.target_encoder = 'shallow' needs one)")
+        self.check_shape(shape)
+        return resolve(self.target_encoder)(tuple(shape), preset, tuple(grid), query_dim=query_dim,
+                                            **self.option_values(options or {}))  # fmt: skip
 
     def build_renderer(self, shape: tuple[int, ...], preset, grid: tuple[int, int], options: dict | None = None,
                        query_dim: int = 7):  # fmt: skip

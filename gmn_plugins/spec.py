@@ -67,6 +67,7 @@ OPTIONS = {
     "VectorProjection": "gmn_plugins.families:VECTOR_PROJECTIONS",  # model.vector_projection: the vector family
     "Init": "gmn_plugins.models.options:INITS",  # model.init: models/gmn.py
     "Aggregate": "gmn_plugins.models.options:AGGREGATES",  # model.aggregate: models/encoders.py
+    "TargetEncoder": "gmn_plugins.models.options:TARGET_ENCODERS",  # model.target_encoder: models/gmn.py
     "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
     "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
     "ContextMask": "gmn_plugins.train_options:CONTEXT_MASKS",  # train.context_mask: data/loader.py
@@ -80,7 +81,7 @@ OPTIONS = {
 }
 if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
-    WristLock = Init = Aggregate = str
+    WristLock = Init = Aggregate = TargetEncoder = str
     MissingMode = Precision = MemoryFormat = Compile = Adam = Malloc = ContextMask = LossReduction = str
 
 _options_defined = False
@@ -160,7 +161,10 @@ class ModelSpec:
     ``nn.Conv2d``) or ``kaiming`` (He normal, zero biases, for the encoders' layers; ``models.gmn.init_relu_layers``;
     the ConvLSTMs keep the default). It sets the first step's weights only: a resumed run loads its
     checkpoint's. ``aggregate``: ``sum`` (the paper's r_m = rho_m + sum of f_m over the scene's points) or ``mean``
-    (beyond the paper: rho_m + their mean, in range whatever the number of views; issue 28).
+    (beyond the paper: rho_m + their mean, in range whatever the number of views; issue 28). ``target_encoder``:
+    ``shared`` (the paper's: the posterior reads the targets through the same encoder as the context) or
+    ``shallow`` (each family's shallow target encoder: a short path from target pixels to the posterior, as GQN's
+    inference core; beyond the paper, issue 28).
     """
 
     inference: Inference = "apoe"
@@ -173,6 +177,7 @@ class ModelSpec:
     latent_grid: list[int] | None = None
     init: Init = "default"
     aggregate: Aggregate = "sum"
+    target_encoder: TargetEncoder = "shared"
 
 
 @attrs.frozen

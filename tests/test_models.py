@@ -608,3 +608,32 @@ def test_mean_aggregate_pools_each_scene_by_its_count():
     assert all(e.aggregate_mode == "sum" for e in GMN([IMAGE, VECTOR], TINY, latent_grid=GRID).encoders)
     with pytest.raises(ValueError, match="aggregate"):
         GMN([IMAGE, VECTOR], TINY, aggregate="max")
+
+
+def test_shallow_target_encoder_feeds_the_posterior_and_leaves_the_context_path():
+    """model.target_encoder = "shallow" (issue 28): t_m from each family's shallow encoder, r_m as before; the
+    default builds no extra parameters."""
+    from gmn_plugins.models.encoders import ShallowImageEncoder, ShallowVectorEncoder
+
+    torch.manual_seed(0)
+    shared = GMN([IMAGE, VECTOR], TINY, latent_grid=GRID)
+    torch.manual_seed(0)
+    shallow = GMN([IMAGE, VECTOR], TINY, latent_grid=GRID, target_encoder="shallow", aggregate="mean")
+    assert shared.target_encoders is None
+    assert [type(e) for e in shallow.target_encoders] == [ShallowImageEncoder, ShallowVectorEncoder]
+    extra = sum(p.numel() for p in shallow.target_encoders.parameters())
+    assert sum(p.numel() for p in shallow.parameters()) == sum(p.numel() for p in shared.parameters()) + extra
+    context, target = [points(IMAGE, [1, 2, 0]), points(VECTOR, [2, 0, 1])], [points(IMAGE, [2, 1, 1]),
+                                                                               points(VECTOR, [1, 1, 1])]
+    r, t, _, _ = shallow._represent(context, target, B)
+    images = target[0]
+    f = shallow.target_encoders[0](images.senses, encode_query(images.queries))
+    assert f.shape == (4, TINY.r_channels, *GRID)
+    assert torch.allclose(t[0, 0], shallow.target_encoders[0].rho + f[:2].mean(0), atol=1e-5)
+    assert torch.allclose(r[0, 0], shallow.encoders[0].aggregate(*[x[:1] for x in (context[0].senses,
+        encode_query(context[0].queries), context[0].scene)], 1)[0], atol=1e-5)  # fmt: skip
+    loss = shallow(context, target, B)["loss"]
+    loss.backward()
+    assert shallow.target_encoders[0].cell.weight.grad.abs().sum() > 0  # the posterior reads the shallow path
+    with pytest.raises(ValueError, match="target_encoder"):
+        GMN([IMAGE, VECTOR], TINY, target_encoder="deep")

@@ -30,6 +30,7 @@ IMPLEMENTED = {
     "model.vector_projection": encoders.PROJECTIONS,  # VectorEncoder, the vector family's option
     "model.init": gmn.INITS,  # GMN: init_relu_layers
     "model.aggregate": encoders.AGGREGATES,  # encoders.Encoder.aggregate_sets
+    "model.target_encoder": gmn.TARGET_ENCODERS,  # GMN
     "train.clip_mode": train.CLIP_MODES,  # train.clip_gradients
     "train.missing_mode": train_options.MISSING_MODES,  # data.episodes.SceneSet.episodes
     "train.precision": train_options.PRECISIONS,  # train._train: torch.autocast
@@ -47,7 +48,7 @@ DEFAULTS = {
     "model.init": "default",
     "train.clip_mode": "value", "train.missing_mode": "paper", "train.precision": "fp32",
     "train.memory_format": "contiguous", "train.compile": "off", "train.adam": "fused", "train.malloc": "retain",
-    "train.context_mask": "none", "train.loss_reduction": "mean", "model.aggregate": "sum",
+    "train.context_mask": "none", "train.loss_reduction": "mean", "model.aggregate": "sum", "model.target_encoder": "shared",
 }  # fmt: skip
 SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
 

@@ -42,6 +42,8 @@ class Encoder(nn.Module):
         """``aggregate`` of several point sets of this modality (context and target), f_m run once over all their
         points (one batch instead of one per set; the same numbers up to rounding). sets: [(senses, queries,
         scene), ...] as in ``aggregate`` -> one (num_scenes, r, h, w) per set."""
+        if self.aggregate_mode not in AGGREGATES:
+            raise ValueError(f"aggregate_mode must be one of {AGGREGATES}, got {self.aggregate_mode!r}")
         rho = self.rho.expand(num_scenes, *self.rho.shape)
         sizes = [senses.shape[0] for senses, _, _ in sets]
         if not sum(sizes):
@@ -164,6 +166,46 @@ class VectorEncoder(Encoder):
             return F.relu(self.out(x)).view(-1, *self.rho.shape)
         x = F.relu(self.out(x))[:, :, None, None] + self.position
         return F.relu(self.mix(F.relu(x)))
+
+
+class ShallowImageEncoder(Encoder):
+    """The image family's shallow target encoder (``model.target_encoder = "shallow"``; GQN's inference core reads
+    the target image directly): (N, C, H, W) images and (N, Q) encoded queries -> (N, r, h, w). Each latent cell's
+    block of pixels (the image resized to 4h x 4w if it is not, then 4 x 4 blocks: 16 C values) with the query,
+    through a per-cell MLP (1 x 1 convs 16 C + Q -> r -> r, ReLU after each): two layers between a target's pixels
+    and the posterior instead of the tower's six."""
+
+    def __init__(self, shape: tuple[int, int, int], preset: Preset, grid: tuple[int, int], query_dim: int = QUERY_DIM,
+                 **_options):  # fmt: skip
+        super().__init__(preset.r_channels, grid)
+        self.grid = tuple(grid)
+        r = preset.r_channels
+        self.cell = nn.Conv2d(16 * shape[0] + query_dim, r, 1)
+        self.out = nn.Conv2d(r, r, 1)
+
+    def forward(self, senses, queries):
+        size = (4 * self.grid[0], 4 * self.grid[1])
+        if tuple(senses.shape[-2:]) != size:
+            senses = F.interpolate(senses, size=size, mode="bilinear", align_corners=False)
+        x = torch.cat([F.pixel_unshuffle(senses, 4), broadcast_query(queries, self.grid)], 1)
+        return F.relu(self.out(F.relu(self.cell(x))))
+
+
+class ShallowVectorEncoder(Encoder):
+    """The vector family's shallow target encoder: (N, D) vectors and (N, Q) queries -> (N, r, h, w), an MLP
+    (D + Q -> V -> r, ReLU after each; V = vector_hidden) broadcast over the grid plus a learned position map."""
+
+    def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], query_dim: int = QUERY_DIM,
+                 **_options):  # fmt: skip
+        super().__init__(preset.r_channels, grid)
+        (dim,), v, r = shape, preset.vector_hidden, preset.r_channels
+        self.hidden = nn.Linear(dim + query_dim, v)
+        self.out = nn.Linear(v, r)
+        self.position = nn.Parameter(torch.zeros(r, *grid))
+
+    def forward(self, senses, queries):
+        x = F.relu(self.out(F.relu(self.hidden(torch.cat([senses, queries], 1)))))
+        return F.relu(x[:, :, None, None] + self.position)
 
 
 class RepresentationGaussian(nn.Module):

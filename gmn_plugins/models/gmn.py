@@ -18,7 +18,7 @@ from ..family import Family
 from .encoders import QUERY_DIM, Encoder, RepresentationGaussian, encode_query
 from .experts import gaussian_kl, gaussian_log_density
 from .inference import AMORTIZERS, APoE, Baseline, PoE
-from .options import AGGREGATES, EXPERTS, INFERENCES, INITS
+from .options import AGGREGATES, EXPERTS, INFERENCES, INITS, TARGET_ENCODERS
 from .presets import Preset
 
 
@@ -108,6 +108,9 @@ class GMN(nn.Module):
     renderers, whose ReLU decoder, so initialised, died in 1 of 2 probe runs.
     aggregate: "sum" (paper, reference §2.3) or "mean": how each encoder pools a scene's points into r_m (and t_m);
     "mean" keeps r in range whatever the number of views (beyond the paper; issue 28).
+    target_encoder: "shared" (paper: the posterior reads the targets through each modality's encoder) or
+    "shallow" (each family's ``target_encoder``, a short path from the target's values; beyond the paper, issue 28;
+    not with stochastic_representation).
     Raises ValueError for an unknown inference, experts, first_step_prior, family option value, init, aggregate or
     amortizer,
     amortizer="loop" without inference="apoe", an empty modality list or sigma <= 0.
@@ -117,12 +120,16 @@ class GMN(nn.Module):
                  experts: str = "present", latent_grid: tuple[int, int] | None = None, sigma: float = 1.0,
                  first_step_prior: str = "bias", stochastic_representation: bool = False,
                  vector_projection: str = "dense", hoisted: bool = True, amortizer: str = "batched",
-                 family_options: dict | None = None, init: str = "default", aggregate: str = "sum"):
+                 family_options: dict | None = None, init: str = "default", aggregate: str = "sum",
+                 target_encoder: str = "shared"):
         super().__init__()
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
+        if target_encoder not in TARGET_ENCODERS or (target_encoder == "shallow" and stochastic_representation):
+            raise ValueError(f"target_encoder must be one of {TARGET_ENCODERS} ('shallow' not with "
+                             f"stochastic_representation), got {target_encoder!r}")
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         self.sigma = float(sigma)
@@ -140,6 +147,11 @@ class GMN(nn.Module):
         self.grid = latent_grid_for(modalities, latent_grid)
         self.encoders = nn.ModuleList(m.family.build_encoder(m.shape, preset, self.grid, options, m.encoded_query_dim)
                                       for m in modalities)  # fmt: skip
+        self.target_encoders = None  # "shared": the posterior reads the targets through self.encoders
+        if target_encoder == "shallow":
+            self.target_encoders = nn.ModuleList(
+                m.family.build_target_encoder(m.shape, preset, self.grid, options, m.encoded_query_dim)
+                for m in modalities)  # fmt: skip
         self.renderers = nn.ModuleList(m.family.build_renderer(m.shape, preset, self.grid, options, m.encoded_query_dim)
                                        for m in modalities)  # fmt: skip
         m = len(modalities)
@@ -152,9 +164,9 @@ class GMN(nn.Module):
         self.representation_heads = (nn.ModuleList(RepresentationGaussian(preset.r_channels) for _ in modalities)
                                      if stochastic_representation else None)
         if init == "kaiming":
-            for module in self.encoders:
+            for module in [*self.encoders, *(self.target_encoders or [])]:
                 init_relu_layers(module)
-        for module in self.encoders.modules():
+        for module in self.modules():
             if isinstance(module, Encoder):
                 module.aggregate_mode = aggregate
         self.hoisted = bool(hoisted)
@@ -290,20 +302,20 @@ class GMN(nn.Module):
     def _represent(self, context, target, num_scenes):
         """r and t (M, B, r, h, w) of the context and the target, with their (M, B) presence. Hoisted: each
         encoder runs once over its context and target points together (Encoder.aggregate_sets)."""
-        if not self.hoisted:
+        if not self.hoisted or self.target_encoders is not None:
             r, in_context = self._aggregate(context, num_scenes, "context")
-            t, in_target = self._aggregate(target, num_scenes, "target")
+            t, in_target = self._aggregate(target, num_scenes, "target", self.target_encoders)
             return r, t, in_context, in_target
         r, t = zip(*(encoder.aggregate_sets([(c.senses, info.encode(c.queries), c.scene),
                                              (o.senses, info.encode(o.queries), o.scene)], num_scenes)
                      for info, encoder, c, o in zip(self.modalities, self.encoders, context, target)))
         return torch.stack(r), torch.stack(t), _presence(context, num_scenes), _presence(target, num_scenes)
 
-    def _aggregate(self, points, num_scenes, what):
+    def _aggregate(self, points, num_scenes, what, encoders=None):
         """(M, B, r, h, w) stacked r_m (reference §2.3) and (M, B) bool presence; ``points`` checked by
-        ``_on_device``."""
+        ``_on_device``; ``encoders``: None = the modalities' encoders."""
         reps = [encoder.aggregate(p.senses, info.encode(p.queries), p.scene, num_scenes)
-                for info, encoder, p in zip(self.modalities, self.encoders, points)]
+                for info, encoder, p in zip(self.modalities, encoders or self.encoders, points)]
         return torch.stack(reps), _presence(points, num_scenes)
 
     def _nll(self, z, target, num_scenes, transforms=None):

@@ -23,3 +23,9 @@ INITS = ("default", "kaiming")
 # model.aggregate: implemented by encoders.Encoder.aggregate_sets. "sum" over a scene's points (paper §3, the
 # authors' code); "mean" over them (beyond the paper: keeps r in range whatever the number of views, issue 28).
 AGGREGATES = ("sum", "mean")
+
+# model.target_encoder: implemented by GMN (gmn.py). "shared": the posterior reads the targets through each modality's
+# encoder, as the context (paper, authors' code); "shallow": through the family's shallow target encoder
+# (``Family.target_encoder``; images: 4 x 4 pixel blocks and a per-cell MLP), GQN's short path from target pixels to
+# the inference core (beyond the paper, issue 28).
+TARGET_ENCODERS = ("shared", "shallow")
