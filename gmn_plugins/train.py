@@ -129,18 +129,20 @@ def make_optimizer(parameters, lr: float, adam: str = "fused") -> torch.optim.Ad
 
 def _truncate_metrics(path: Path, keep_until: int) -> None:
     """On (re)start, keep only the complete rows of ``metrics.jsonl`` up to the checkpoint's step (atomic rewrite):
-    rows logged after the last checkpoint, or a line cut by a kill, are dropped and logged again."""
+    rows logged after the last checkpoint, a line cut by a kill, or anything else that is not a row (stray bytes)
+    are dropped; the rows are logged again."""
 
-    def kept(line: str) -> bool:
+    def kept(line: bytes) -> bool:
         try:
-            return json.loads(line)["step"] <= keep_until
-        except (json.JSONDecodeError, KeyError, TypeError):
-            return False
+            step = json.loads(line.decode())["step"]
+            return type(step) is int and step <= keep_until
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, IndexError):
+            return False  # a log line never blocks a resume: whatever is not a row (stray bytes included) goes
 
     if not path.exists():
         return
-    lines = [line for line in path.read_text().splitlines() if kept(line)]
-    atomic_write(path, lambda f: f.write("".join(line + "\n" for line in lines).encode()))
+    lines = [line for line in path.read_bytes().split(b"\n") if kept(line)]
+    atomic_write(path, lambda f: f.write(b"".join(line + b"\n" for line in lines)))
 
 
 def _tensorboard(out: Path, step: int, spec_file: str):
