@@ -7,6 +7,7 @@ quadrant, a finger group) with a query kind and model families. The engine never
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import attrs
@@ -78,12 +79,24 @@ class Sensor:
 
 
 class SensorRecordError(ValueError):
-    """A sensor's ``record()`` returned something other than it declared (shape, dtype) or non-finite values:
-    ``SensorRecordError(sensor_name, problem)``, one line naming the sensor, what was declared and what came
-    (``modality.record_problem``). Picklable, so it crosses from a generation worker."""
+    """A sensor's ``record()`` raised, or returned something other than it declared (shape, dtype) or non-finite values:
+    ``SensorRecordError(sensor_name, problem[, scene])``, one line naming the sensor, what was declared and what came
+    (``modality.record_problem``), or what ``record()`` raised (``raised``). Picklable, so it crosses from a
+    generation worker."""
 
     def __str__(self) -> str:
         return f"sensor {self.args[0]}: {self.args[1]}"
+
+
+def raised(call: str, exc: BaseException) -> str:
+    """``CALL raised TYPE: MESSAGE (FILE:LINE)``: what a plugin's function raised, in one line, with the place in the
+    plugin's code (the innermost frame of the traceback)."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(exc).split())
+    return f"{call} raised {type(exc).__name__}{': ' if message else ''}{message[:300]}{where}"
 
 
 def record_problem(sensor: Sensor, value: Any) -> str | None:
