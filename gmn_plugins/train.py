@@ -26,7 +26,7 @@ from .distributed import (World, agree, barrier, join, leave, on_every_rank, par
                           world_from_env)
 from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
-from .experiment import build_model, dataset_config, resolve_device
+from .experiment import build_model, check_sizes, dataset_config, resolve_device
 from .mese.generate import generate
 from .files import atomic_write
 from .modality import Modality
@@ -176,6 +176,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     written: disk full, read-only).
     """
     modalities = registry.resolve(spec.modalities, spec_file)
+    check_sizes(spec, modalities, spec_file)
     world = world_from_env()
     device = resolve_device(spec, spec_file)
     out = Path(spec.train.out)

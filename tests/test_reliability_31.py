@@ -233,6 +233,38 @@ def test_verify_checks_the_packed_copy_training_reads(dataset, tmp_path, capsys)
     one_line(cli(capsys, gmn_data.main, "verify", root), 2, f"{fmt.packed_dir(root, 'val') / 'label.npy'}: missing")
 
 
+# ------------------------------------------------------------------------------------------ 5. shape bounds
+
+
+@pytest.fixture
+def big_images(registry, monkeypatch):
+    """``registry`` plus image modalities ``huge`` (3, 8192, 8192) and ``wide`` (3, 1100, 1100) of a plugin, as
+    gmn-run finds them."""
+    rgb = registry.modalities["rgb"]
+
+    def image(name, side):
+        sensor = attrs.evolve(rgb.sensor, name=f"test.{name}", shape=(3, side, side))
+        return attrs.evolve(rgb, spec=attrs.evolve(rgb.spec, name=name, sensor=sensor.name, shape=[3, side, side]),
+                            sensor=sensor)  # fmt: skip
+
+    plugged = attrs.evolve(registry, modalities={**registry.modalities, "huge": image("huge", 8192),
+                                                 "wide": image("wide", 1100)})  # fmt: skip
+    monkeypatch.setattr(gmn_run, "load_registry", lambda: plugged)
+    return plugged
+
+
+def test_dry_run_bounds_modality_shapes_and_the_latent_grid(big_images, capsys):
+    one_line(cli(capsys, gmn_run.main, SPEC, 'modalities=["huge", "haptic"]', "--dry-run"), 2,
+             f"{SPEC}: modalities[0]: huge: senses of shape (3, 8192, 8192) have 201,326,592 values, more than")
+    one_line(cli(capsys, gmn_run.main, SPEC, 'modalities=["huge"]', "model.latent_grid=[16, 16]", "--dry-run"), 2,
+             "huge: senses of shape (3, 8192, 8192)")  # fmt: skip
+    one_line(cli(capsys, gmn_run.main, SPEC, 'modalities=["wide", "haptic"]', "--dry-run"), 2,
+             f"{SPEC}: model.latent_grid: the modalities ask for a 275x275 latent grid (wide), more than 256 per side")
+    code, out, _ = cli(capsys, gmn_run.main, SPEC, 'modalities=["wide", "haptic"]', "model.latent_grid=[64, 64]",
+                       "--dry-run")  # fmt: skip
+    assert code == 0 and "latent grid: (64, 64)" in out
+
+
 # ---------------------------------------------------------------------------------- 6, 10. generate's bounds
 
 
@@ -293,3 +325,23 @@ def test_stray_bytes_in_metrics_jsonl_never_block_a_resume(tmp_path):
     path.write_bytes(rows[0] + b"\n\x00\x00\x00")  # a tail of NULs (a power loss on some file systems)
     _truncate_metrics(path, keep_until=5)
     assert path.read_bytes() == rows[0] + b"\n"
+
+
+# -------------------------------------------------------------------------------------- 10, 11, 12. gmn-eval
+
+
+def test_gmn_eval_seed_context_and_device_are_one_line(tmp_path, capsys):
+    from gmn_plugins.cli import evaluate as gmn_eval
+
+    run = tmp_path / "run"  # each flag is refused before the run is opened
+    one_line(cli(capsys, gmn_eval.main, "missing", run, "--seed", "-1"), 2, "gmn-eval: --seed: must be in [0, 2**32)")
+    one_line(cli(capsys, gmn_eval.main, "predict", run, "--context", "-1"), 2, "gmn-eval: --context: must be >= 0")
+    one_line(cli(capsys, gmn_eval.main, "missing", run, "--device", "bogus"), 2,
+             "gmn-eval: --device: expected auto, cpu, cuda, cuda:N or mps, got 'bogus'")  # fmt: skip
+    for command in ("density", "generate", "predict", "classify"):
+        one_line(cli(capsys, gmn_eval.main, command, run, "--device", "gpu"), 2, "gmn-eval: --device: expected")
+    import torch
+
+    if not torch.cuda.is_available():
+        one_line(cli(capsys, gmn_eval.main, "missing", run, "--device", "cuda:0"), 2,
+                 "gmn-eval: --device: 'cuda:0' requested, but torch.cuda.is_available() is False", "--device cpu")
