@@ -88,13 +88,23 @@ class SensorRecordError(ValueError):
         return f"sensor {self.args[0]}: {self.args[1]}"
 
 
-def raised(call: str, exc: BaseException) -> str:
-    """``CALL raised TYPE: MESSAGE (FILE:LINE)``: what a plugin's function raised, in one line, with the place in the
-    plugin's code (the innermost frame of the traceback)."""
+def raised(call: str, exc: BaseException, function: Callable | None = None) -> str:
+    """``CALL raised TYPE: MESSAGE (FILE:LINE)``, one line: what a plugin's ``function`` raised and the innermost
+    place in the plugin's own files (those beside ``function``'s; FILE relative to its ``sys.path`` entry)."""
+    import os
+    import sys
     import traceback
 
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    code = getattr(function, "__code__", None)
+    home = os.path.dirname(code.co_filename) + os.sep if code is not None else ""
+    frames = [f for f in frames if f.filename.startswith(home)] or frames
+    where = ""
+    if frames:
+        roots = [r for r in (os.path.abspath(e or ".").rstrip(os.sep) + os.sep for e in sys.path)
+                 if frames[-1].filename.startswith(r)]  # fmt: skip
+        name = os.path.relpath(frames[-1].filename, max(roots, key=len)) if roots else Path(frames[-1].filename).name
+        where = f" ({name}:{frames[-1].lineno})"
     message = " ".join(str(exc).split())
     return f"{call} raised {type(exc).__name__}{': ' if message else ''}{message[:300]}{where}"
 

@@ -125,7 +125,7 @@ class SceneMaker:
                 try:
                     value = sensor.record(rig)
                 except Exception as exc:  # the plugin's own code: one line naming it, where it raised and what
-                    raise SensorRecordError(sensor.name, raised("record()", exc)) from None
+                    raise SensorRecordError(sensor.name, raised("record()", exc, sensor.record)) from None
                 problem = record_problem(sensor, value)
                 if problem:  # before anything is written: a wrong record never reaches a shard
                     raise SensorRecordError(sensor.name, problem)
