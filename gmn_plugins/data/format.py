@@ -181,6 +181,11 @@ def written_by_gmn_data(content) -> bool:
     return isinstance(content, dict) and "generator_version" in content
 
 
+def _shard_entry_ok(entry) -> bool:
+    return isinstance(entry, dict) and all(isinstance(entry.get(k), t) for k, t in (("file", str), ("sha256", str),
+                                                                                     ("scenes", int)))  # fmt: skip
+
+
 def manifest_problem(manifest) -> str | None:
     """What makes ``manifest`` unusable as a MESE manifest (``"splits: missing"``, ...), or None."""
     if not written_by_gmn_data(manifest):
@@ -188,13 +193,9 @@ def manifest_problem(manifest) -> str | None:
     for key in ("splits", "stats", "shapes", "sensor_info"):
         if not isinstance(manifest.get(key), dict):
             return f"{key}: missing or not a table"
-    def shard_ok(e) -> bool:
-        return isinstance(e, dict) and all(isinstance(e.get(k), t) for k, t in (("file", str), ("sha256", str),
-                                                                                 ("scenes", int)))  # fmt: skip
-
     for name, split in manifest["splits"].items():
         if not (isinstance(split, dict) and isinstance(split.get("scenes"), int)
-                and isinstance(split.get("shards"), list) and all(map(shard_ok, split["shards"]))):
+                and isinstance(split.get("shards"), list) and all(map(_shard_entry_ok, split["shards"]))):
             return f"splits.{name}: expected scenes and a list of shards (file, scenes, sha256)"
     return None
 
