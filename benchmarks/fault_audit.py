@@ -2,10 +2,10 @@
 
     python benchmarks/fault_audit.py [--work DIR] [--markdown]
 
-Runs every case of the reliability issue (#10) against the gmn_plugins that ``python`` imports (point PYTHONPATH
-at another checkout to audit that one) and prints one row per case: exit code, lines on stderr, whether a
-traceback appeared, and the first line. Mounting a full or read-only tmpfs needs root; those cases are skipped
-otherwise. Takes about 3 minutes on 2 cores (tiny data, a few training steps).
+Runs every case of the reliability issues (#10; #31's that need real processes) against the gmn_plugins that
+``python`` imports (point PYTHONPATH at another checkout to audit that one) and prints one row per case: exit code,
+lines on stderr, whether a traceback appeared, and the first line. Mounting a full or read-only tmpfs needs root;
+those cases are skipped otherwise. Takes about 3 minutes on 2 cores (tiny data, a few training steps).
 """
 
 from __future__ import annotations
@@ -171,8 +171,61 @@ def main() -> None:
         record("read-only run directory: gmn-run", gmn_run("train.steps=3", out=ro / "run"))
         record("read-only run directory: gmn-eval missing", cli("evaluate", "missing", str(ro / "run"), "--scenes", "1",
                                                                 "--no-progress"))  # fmt: skip
+    packing = work / "packing"  # issue 31, point 4: the packed copy does not fit (SIGBUS, exit 135, before)
+    if mount(packing, 160 * 1024):
+        mounts.append(packing)
+        shutil.copytree(damaged, packing / "d", ignore=shutil.ignore_patterns("packed"))
+        record("disk full while packing: gmn-data pack", cli("data", "pack", str(packing / "d"), "--no-progress"))
+    else:
+        record("disk full while packing: gmn-data pack", None)
     for where in reversed(mounts):
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+    # 9. issue 31: nothing lost, nothing silent
+    lost = work / "data-no-config"
+    shutil.copytree(data, lost)
+    (lost / "config.json").unlink()
+    record("config.json deleted, gmn-run seed=1", gmn_run("train.steps=1", "seed=1", out=work / "run-seed1",
+                                                         data_dir=lost), "config.json " +
+           ("rewritten" if (lost / "config.json").exists() else "not rewritten"))  # fmt: skip
+    race = work / "data-race"
+    procs = [subprocess.Popen([sys.executable, "-m", "gmn_plugins.cli.data", "generate", "--out", str(race), *gen[:4],
+                               "--views", views, *gen[6:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for views in ("5", "15")]  # fmt: skip
+    for views, proc in zip(("5", "15"), procs):
+        out, err = proc.communicate(timeout=600)
+        record(f"two generate started together: --views {views}", subprocess.CompletedProcess(proc.args,
+                                                                                               proc.returncode, out, err))
+    mine = work / "mine"
+    mine.mkdir()
+    (mine / "manifest.json").write_text('{"name": "my app"}\n')
+    record("generate --out DIR holding the user's manifest.json", cli("data", "generate", "--out", str(mine), *gen),
+           "kept" if (mine / "manifest.json").read_text() == '{"name": "my app"}\n' else "OVERWRITTEN")  # fmt: skip
+    record("gmn-data generate --views 100000", cli("data", "generate", "--out", str(work / "v"), *gen[:4], "--views",
+                                                    "100000", *gen[6:]))  # fmt: skip
+    record("gmn-data generate --seed -1", cli("data", "generate", "--out", str(work / "s"), *gen, "--seed", "-1"))
+    stray = work / "run-stray"
+    shutil.copytree(run, stray)
+    with open(stray / "metrics.jsonl", "ab") as f:
+        f.write(b"\xff\xfe\x00 stray bytes\n")
+    record("stray bytes in metrics.jsonl, then resume", gmn_run("train.steps=3", out=stray))
+    empty = work / "data-empty-manifest"
+    shutil.copytree(data, empty)
+    (empty / "manifest.json").write_text("{}")
+    record("{} manifest: gmn-data verify", cli("data", "verify", str(empty)))
+    record("{} manifest: gmn-data pack", cli("data", "pack", str(empty), "--no-progress"))
+    record("gmn-eval missing --seed -1", cli("evaluate", "missing", str(run), "--seed", "-1", "--no-progress"))
+    record("gmn-eval predict --context -1", cli("evaluate", "predict", str(run), "--context", "-1", "--no-progress"))
+    record("gmn-eval missing --device bogus", cli("evaluate", "missing", str(run), "--device", "bogus"))
+    bitrot = work / "data-packed-bit"
+    shutil.copytree(data, bitrot)
+    rgb = bitrot / "packed" / "train" / "camera.rgb.npy"
+    if rgb.is_file():
+        stat, raw = rgb.stat(), bytearray(rgb.read_bytes())
+        raw[-1] ^= 1
+        rgb.write_bytes(bytes(raw))
+        os.utime(rgb, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        record("a flipped bit in the packed copy: gmn-data verify", cli("data", "verify", str(bitrot)))
 
     header = ("case", "exit", "lines", "traceback", "first line")
     if args.markdown:

@@ -6,14 +6,16 @@ is the same whoever builds it (issue 12: layers that hold).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .mese.generate import DatasetConfig
 from .mese.scene import hand_setting
 from .modality import Modality
-from .models.gmn import GMN, ModalityInfo
+from .models.gmn import GMN, ModalityInfo, latent_grid_for
 from .models.presets import PRESETS
-from .spec import ExperimentSpec, SpecError
+from .spec import DEVICES, DEVICES_TEXT, MAX_LATENT_GRID, MAX_SENSE_VALUES, ExperimentSpec, SpecError
 
 
 def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetConfig:
@@ -27,6 +29,24 @@ def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetC
                          saturation=d.saturation, shard_size=d.shard_size, sensors=sensors,
                          splits={"train": d.train_scenes, "val": d.val_scenes,
                                  **({"test": d.test_scenes} if d.test_scenes else {})})  # fmt: skip
+
+
+def check_sizes(spec: ExperimentSpec, modalities: list[Modality], spec_file: str = "spec") -> None:
+    """Raise ``SpecError`` (one line) when a modality's senses exceed ``MAX_SENSE_VALUES`` values or the latent grid
+    (``model.latent_grid``, or the one the modalities' families ask for) exceeds ``MAX_LATENT_GRID`` per side: what
+    ``--dry-run`` and a run check before building the model, so that a plugin's huge image is refused at once."""
+    for i, m in enumerate(modalities):
+        values = math.prod(m.shape)
+        if values > MAX_SENSE_VALUES:
+            raise SpecError(f"{spec_file}: modalities[{i}]: {m.name}: senses of shape {m.shape} have {values:,} "
+                            f"values, more than the {MAX_SENSE_VALUES:,} a modality may have (a 1024x1024 RGB image "
+                            f"has 3,145,728)")  # fmt: skip
+    grid = latent_grid_for(modalities, spec.model.latent_grid)
+    if max(grid) > MAX_LATENT_GRID:
+        asking = [m.name for m in modalities if tuple(m.family.latent_grid(m.shape) or ()) == tuple(grid)]
+        raise SpecError(f"{spec_file}: model.latent_grid: the modalities ask for a {grid[0]}x{grid[1]} latent grid"
+                        f"{' (' + ', '.join(asking) + ')' if asking else ''}, more than {MAX_LATENT_GRID} per side; "
+                        f"set model.latent_grid = [h, w] within it, or use smaller senses")  # fmt: skip
 
 
 def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | torch.device = "cpu") -> GMN:
@@ -50,14 +70,22 @@ def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | 
 def resolve_device(spec: ExperimentSpec, spec_file: str = "spec") -> torch.device:
     """``train.device`` as a torch device: ``auto`` is cuda when available, else cpu. Raises ``SpecError`` when the
     requested backend is not available in this torch build or on this machine."""
-    name = spec.train.device
+    return torch_device(spec.train.device, f"{spec_file}: train.device", "train.device=")
+
+
+def torch_device(name: str, where: str = "train.device", fix: str = "train.device=") -> torch.device:
+    """The torch device of a ``train.device``-style ``name`` (``spec.DEVICES``); ``where`` starts the one-line
+    ``SpecError`` for a malformed or unavailable device (``FILE: train.device``, ``--device``) and ``fix`` spells
+    the setting in its remedy."""
+    if not DEVICES.fullmatch(name):
+        raise SpecError(f"{where}: expected {DEVICES_TEXT}, got {name!r}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SpecError(f"{spec_file}: train.device: {name!r} requested, but torch.cuda.is_available() is False "
-                        f"(torch {torch.__version__}); use train.device=cpu or auto")  # fmt: skip
+        raise SpecError(f"{where}: {name!r} requested, but torch.cuda.is_available() is False "
+                        f"(torch {torch.__version__}); use {fix}cpu or auto")  # fmt: skip
     if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
-        raise SpecError(f"{spec_file}: train.device: {name!r} requested, but there are {torch.cuda.device_count()} GPUs")
+        raise SpecError(f"{where}: {name!r} requested, but there are {torch.cuda.device_count()} GPUs")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise SpecError(f"{spec_file}: train.device: 'mps' requested, but torch.backends.mps.is_available() is False")
+        raise SpecError(f"{where}: 'mps' requested, but torch.backends.mps.is_available() is False")
     return torch.device(name)

@@ -7,6 +7,7 @@ quadrant, a finger group) with a query kind and model families. The engine never
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Literal
 
 import attrs
@@ -91,12 +92,34 @@ class Sensor:
 
 
 class SensorRecordError(ValueError):
-    """A sensor's ``record()`` returned something other than it declared (shape, dtype) or non-finite values:
-    ``SensorRecordError(sensor_name, problem)``, one line naming the sensor, what was declared and what came
-    (``modality.record_problem``). Picklable, so it crosses from a generation worker."""
+    """A sensor's ``record()`` raised, or returned something other than it declared (shape, dtype) or non-finite values:
+    ``SensorRecordError(sensor_name, problem[, scene])``, one line naming the sensor, what was declared and what came
+    (``modality.record_problem``), or what ``record()`` raised (``raised``). Picklable, so it crosses from a
+    generation worker."""
 
     def __str__(self) -> str:
         return f"sensor {self.args[0]}: {self.args[1]}"
+
+
+def raised(call: str, exc: BaseException, function: Callable | None = None) -> str:
+    """``CALL raised TYPE: MESSAGE (FILE:LINE)``, one line: what a plugin's ``function`` raised and the innermost
+    place in the plugin's own files (those beside ``function``'s; FILE relative to its ``sys.path`` entry)."""
+    import os
+    import sys
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    code = getattr(function, "__code__", None)
+    home = os.path.dirname(code.co_filename) + os.sep if code is not None else ""
+    frames = [f for f in frames if f.filename.startswith(home)] or frames
+    where = ""
+    if frames:
+        roots = [r for r in (os.path.abspath(e or ".").rstrip(os.sep) + os.sep for e in sys.path)
+                 if frames[-1].filename.startswith(r)]  # fmt: skip
+        name = os.path.relpath(frames[-1].filename, max(roots, key=len)) if roots else Path(frames[-1].filename).name
+        where = f" ({name}:{frames[-1].lineno})"
+    message = " ".join(str(exc).split())
+    return f"{call} raised {type(exc).__name__}{': ' if message else ''}{message[:300]}{where}"
 
 
 def record_problem(sensor: Sensor, value: Any) -> str | None:

@@ -47,6 +47,9 @@ MAX_LATENT_GRID = 256  # model.latent_grid h and w (images: H/4; v4 at 64x64: 16
 MAX_STEPS = 100_000_000  # train.steps and every step count or period (paper: ~1M steps; 1e8 is years on a GPU)
 MAX_SIGMA = 100.0  # model.sigma, train.sigma_start: inputs lie in [-3, 3]; a std 30x wider learns nothing (paper: 1)
 MAX_BETA = 1000.0  # train.beta, train.beta_start: the KL's weight (paper: 0.1 -> 1; beta-VAEs use up to ~250)
+MAX_SENSE_VALUES = 1 << 22  # values of one sense of a modality (a 1024x1024 RGB image: 3,145,728; paper: 64x64x3)
+DEVICES = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")  # train.device and gmn-eval's --device
+DEVICES_TEXT = "auto, cpu, cuda, cuda:N or mps"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -552,8 +555,8 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
         problems.append(f"{file}: train.keep_every: must be a multiple of train.checkpoint_every "
                         f"({t.checkpoint_every}), got {t.keep_every}")  # fmt: skip
     within(t.eval_scenes, 1, "train.eval_scenes", MAX_SCENES)
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", t.device):
-        problems.append(f"{file}: train.device: expected auto, cpu, cuda, cuda:N or mps, got {_show(t.device)}")
+    if not DEVICES.fullmatch(t.device):
+        problems.append(f"{file}: train.device: expected {DEVICES_TEXT}, got {_show(t.device)}")
     sizes = t.missing_sizes
     if sizes and not (len(sizes) == 2 and 1 <= sizes[0] <= sizes[1] <= len(spec.modalities)):
         problems.append(f"{file}: train.missing_sizes: expected [A, B] with 1 <= A <= B <= {len(spec.modalities)} "
@@ -561,11 +564,11 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     if isinstance(d.hand, HandFileSpec) and not _is_file(d.hand.mjcf):
         problems.append(f"{file}: data.hand.mjcf: no such file {_show(d.hand.mjcf)}")
     if isinstance(d.hand, HandFileSpec) and d.hand.hull_vertices:
-        from .mese.physics import MIN_HULL_VERTICES  # torch- and mujoco-free
+        from .mese.physics import MAX_HULL_VERTICES, MIN_HULL_VERTICES  # torch- and mujoco-free
 
-        if not MIN_HULL_VERTICES <= d.hand.hull_vertices <= 100000:
+        if not MIN_HULL_VERTICES <= d.hand.hull_vertices <= MAX_HULL_VERTICES:
             problems.append(f"{file}: data.hand.hull_vertices: must be 0 (full hulls) or in [{MIN_HULL_VERTICES}, "
-                            f"100000], got {_show(d.hand.hull_vertices)}")
+                            f"{MAX_HULL_VERTICES}], got {_show(d.hand.hull_vertices)}")
     if problems:
         raise SpecError("\n".join(problems))
 

@@ -27,7 +27,7 @@ from .distributed import (World, agree, barrier, join, leave, on_every_rank, par
                           world_from_env)
 from .evaluation.missing import missing_modality
 from .figures import plot_losses, sample_grid
-from .experiment import build_model, dataset_config, resolve_device
+from .experiment import build_model, check_sizes, dataset_config, resolve_device
 from .mese.generate import generate
 from .files import atomic_write
 from .modality import Modality
@@ -167,18 +167,20 @@ def make_optimizer(parameters, lr: float, adam: str = "fused") -> torch.optim.Ad
 
 def _truncate_metrics(path: Path, keep_until: int) -> None:
     """On (re)start, keep only the complete rows of ``metrics.jsonl`` up to the checkpoint's step (atomic rewrite):
-    rows logged after the last checkpoint, or a line cut by a kill, are dropped and logged again."""
+    rows logged after the last checkpoint, a line cut by a kill, or anything else that is not a row (stray bytes)
+    are dropped; the rows are logged again."""
 
-    def kept(line: str) -> bool:
+    def kept(line: bytes) -> bool:
         try:
-            return json.loads(line)["step"] <= keep_until
-        except (json.JSONDecodeError, KeyError, TypeError):
-            return False
+            step = json.loads(line.decode())["step"]
+            return type(step) is int and step <= keep_until
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, IndexError):
+            return False  # a log line never blocks a resume: whatever is not a row (stray bytes included) goes
 
     if not path.exists():
         return
-    lines = [line for line in path.read_text().splitlines() if kept(line)]
-    atomic_write(path, lambda f: f.write("".join(line + "\n" for line in lines).encode()))
+    lines = [line for line in path.read_bytes().split(b"\n") if kept(line)]
+    atomic_write(path, lambda f: f.write(b"".join(line + b"\n" for line in lines)))
 
 
 def _tensorboard(out: Path, step: int, spec_file: str):
@@ -212,6 +214,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     written: disk full, read-only).
     """
     modalities = registry.resolve(spec.modalities, spec_file)
+    check_sizes(spec, modalities, spec_file)
     world = world_from_env()
     if world.main:
         for line in notices(spec, spec_file):

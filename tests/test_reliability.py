@@ -240,7 +240,8 @@ def test_truncated_manifest_and_config_are_one_line_or_recovered(dataset, tmp_pa
 
 def test_bad_generate_flags_and_a_corrupted_shard_in_show_are_one_line(dataset, tmp_path):
     out = str(tmp_path / "x")
-    one_line(run_cli("data", "generate", "--out", out, *CLI_TINY, "--workers", "-1"), 2, "workers: must be >= 0")
+    one_line(run_cli("data", "generate", "--out", out, *CLI_TINY, "--workers", "-1"), 2,
+             "--workers: must be in [0, 1024], got -1")  # fmt: skip
     one_line(run_cli("data", "generate", "--out", out, *CLI_TINY, "--blocks", "0"), 2, "blocks: must be in [2, 8]")
     one_line(run_cli("data", "generate", "--out", out, *CLI_TINY, "--blocks", "1000000000000"), 2, "blocks")
     root = tmp_path / "d"

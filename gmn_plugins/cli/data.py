@@ -29,13 +29,12 @@ import time
 from pathlib import Path
 
 from . import user_errors
-from ..data.format import (MANIFEST, PACKED, SHARD_GLOB, DataError, pack_split, packed_dir, query_key, read_manifest, read_shard,
-                           repair_hint, shard_path)  # fmt: skip
+from ..data.format import (MANIFEST, PACKED, SHARD_GLOB, DataError, pack_split, packed_dir, query_key, read_manifest,
+                           read_shard, shard_path)  # fmt: skip
 from ..faults import cannot_write
-from ..files import read_json
-from ..mese.generate import (DatasetConfig, finalize, generate, generate_part, read_config, repair, scheduler_part,
-                             shard_tasks, verify)  # fmt: skip
-from ..mese.physics import MIN_HULL_VERTICES, PHYSICS_PRESETS, WRIST_LOCKS
+from ..mese.generate import (BOUNDS, DatasetConfig, finalize, generate, generate_part, read_config, repair,
+                             scheduler_part, shard_tasks, verify)  # fmt: skip
+from ..mese.physics import MAX_HULL_VERTICES, MIN_HULL_VERTICES, PHYSICS_PRESETS, WRIST_LOCKS
 from ..mese.scene import SATURATION, hand_setting
 
 
@@ -63,18 +62,17 @@ def _fail(message: str) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    for name in ("shard_size", "views"):
-        if getattr(args, name) < 1:
-            _fail(f"--{name.replace('_', '-')}: must be >= 1")
-    for name in ("scenes", "val", "test"):
-        if getattr(args, name) < 0:
-            _fail(f"--{name}: must be >= 0")
+    for flag in ("seed", "blocks", "views", "shard_size", "scenes", "val", "test", "workers"):
+        low, high = BOUNDS["scenes" if flag in ("val", "test") else flag]  # gmn-run's bounds (mese.generate)
+        if not low <= getattr(args, flag) <= high:
+            _fail(f"--{flag.replace('_', '-')}: must be in [{low}, {high}], got {getattr(args, flag)}")
     if args.scenes + args.val + args.test < 1:
         _fail("--scenes/--val/--test: the dataset must hold at least one scene")
     splits = {"train": args.scenes, **({"val": args.val} if args.val else {}), **({"test": args.test} if args.test else {})}
-    if args.hull_vertices and (args.hand == "builtin" or args.hull_vertices < MIN_HULL_VERTICES):
-        _fail(f"--hull-vertices: caps an MJCF hand's mesh hulls: give --hand PATH.xml and N >= {MIN_HULL_VERTICES} "
-              f"(0: full hulls)")
+    hulls_ok = MIN_HULL_VERTICES <= args.hull_vertices <= MAX_HULL_VERTICES
+    if args.hull_vertices and (args.hand == "builtin" or not hulls_ok):
+        _fail(f"--hull-vertices: caps an MJCF hand's mesh hulls: give --hand PATH.xml and N in [{MIN_HULL_VERTICES}, "
+              f"{MAX_HULL_VERTICES}] (0: full hulls)")
     if args.wrist_lock != "contact" and args.hand == "builtin":
         _fail("--wrist-lock: chooses how an MJCF hand's wrist is locked: give --hand PATH.xml")
     hand = hand_setting(None if args.hand == "builtin" else args.hand, args.hull_vertices, args.wrist_lock)
@@ -115,8 +113,7 @@ def _info(args: argparse.Namespace) -> None:
     config = read_config(root)
     tasks = shard_tasks(config)
     present = sum(shard_path(root, split, shard).exists() for split, shard, _, _ in tasks)
-    manifest_path = root / MANIFEST
-    manifest = read_json(manifest_path, hint=repair_hint(root)) if manifest_path.exists() else None
+    manifest = read_manifest(root) if (root / MANIFEST).exists() else None
     info = {"dir": str(root), "config": config.to_json(), "shards": {"total": len(tasks), "present": present},
             "finalized": manifest is not None}  # fmt: skip
     if manifest:
@@ -165,7 +162,7 @@ def _show(args: argparse.Namespace) -> None:
 
     root = Path(args.dir)
     config = read_config(root)
-    manifest = read_json(root / MANIFEST, hint=repair_hint(root)) if (root / MANIFEST).exists() else {}
+    manifest = read_manifest(root) if (root / MANIFEST).exists() else {}
     scenes = config.splits.get(args.split, 0)
     if not 0 <= args.scene < scenes:
         raise DataError(f"{root}: --scene {args.scene}: split {args.split!r} has {scenes} scenes")

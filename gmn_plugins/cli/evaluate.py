@@ -32,6 +32,7 @@ from tqdm import tqdm
 from . import user_errors
 from ..files import write_json
 from ..plugins import load_registry
+from ..spec import SEED_LIMIT
 
 
 def _ints(text: str) -> list[int]:
@@ -271,6 +272,10 @@ def main(argv: list[str] | None = None) -> None:
             _fail(f"--{name}: must be >= 1")
     if getattr(args, "threads", 0) < 0:
         _fail("--threads: must be >= 0")
+    if args.command != "report" and not 0 <= args.seed < SEED_LIMIT:
+        _fail(f"--seed: must be in [0, 2**32), got {args.seed}")
+    if args.command == "predict" and args.context < 0:
+        _fail(f"--context: must be >= 0 (context views of each source modality), got {args.context}")
     with user_errors():
         started = time.perf_counter()
         from ..threads import set_threads
@@ -282,7 +287,9 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(report, indent=2))
             return
         from ..evaluation.runs import load_run
+        from ..experiment import torch_device
 
+        torch_device(args.device, "gmn-eval: --device", "--device ")  # as train.device is checked
         run = load_run(args.run, load_registry(), progress=not args.no_progress, device=args.device)
         _check_writable(run.dir / "eval")  # before minutes of evaluation, not after
         commands = {"density": _density, "generate": _generate, "missing": _missing, "predict": _predict,

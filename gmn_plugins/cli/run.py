@@ -23,8 +23,10 @@ def main(argv: list[str] | None = None) -> None:
         spec = load_spec(args.spec, args.overrides)
         registry = load_registry()
         modalities = registry.resolve(spec.modalities, args.spec)
-        from ..experiment import build_model, resolve_device
+        from ..experiment import build_model, check_sizes, resolve_device
         from ..train import train
+
+        check_sizes(spec, modalities, args.spec)  # a plugin's 8192x8192 image is refused here, not 15 GB later
 
         if args.dry_run:  # the checks a run makes before it starts, the availability of train.device included
             from ..experiment import dataset_config

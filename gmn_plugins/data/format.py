@@ -3,13 +3,15 @@ manifest and reader. The generator (``mese.generate``) writes it; training and e
 
 Layout of a dataset directory ``ROOT``::
 
-    config.json                 what was asked for (``mese.generate.DatasetConfig``; written first)
+    config.json                 what was asked for (``mese.generate.DatasetConfig``; written first, under .config.lock)
     train/shard-00000.npz ...   ``shard_size`` scenes each (the last may hold fewer); also val/, test/
     train/shard-00000.json ...  per-shard record: file, scenes, sha256, shapes, min/max statistics, grasp attempts
     manifest.json               counts, shapes, sensors, per-shard sha256, train statistics (written last)
     .checksums.json             a cache of the files' sha256 keyed by (size, mtime); only a cache
     packed/train/KEY.npy ...    the split's arrays uncompressed, one memory-mappable .npy per key (``pack_split``)
     packed/train/index.json     what they were packed from (the manifest's sha256) and each file's sha256 (last)
+
+and nothing else but lock and temp files (``foreign_entries``): ``generate`` refuses a directory of other files.
 
 Training and evaluation read a split through ``open_split``: memory maps of the packed copy, so reading a scene
 costs a page fault, not a decompression, and memory does not grow with the dataset. A shard is deflate-compressed
@@ -31,6 +33,7 @@ the same bytes (numpy's own ``savez`` stamps the current time). Every file is wr
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..faults import cannot_write
 from ..files import DataError, atomic_write, file_sha256, read_json, remove_stale_temps, write_json
 from ..locks import hold
 
@@ -47,12 +51,14 @@ SPLIT_CODES = {split: code for code, split in enumerate(SPLITS)}  # a scene's se
 CONFIG = "config.json"
 MANIFEST = "manifest.json"
 CHECKSUM_CACHE = ".checksums.json"  # shard -> [size, mtime_ns, sha256]
+CONFIG_LOCK = ".config.lock"  # held while config.json is checked and written (mese.generate)
 SHARD_GLOB = "*/shard-*.npz"
 PACKED = "packed"  # ROOT/packed/SPLIT/KEY.npy + index.json
 PACKED_INDEX = "index.json"
 LABEL = "label"
 OBJECT_KEYS = ("walk", "colours")  # enough to build the scene's object again (``SceneSet.objects``)
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+DATASET_ENTRIES = frozenset({CONFIG, MANIFEST, PACKED, *SPLITS})  # and hidden files: see foreign_entries
 
 __all__ = ["DataError", "SPLITS", "SPLIT_CODES", "query_key", "shard_path", "record_path", "write_shard",
            "read_shard", "ChecksumCache", "manifest_sha256", "read_manifest", "load_split", "pack_split", "open_split",
@@ -157,13 +163,53 @@ class ChecksumCache:
             self.changed = False
 
 
+def foreign_entries(root: str | os.PathLike) -> list[str]:
+    """The names in ``root`` that a dataset directory does not hold (sorted): anything but ``DATASET_ENTRIES``, the
+    checksum cache, lock files, temp files and NFS's ``.nfs*`` files. ``generate`` refuses a directory that holds
+    any and no dataset settings of its own, so that a user's files are never overwritten."""
+    try:
+        names = [p.name for p in Path(root).iterdir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(n for n in names if n not in DATASET_ENTRIES and n != CHECKSUM_CACHE and not (
+        n.startswith(".") and (n.endswith((".lock", ".tmp")) or n.startswith(".nfs"))))
+
+
+def written_by_gmn_data(content) -> bool:
+    """Whether the content of a ``config.json`` or ``manifest.json`` is one that ``gmn-data`` wrote (a table with
+    ``generator_version``), not a file of the same name that belongs to something else."""
+    return isinstance(content, dict) and "generator_version" in content
+
+
+def _shard_entry_ok(entry) -> bool:
+    return isinstance(entry, dict) and all(isinstance(entry.get(k), t) for k, t in (("file", str), ("sha256", str),
+                                                                                     ("scenes", int)))  # fmt: skip
+
+
+def manifest_problem(manifest) -> str | None:
+    """What makes ``manifest`` unusable as a MESE manifest (``"splits: missing"``, ...), or None."""
+    if not written_by_gmn_data(manifest):
+        return "not a MESE manifest (no generator_version)"
+    for key in ("splits", "stats", "shapes", "sensor_info"):
+        if not isinstance(manifest.get(key), dict):
+            return f"{key}: missing or not a table"
+    for name, split in manifest["splits"].items():
+        if not (isinstance(split, dict) and isinstance(split.get("scenes"), int)
+                and isinstance(split.get("shards"), list) and all(map(_shard_entry_ok, split["shards"]))):
+            return f"splits.{name}: expected scenes and a list of shards (file, scenes, sha256)"
+    return None
+
+
 def read_manifest(root: str | os.PathLike, split: str | None = None) -> dict:
     """``ROOT/manifest.json``. Raises ``DataError`` (one line) when it is missing (the dataset is unfinished), damaged,
-    or has no split ``split`` (when given)."""
+    not a MESE manifest (``manifest_problem``), or has no split ``split`` (when given)."""
     path = Path(root) / MANIFEST
     if not path.exists():
         raise DataError(f"{path}: no manifest; generate the dataset or run gmn-data finalize {root}")
     manifest = read_json(path, hint=repair_hint(root))
+    problem = manifest_problem(manifest)
+    if problem:
+        raise DataError(f"{path}: {problem}; {repair_hint(root)}")
     if split is not None and split not in manifest["splits"]:
         raise DataError(f"{path}: splits: no split {split!r}")
     return manifest
@@ -201,6 +247,27 @@ def _packed_index(root: Path, split: str, manifest: dict) -> dict | None:
     return index if isinstance(index, dict) and index.get("manifest_sha256") == manifest_sha256(manifest) else None
 
 
+def _allocated_npy(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.memmap:
+    """A new ``.npy`` file of ``shape`` and ``dtype`` at ``path``, mapped for writing once its blocks are allocated,
+    so a full disk is an ``OSError`` (ENOSPC) here, never a SIGBUS when the map is written."""
+    header = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)  # the header, then a sparse file
+    offset, size = header.offset, header.nbytes
+    del header  # unmapped
+    with open(path, "rb+") as f:
+        try:
+            if size:
+                os.posix_fallocate(f.fileno(), offset, size)
+        except (AttributeError, OSError) as exc:  # no posix_fallocate (macOS), or a file system without it: zeros
+            if isinstance(exc, OSError) and exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            f.seek(offset)
+            for start in range(0, size, 1 << 20):
+                f.write(bytes(min(size - start, 1 << 20)))
+            f.flush()
+            os.fsync(f.fileno())
+    return np.lib.format.open_memmap(path, mode="r+")
+
+
 def pack_split(root: str | os.PathLike, split: str, progress: bool = False) -> dict:
     """Write the split's arrays uncompressed, one ``ROOT/packed/SPLIT/KEY.npy`` (scenes, ...) per key, filled shard
     by shard (memory: one shard), each file atomically, then ``index.json`` (``{"manifest_sha256", "scenes",
@@ -236,8 +303,7 @@ def pack_split(root: str | os.PathLike, split: str, progress: bool = False) -> d
                         target = out / f"{key}.npy"
                         remove_stale_temps(target)
                         files[key] = (target, target.with_name(f".{target.name}.{os.getpid()}.tmp"))
-                        maps[key] = np.lib.format.open_memmap(files[key][1], mode="w+", dtype=array.dtype,
-                                                              shape=(scenes, *array.shape[1:]))  # fmt: skip
+                        maps[key] = _allocated_npy(files[key][1], array.dtype, (scenes, *array.shape[1:]))
                     maps[key][start : start + len(array)] = array
                 start += entry["scenes"]
             layout = {key: ([int(n) for n in m.shape], str(m.dtype)) for key, m in maps.items()}
@@ -261,17 +327,50 @@ def pack_split(root: str | os.PathLike, split: str, progress: bool = False) -> d
         return index
 
 
+def verify_packed(root: str | os.PathLike, manifest: dict, cache: ChecksumCache) -> list[str]:
+    """One line per packed file (what training reads) that is missing or whose sha256 differs from its split's
+    ``index.json``, hashed through ``cache``; a damaged split's index is removed, so that the split is packed again
+    from the shards at its next use. Splits not packed, or packed from another manifest, are skipped."""
+    root = Path(root)
+    problems = []
+    for split in manifest["splits"]:
+        index = _packed_index(root, split, manifest)
+        files = index.get("files") if index is not None else None
+        if not isinstance(files, dict):
+            continue
+        bad = []
+        for entry in files.values():
+            path = packed_dir(root, split) / str(entry.get("file") if isinstance(entry, dict) else "")
+            digest = cache.sha256(path) if path.is_file() else None
+            if digest is None or digest != entry.get("sha256"):
+                what = "missing" if digest is None else f"corrupted (sha256 differs from {PACKED_INDEX})"
+                bad.append(f"{path}: {what}")
+        if bad:
+            try:
+                (packed_dir(root, split) / PACKED_INDEX).unlink(missing_ok=True)
+                then = f"its index was removed: {split} is packed again from the shards at its next use"
+            except OSError:
+                then = f"delete {packed_dir(root, split)} to have {split} packed again from the shards"
+            problems += [f"{line}; {then} (or: gmn-data pack {root})" for line in bad]
+    return problems
+
+
 def open_split(root: str | os.PathLike, split: str, progress: bool = False) -> dict[str, np.ndarray]:
     """Every array of one split as a read-only memory map (scenes, ...), packing the split first if needed
     (``pack_split``). Each packed file is checked against the index's sha256 through the checksum cache, so a
     file is hashed once and again only when its size or mtime changes. Falls back to ``load_split`` (in memory, a
     warning on stderr) when the dataset directory cannot be written. Raises ``DataError`` like ``load_split``, and
-    for a packed file that changed on disk (it is packed again on the next call)."""
+    for a packed file that changed on disk (it is packed again on the next call); ``MachineError`` when the disk
+    is full."""
     root = Path(root)
     try:
         index = pack_split(root, split, progress)
     except OSError as exc:
         import sys
+
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the split would not fit in memory either, as a rule
+            raise cannot_write(packed_dir(root, split), exc, "the shards are intact; free space there and run "
+                               "again") from None  # fmt: skip
 
         print(f"warning: {root}: cannot write the packed copy of {split} ({exc.strerror or exc}); reading the split "
               f"into memory instead", file=sys.stderr)  # fmt: skip

@@ -46,12 +46,16 @@ from tqdm import tqdm
 from ..faults import cannot_write
 from ..locks import LockHeld, hold
 from ..modality import SensorRecordError
-from ..spec import MAX_BLOCKS
-from ..data.format import (CONFIG, MANIFEST, SPLIT_CODES, ChecksumCache, DataError, read_manifest, read_shard,
-                           record_path, repair_hint, shard_path, write_shard)  # fmt: skip
+from ..spec import MAX_BLOCKS, MAX_PROCESSES, MAX_SCENES, MAX_SHARD_SIZE, MAX_VIEWS, SEED_LIMIT
+from ..data.format import (CONFIG, CONFIG_LOCK, DATASET_ENTRIES, MANIFEST, SPLIT_CODES, ChecksumCache, DataError,
+                           read_manifest, read_shard, record_path, repair_hint, shard_path, verify_packed,
+                           foreign_entries, manifest_problem, write_shard, written_by_gmn_data)  # fmt: skip
 from ..files import file_sha256, read_json, remove_stale_temps, write_json
 
 GENERATOR_VERSION = 2  # 2: hand / saturation options, per-shard records, sensor descriptions in the manifest
+# The bounds of a dataset's settings, spec.py's: the same for gmn-run (data.*, seed) and gmn-data generate (--*)
+BOUNDS = {"seed": (0, SEED_LIMIT - 1), "blocks": (2, MAX_BLOCKS), "views": (1, MAX_VIEWS),
+          "shard_size": (1, MAX_SHARD_SIZE), "scenes": (0, MAX_SCENES), "workers": (0, MAX_PROCESSES)}  # fmt: skip
 
 
 @attrs.frozen
@@ -138,7 +142,12 @@ def _make_locked_shard(path: Path, seed: int, split: str, first: int, count: int
                 pass  # a damaged record: made again from the shard below
         arrays = read_shard(path)
     else:
-        scenes = [_maker.make(seed, split, first + i) for i in range(count)]
+        scenes = []
+        for index in range(first, first + count):
+            try:
+                scenes.append(_maker.make(seed, split, index))
+            except SensorRecordError as exc:  # which scene: a plugin author can make it again (gmn-data show)
+                raise SensorRecordError(*exc.args[:2], f"{split} scene {index}") from None
         arrays = {key: np.stack([s[key] for s in scenes]) for key in scenes[0]}
         try:
             write_shard(path, arrays)
@@ -167,20 +176,33 @@ def shard_record(path: Path, split: str, count: int, arrays: dict[str, np.ndarra
 
 
 def _check_config(root: Path, config: DatasetConfig) -> None:
+    """Check that ``root`` holds no dataset with other settings (``_stored_config``) and is a dataset directory, or a
+    new or empty one; write ``config.json`` when it is missing or damaged. That happens under ``ROOT/.config.lock``,
+    before any shard, so that of two processes started together on a new directory the first one's settings own it
+    and the other's are refused. A finished dataset that is read-only is only read."""
     path = root / CONFIG
-    wanted = config.to_json()
-    if path.exists():
-        have = _stored_config(root)
-        for key in sorted(set(have) | set(wanted)):
-            if _setting(have, key) != _setting(wanted, key):
-                raise DataError(f"{path}: {key}: dataset was made with {have.get(key)!r}, now asked for "
-                                f"{wanted.get(key)!r}; use another data directory")  # fmt: skip
-    if not _readable_json(path):  # missing, or damaged and recovered from the manifest above
+    if not _readable_json(path):
         try:
             root.mkdir(parents=True, exist_ok=True)
-            write_json(path, wanted)
+            with hold(root / CONFIG_LOCK, f"the settings of {root}", blocking=True, remove=True):
+                if not _readable_json(path):  # else another process wrote them meanwhile: checked below
+                    _compare(root, _stored_config(root, new_ok=True), config)
+                    write_json(path, config.to_json())
+                    return
         except OSError as exc:
             raise cannot_write(root, exc, "choose another data directory or fix this one", DataError) from None
+    _compare(root, _stored_config(root), config)
+
+
+def _compare(root: Path, have: dict | None, config: DatasetConfig) -> None:
+    """Raise ``DataError`` naming the first setting in which the stored ``have`` (None: a new directory) differs."""
+    if have is None:
+        return
+    wanted = config.to_json()
+    for key in sorted(set(have) | set(wanted)):
+        if _setting(have, key) != _setting(wanted, key):
+            raise DataError(f"{root / CONFIG}: {key}: dataset was made with {have.get(key)!r}, now asked for "
+                            f"{wanted.get(key)!r}; use another data directory")  # fmt: skip
 
 
 def _setting(config: dict, key: str):
@@ -217,19 +239,54 @@ def _readable_json(path: Path) -> bool:
         return False
 
 
-def _stored_config(root: Path) -> dict:
-    """The settings a dataset directory was made with: ``config.json``, or, when that is damaged, the copy in
-    ``manifest.json``. Raises ``DataError`` when neither can be read."""
+def _stored_config(root: Path, new_ok: bool = False) -> dict | None:
+    """The settings a dataset directory was made with: ``config.json``, or, when that is missing or damaged, the copy
+    in ``manifest.json`` (the dataset is re-identified by its manifest, never relabelled). ``new_ok``: None for a
+    directory that holds nothing (new, or empty). Raises ``DataError`` for a ``config.json`` or ``manifest.json``
+    that ``gmn-data`` did not write, for a directory holding what a dataset does not (``format.foreign_entries``),
+    and when neither file says which settings made the data there."""
+    path = root / CONFIG
+    foreign = f"{root}: not a MESE dataset directory"
+    unknown = None  # why config.json does not say
     try:
-        return read_json(root / CONFIG)
-    except DataError as damaged:
-        try:
-            manifest = read_json(root / MANIFEST)
-        except (OSError, DataError):
-            raise DataError(f"{damaged}; no readable manifest.json holds the settings either: restore config.json, or "
-                            f"delete {root} and generate it again") from None  # fmt: skip
+        config = read_json(path)
+    except FileNotFoundError:
+        unknown = f"{path}: missing"
+    except DataError as exc:
+        unknown = str(exc)
+    except OSError as exc:
+        unknown = f"{path}: unreadable ({exc.strerror or exc})"
+    if unknown is None:
+        if not written_by_gmn_data(config):
+            raise DataError(f"{foreign} ({CONFIG} was not written by gmn-data: no generator_version); generate into "
+                            f"a new or empty directory")  # fmt: skip
+        return config
+    try:
+        manifest = read_json(root / MANIFEST)
+    except FileNotFoundError:
+        manifest = None
+    except (OSError, DataError):
+        raise DataError(f"{unknown}; no readable manifest.json holds the settings either: restore config.json, or "
+                        f"delete {root} and generate it again") from None  # fmt: skip
+    if manifest is not None:
+        if not written_by_gmn_data(manifest) or not isinstance(manifest.get("splits"), dict):
+            raise DataError(f"{foreign} ({MANIFEST} was not written by gmn-data); generate into a new or empty "
+                            f"directory")  # fmt: skip
         stored = {k: manifest[k] for k in DatasetConfig().to_json() if k in manifest}
-        return {**stored, "splits": {name: split["scenes"] for name, split in manifest["splits"].items()}}
+        return {**stored, "splits": {name: split.get("scenes") if isinstance(split, dict) else None
+                                     for name, split in manifest["splits"].items()}}  # fmt: skip
+    made = sorted(p.name for p in (root.iterdir() if root.is_dir() else ())
+                  if p.name in DATASET_ENTRIES and not (p.is_dir() and not any(p.iterdir())))  # fmt: skip
+    if path.exists() or made:
+        raise DataError(f"{unknown}; no manifest.json says which settings made {', '.join(made) or 'it'} either: "
+                        f"restore config.json, or delete {root} and generate it again")  # fmt: skip
+    others = foreign_entries(root)
+    if others:
+        raise DataError(f"{foreign} (it holds {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); generate "
+                        f"into a new or empty directory")  # fmt: skip
+    if not new_ok:
+        raise DataError(f"{path}: no such file; not a MESE dataset directory")
+    return None
 
 
 def _registry(registry=None):
@@ -254,8 +311,12 @@ def _check_request(root: Path, config: DatasetConfig, registry=None) -> list:
     from .queries import RigError
     from .scene import SATURATION
 
-    if not 2 <= config.blocks <= MAX_BLOCKS:
-        raise DataError(f"{root}: blocks: must be in [2, {MAX_BLOCKS}], got {config.blocks}")
+    settings = (("seed", config.seed), ("blocks", config.blocks), ("views", config.views),
+                ("shard_size", config.shard_size), *(("scenes", n) for n in config.splits.values()))  # fmt: skip
+    for name, value in settings:
+        low, high = BOUNDS[name]
+        if not (type(value) is int and low <= value <= high):
+            raise DataError(f"{root}: {name}: must be in [{low}, {high}], got {value!r}")
     registry = _registry(registry)
     known = registry.sensors
     unknown = [name for name in config.sensors if name not in known]
@@ -371,8 +432,9 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     try:
         entries = _make_shards(tasks, config, workers, progress, f"MESE -> {root}")
     except SensorRecordError as exc:
-        raise DataError(f"{root}: {exc}{_provider(exc.args[0], registry)}; fix its record() (nothing of it was "
-                        f"written)") from None  # fmt: skip
+        scene = f"{exc.args[2]}: " if len(exc.args) > 2 else ""
+        raise DataError(f"{root}: {scene}{exc}{_provider(exc.args[0], registry)}; fix its record() (nothing of it "
+                        f"was written)") from None  # fmt: skip
     if shard_range is not None:
         return {"shards": sorted(entries, key=lambda e: e["file"]), "total_shards": len(all_tasks)}
     if len(tasks) < len(all_tasks):  # a repair: the records of the intact shards make the rest of the manifest
@@ -493,8 +555,11 @@ def _damaged_shards(root: Path, manifest_path: Path, progress: bool) -> list[int
     tasks = shard_tasks(config)
     try:
         manifest = read_json(manifest_path)
+    except DataError:
+        manifest = None
+    if manifest is not None and manifest_problem(manifest) is None:
         expected = {e["file"]: e["sha256"] for split in manifest["splits"].values() for e in split["shards"]}
-    except (DataError, KeyError, TypeError):
+    else:
         manifest, expected = None, {}
     cache = ChecksumCache(root)
     damaged = []
@@ -517,9 +582,9 @@ def _damaged_shards(root: Path, manifest_path: Path, progress: bool) -> list[int
 
 def read_config(root: str | os.PathLike) -> DatasetConfig:
     """The ``DatasetConfig`` of a dataset directory (from ``config.json``, or from the manifest when that is
-    damaged); ``DataError`` if there is none."""
+    missing or damaged); ``DataError`` if there is none."""
     path = Path(root) / CONFIG
-    if not path.exists():
+    if not path.exists() and not (Path(root) / MANIFEST).exists():
         raise DataError(f"{path}: no such file; not a MESE dataset directory")
     data = _stored_config(Path(root))
     if data.get("generator_version") != GENERATOR_VERSION:
@@ -578,9 +643,10 @@ def repair(root: str | os.PathLike, workers: int = 0, progress: bool = True) -> 
 
 
 def verify(root: str | os.PathLike) -> list[str]:
-    """One line per missing or corrupted shard of a finalized dataset (empty list: all checksums match). Every
-    shard is hashed again (the checksum cache is refreshed, never trusted). A manifest of another dataset (its
-    settings differ from ``config.json``) is that one line, not a list of shards."""
+    """One line per missing or corrupted shard of a finalized dataset, and per damaged file of its packed copy
+    (``format.verify_packed``); empty list: all checksums match. Every file is hashed again (the checksum cache is
+    refreshed, never trusted). A manifest of another dataset (its settings differ from ``config.json``) is that one
+    line, not a list of shards."""
     root = Path(root)
     manifest = read_manifest(root)
     foreign = _foreign_manifest(root, manifest)
@@ -596,6 +662,7 @@ def verify(root: str | os.PathLike) -> list[str]:
                 problems.append(f"{path}: missing; {repair_hint(root)}")
             elif digest != entry["sha256"]:
                 problems.append(f"{path}: corrupted (sha256 differs from the manifest); {repair_hint(root)}")
+    problems += verify_packed(root, manifest, cache)  # the copy training reads
     cache.save()
     return problems
 

@@ -45,6 +45,7 @@ class PhysicsPreset:
 # every touch rate within 0.038, acceptance 0.896 / 0.898). Commands: benchmarks/hand_calibration.py --a
 # MPL:faithful:hull=128 --b MPL:faithful --grasps 1000; benchmarks/mese_throughput.py --only-mpl --hull 128 64.
 MIN_HULL_VERTICES = 4  # data.hand.hull_vertices: 0 (full hulls) or at least a tetrahedron's 4 vertices
+MAX_HULL_VERTICES = 100000  # and at most this (gmn-run's data.hand.hull_vertices, gmn-data's --hull-vertices)
 
 # data.hand.wrist_lock of an MJCF hand (mese.hand.mpl_file_xml): "contact" (default) locks wrist_PRO as MuJoCo 1.50
 # did, by an explicit forearm-wristy contact pair, which needs MuJoCo's multiccd; "equality" locks it at 0 by the

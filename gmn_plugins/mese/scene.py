@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.format import LABEL, SPLIT_CODES, query_key
-from ..modality import Sensor, SensorRecordError, record_problem
+from ..modality import Sensor, SensorRecordError, raised, record_problem
 from .shapes import block_centres, class_label, sample_colours, sample_walk
 
 MAX_GRASP_ATTEMPTS_PER_VIEW = 20
@@ -128,7 +128,10 @@ class SceneMaker:
     def _record(self, kind: str, rig, records: dict[str, list]) -> None:
         for sensor in self.sensors:
             if sensor.query == kind:
-                value = sensor.record(rig)
+                try:
+                    value = sensor.record(rig)
+                except Exception as exc:  # the plugin's own code: one line naming it, where it raised and what
+                    raise SensorRecordError(sensor.name, raised("record()", exc, sensor.record)) from None
                 problem = record_problem(sensor, value)
                 if problem:  # before anything is written: a wrong record never reaches a shard
                     raise SensorRecordError(sensor.name, problem)
