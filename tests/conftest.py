@@ -12,6 +12,16 @@ SHARED = REPO.parent / "shared"
 MPL_XML = SHARED / "assets" / "mpl_hand" / "mpl_right.xml"
 
 
+def load_benchmark(name: str):
+    """The module ``benchmarks/NAME.py`` (benchmarks are scripts, not a package), freshly imported."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_cli(module: str, *args: str, cwd=None, env=None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run one of the console scripts (``python -m gmn_plugins.cli.X``) for real and capture its output."""
     full_env = {**os.environ, **(env or {})}

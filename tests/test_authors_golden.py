@@ -10,22 +10,18 @@ their checkout and holds the recipe and the documented weight mapping, which thi
 their code. Every quantity must match within ``tolerance`` (1e-4) of its rms; the script measured ours within 1e-6.
 """
 
-import importlib.util
 import json
 
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, load_benchmark
 
 GOLDEN = REPO / "tests" / "fixtures" / "authors_golden.json"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("authors_golden", REPO / "benchmarks" / "authors_golden.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("authors_golden")
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,15 @@
 A change that means to leave the paper's/authors' defaults alone (a new option whose default is the paper's, a
 faster kernel) must leave these losses alone. The recipe (spec, overrides) is read from the golden file itself."""
 
-import importlib.util
 import json
 
-from conftest import REPO
+from conftest import REPO, load_benchmark
 
 GOLDEN = REPO / "tests" / "fixtures" / "faithful_m2_losses.json"
 
 
 def _benchmark():
-    spec = importlib.util.spec_from_file_location("faithful_losses", REPO / "benchmarks" / "faithful_losses.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("faithful_losses")
 
 
 def test_the_first_100_losses_of_the_m2_settings_are_the_golden(tmp_path):

@@ -7,13 +7,12 @@ there) at a small preset with the v4 architecture's code paths. The numbers were
 FlopCounterMode).
 """
 
-import importlib.util
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import REPO
+from conftest import load_benchmark
 from gmn_plugins.models import GMN
 from gmn_plugins.models.presets import Preset
 
@@ -27,10 +26,7 @@ FLOPS_AT_109F683 = {
 
 def _step_time():
     """benchmarks/step_time.py, whose Table 1 cells (``modalities``, ``episode``) these FLOPs were counted on."""
-    spec = importlib.util.spec_from_file_location("step_time", REPO / "benchmarks" / "step_time.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("step_time")
 
 
 @pytest.mark.parametrize("variant", ["baseline", "apoe", "poe"])
