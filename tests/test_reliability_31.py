@@ -247,8 +247,9 @@ def big_images(registry, monkeypatch):
         return attrs.evolve(rgb, spec=attrs.evolve(rgb.spec, name=name, sensor=sensor.name, shape=[3, side, side]),
                             sensor=sensor)  # fmt: skip
 
-    plugged = attrs.evolve(registry, modalities={**registry.modalities, "huge": image("huge", 8192),
-                                                 "wide": image("wide", 1100)})  # fmt: skip
+    added = {"huge": image("huge", 8192), "wide": image("wide", 1100)}
+    plugged = attrs.evolve(registry, modalities={**registry.modalities, **added},
+                           sensors={**registry.sensors, **{m.sensor.name: m.sensor for m in added.values()}})  # fmt: skip
     monkeypatch.setattr(gmn_run, "load_registry", lambda: plugged)
     return plugged
 
@@ -262,7 +263,7 @@ def test_dry_run_bounds_modality_shapes_and_the_latent_grid(big_images, capsys):
              f"{SPEC}: model.latent_grid: the modalities ask for a 275x275 latent grid (wide), more than 256 per side")
     code, out, _ = cli(capsys, gmn_run.main, SPEC, 'modalities=["wide", "haptic"]', "model.latent_grid=[64, 64]",
                        "--dry-run")  # fmt: skip
-    assert code == 0 and "latent grid: (64, 64)" in out
+    assert code == 0 and "latent grid: (64, 64)" in out, (out, _)
 
 
 # ---------------------------------------------------------------------------------- 6, 10. generate's bounds
