@@ -551,7 +551,7 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     within(t.kl_balance, 0.0, "train.kl_balance", 1.0)
     within(t.eval_every, 0, "train.eval_every", MAX_STEPS)
     within(t.keep_every, 0, "train.keep_every", MAX_STEPS)
-    if t.keep_every > 0 and t.checkpoint_every > 0 and t.keep_every % t.checkpoint_every:  # else one line above
+    if 0 < t.keep_every <= MAX_STEPS and t.checkpoint_every > 0 and t.keep_every % t.checkpoint_every:  # else above
         problems.append(f"{file}: train.keep_every: must be a multiple of train.checkpoint_every "
                         f"({t.checkpoint_every}), got {t.keep_every}")  # fmt: skip
     within(t.eval_scenes, 1, "train.eval_scenes", MAX_SCENES)

@@ -23,6 +23,7 @@ Same arguments, same numbers: all randomness comes from ``--seed``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -276,11 +277,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"--seed: must be in [0, 2**32), got {args.seed}")
     if args.command == "predict" and args.context < 0:
         _fail(f"--context: must be >= 0 (context views of each source modality), got {args.context}")
-    with user_errors():
+    with user_errors(), contextlib.ExitStack() as stack:
         started = time.perf_counter()
         from ..threads import set_threads
 
-        set_threads(args.threads)
+        stack.callback(set_threads, set_threads(args.threads))  # main() called in-process leaves the setting alone
         if args.command == "report":
             report = _report(args)
             report["seconds"] = round(time.perf_counter() - started, 1)
