@@ -206,6 +206,5 @@ def test_sample_grid_shows_truth_prior_and_posterior_rows(run, tmp_path):
     # them after issue 27's initialisation)
     errors = np.array([[np.abs(rows - truth).mean() for rows in (prior, posterior)]
                        for truth, prior, posterior in (band[0:3], band[3:6])])  # fmt: skip
-    print("sample grid |prior - truth|, |posterior - truth| per scene:", errors.tolist())
     prior_error, posterior_error = errors.mean(0)
     assert posterior_error < prior_error, errors
