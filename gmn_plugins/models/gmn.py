@@ -104,8 +104,10 @@ class GMN(nn.Module):
     Every submodule with a ``hoisted`` attribute gets the value.
     amortizer: "batched" (default) or "loop", how APoE runs its shared cells over the experts (same numbers).
     init: "default" (torch's initialisation, as the authors' code; each ConvLSTM drawn as its one gate convolution,
-    convlstm.py) or "kaiming": ``init_relu_layers`` on every encoder (the ConvLSTMs keep the default), for CPU-sized runs (docs/reproducing-the-paper.md, "Does the quickstart visibly learn?"); not on the
-    renderers, whose ReLU decoder, so initialised, died in 1 of 2 probe runs.
+    convlstm.py) or "kaiming": ``init_relu_layers`` on every encoder, the shallow target encoders included (the
+    ConvLSTMs keep the default), for CPU-sized runs (docs/reproducing-the-paper.md, "Does the quickstart visibly
+    learn?"; docs/fast-recipe.md); not on the renderers, whose ReLU decoder, so initialised, died in 1 of 2 probe
+    runs.
     aggregate: "sum" (paper, reference §2.3) or "mean": how each encoder pools a scene's points into r_m (and t_m);
     "mean" keeps r in range whatever the number of views (beyond the paper; issue 28).
     target_encoder: "shared" (paper: the posterior reads the targets through each modality's encoder) or
