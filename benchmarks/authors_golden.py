@@ -286,6 +286,17 @@ def our_points(scenes, dtype):
     return context, target
 
 
+
+def _per_step(record: dict, inference: str) -> dict:
+    """The recorded DRAW steps stacked over t: ``STEP``'s combined Gaussians, and for APoE ``EXPERT``'s per-expert
+    ones (posterior "q", prior "p"; mean, log-variance)."""
+    result = {name: torch.stack([step[i] for step in record["steps"]]) for i, name in enumerate(STEP)}
+    if inference == "apoe":
+        for i, name in enumerate(EXPERT):
+            side, part = ("q", "p")[i // 2], i % 2
+            result[name] = torch.stack([heads[part] for heads in record["experts"][side]])
+    return result
+
 def run_ours(model, inference, scenes, noise):
     """Our forward on ``scenes`` with ``noise`` fed; returns {quantity: tensor} (see ``QUANTITIES``)."""
     dtype = next(model.parameters()).dtype
@@ -325,13 +336,7 @@ def run_ours(model, inference, scenes, noise):
               "render_image": record["renders"]["image"], "render_haptic": record["renders"]["haptic"],
               "nll_quadratic": out["nll"] - constant, "kl": out["kl"],
               "loss_quadratic": out["loss"] * len(scenes) - constant}
-    for i, name in enumerate(STEP):
-        result[name] = torch.stack([step[i] for step in record["steps"]])
-    if inference == "apoe":
-        for i, name in enumerate(EXPERT):
-            side, part = ("q", "p")[i // 2], i % 2
-            result[name] = torch.stack([heads[part] for heads in record["experts"][side]])
-    return result
+    return result | _per_step(record, inference)
 
 
 # ----------------------------------------------------------------------------------------------- their model
@@ -440,13 +445,7 @@ def run_theirs(model, module, reparam, inference, scenes, noise):
               "t": torch.stack([record["reps"][i][1] for i in range(2)]),
               "render_image": means[0], "render_haptic": means[1],
               "nll_quadratic": info["likelihood"] - constant, "kl": info["kl"], "loss_quadratic": loss - constant}
-    for i, name in enumerate(STEP):
-        result[name] = torch.stack([step[i] for step in record["steps"]])
-    if inference == "apoe":
-        for i, name in enumerate(EXPERT):
-            side, part = ("q", "p")[i // 2], i % 2
-            result[name] = torch.stack([heads[part] for heads in record["experts"][side]])
-    return result
+    return result | _per_step(record, inference)
 
 
 # ----------------------------------------------------------------------------------------------- main
