@@ -286,7 +286,6 @@ def our_points(scenes, dtype):
     return context, target
 
 
-
 def _per_step(record: dict, inference: str) -> dict:
     """The recorded DRAW steps stacked over t: ``STEP``'s combined Gaussians, and for APoE ``EXPERT``'s per-expert
     ones (posterior "q", prior "p"; mean, log-variance)."""
@@ -296,6 +295,7 @@ def _per_step(record: dict, inference: str) -> dict:
             side, part = ("q", "p")[i // 2], i % 2
             result[name] = torch.stack([heads[part] for heads in record["experts"][side]])
     return result
+
 
 def run_ours(model, inference, scenes, noise):
     """Our forward on ``scenes`` with ``noise`` fed; returns {quantity: tensor} (see ``QUANTITIES``)."""
