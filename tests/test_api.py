@@ -177,6 +177,10 @@ def test_gmn_eval_json_equals_the_model_calls_made_before_the_api(data, capsys):
         got = cli("predict", "--scenes", "3", "--context", "3", "--samples", "2", "--sources", "haptic")
         torch.set_num_threads(1)
         assert got["mse"] == _before_predict(model, val, data.scenes("train"), 3, {1}, 3, 2, 0)
+        got = cli("predict", "--scenes", "3", "--context", "3", "--samples", "2", "--split", "train")  # issue 28
+        torch.set_num_threads(1)
+        train = data.scenes("train")
+        assert got["split"] == "train" and got["mse"] == _before_predict(model, train, train, 3, {0, 1}, 3, 2, 0)
 
         got = cli("density", "--scenes", "3", "--samples", "2", "--counts", "0,1", "--gray", "--seed", "2")
         torch.set_num_threads(1)

@@ -163,7 +163,7 @@ def _missing(args, run) -> dict:
 def _predict(args, run) -> dict:
     from ..evaluation.prediction import prediction_mse
 
-    scenes = run.scenes("val")
+    scenes = run.scenes(args.split)
     if args.context >= scenes.views:
         _fail(f"--context: at most {scenes.views - 1} context views ({scenes.views} views per scene)")
     sources = _modality_ids(run, args.sources, "--sources")
@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--context", type=int, default=5, help="context views of each source modality")
     p.add_argument("--sources", type=lambda s: s.split(","), help="context modalities (default: all)")
     p.add_argument("--samples", type=int, default=4, help="renders averaged per prediction")
+    p.add_argument("--split", choices=("val", "test", "train"), default="val",
+                   help="the run's split scored (test: data.test_scenes, never used for selection)")
     c = sub.add_parser("classify", parents=[common], help="scene classification, paper Eq. 6 / Fig. 4")
     c.add_argument("--blocks", type=_ints, default=[4, 6], help="held-out object sizes (paper: 4 and 6)")
     c.add_argument("--objects", type=int, default=10, help="held-out objects per size (paper: 1000)")
