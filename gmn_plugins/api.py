@@ -37,7 +37,7 @@ import attrs
 import numpy as np
 import torch
 
-from .modality import Modality, minmax_range, normalize
+from .modality import Modality, denormalize, normalize
 from .points import Points
 
 Array = Any  # a numpy array or a torch tensor
@@ -162,14 +162,7 @@ class Run:
         units and dtype (``uint8``: rounded and clipped to 0..255; ``minmax``: the training range's units, where
         the model's [-1, 1] is the range; ``none``: as they are)."""
         m = self._modality(name, "modality")
-        x = np.asarray(senses.detach().cpu() if isinstance(senses, torch.Tensor) else senses, np.float32)
-        sensor = m.sensor
-        if sensor.normalization == "uint8":
-            return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
-        if sensor.normalization == "minmax":
-            lo, width = minmax_range(sensor, self.stats)
-            return ((x + 1.0) * (0.5 * m.slice(width)) + m.slice(lo)).astype(sensor.dtype)
-        return x.astype(sensor.dtype)
+        return denormalize(_numpy(senses), m.sensor, self.stats, m.slice)
 
     # ---------------------------------------------------------------------------------------------- internals
 

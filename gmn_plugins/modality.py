@@ -177,6 +177,20 @@ def normalize(raw: np.ndarray, sensor: Sensor, stats: dict | None) -> np.ndarray
     return raw.astype(np.float32)
 
 
+def denormalize(senses: np.ndarray, sensor: Sensor, stats: dict | None, cut: Callable = lambda a: a) -> np.ndarray:
+    """``normalize``'s inverse: model-scale ``senses`` (..., *shape) -> the sensor's units and dtype. ``"uint8"``:
+    x · 255 rounded and clipped to 0..255; ``"minmax"``: (x + 1) · 0.5 · width + lo (the model's [-1, 1] is the
+    training range); ``"none"``: as they are. ``cut``: the modality's slice of a (*sensor.shape) array, for senses
+    of a modality cut from the sensor (``Modality.slice``). Raises ``KeyError`` as ``normalize``."""
+    x = np.asarray(senses, np.float32)
+    if sensor.normalization == "uint8":
+        return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+    if sensor.normalization == "minmax":
+        lo, width = minmax_range(sensor, stats)
+        return ((x + 1.0) * (0.5 * cut(width)) + cut(lo)).astype(sensor.dtype)
+    return x.astype(sensor.dtype)
+
+
 @attrs.frozen
 class Modality:
     """A registered modality: its spec, its sensor, its model family, and where it came from (listings, checkpoints)."""

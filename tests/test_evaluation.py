@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, run_cli
+from conftest import run_cli
 from gmn_plugins.checkpoint import payload_sha256
 from gmn_plugins.evaluation.classification import accuracy, classify, score_matrix
 from gmn_plugins.evaluation.density import TARGET_VIEWS, density_grid, gray

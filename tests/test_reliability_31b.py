@@ -4,7 +4,6 @@ temporary site directory (a dist-info with a ``gmn_plugins`` entry point)."""
 
 import json
 import math
-import sys
 
 import attrs
 import numpy as np

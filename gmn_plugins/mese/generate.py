@@ -219,16 +219,24 @@ def _foreign_manifest(root: Path, manifest: dict) -> str | None:
     from elsewhere), else None (also when either cannot be read: other checks say so)."""
     try:
         config = read_json(root / CONFIG)
-        splits = {name: split["scenes"] for name, split in manifest["splits"].items()}
-    except (OSError, DataError, KeyError, TypeError, AttributeError):
+    except (OSError, DataError):
         return None
-    stored = {**{k: manifest[k] for k in config if k in manifest and k != "splits"}, "splits": splits}
+    if not isinstance(config, dict) or not isinstance(manifest.get("splits"), dict):
+        return None
+    stored = {k: v for k, v in _manifest_settings(manifest).items() if k in config}
     differ = [k for k in sorted(config) if k in stored and _setting(stored, k) != _setting(config, k)]
     if not differ:
         return None
     shown = ", ".join(f"{k} {_setting(stored, k)!r} (config.json: {_setting(config, k)!r})" for k in differ[:3])
     return (f"{root / MANIFEST}: belongs to another dataset: {shown}; the shards were not checked against it: "
             f"restore this dataset's manifest, or rewrite it from the shards' records: gmn-data finalize {root}")
+
+
+def _manifest_settings(manifest: dict) -> dict:
+    """The dataset settings a manifest records (its copy of ``config.json``'s), splits as {name: scenes}."""
+    stored = {k: manifest[k] for k in DatasetConfig().to_json() if k in manifest and k != "splits"}
+    return {**stored, "splits": {name: split.get("scenes") if isinstance(split, dict) else None
+                                 for name, split in manifest["splits"].items()}}  # fmt: skip
 
 
 def _readable_json(path: Path) -> bool:
@@ -272,9 +280,7 @@ def _stored_config(root: Path, new_ok: bool = False) -> dict | None:
         if not written_by_gmn_data(manifest) or not isinstance(manifest.get("splits"), dict):
             raise DataError(f"{foreign} ({MANIFEST} was not written by gmn-data); generate into a new or empty "
                             f"directory")  # fmt: skip
-        stored = {k: manifest[k] for k in DatasetConfig().to_json() if k in manifest}
-        return {**stored, "splits": {name: split.get("scenes") if isinstance(split, dict) else None
-                                     for name, split in manifest["splits"].items()}}  # fmt: skip
+        return _manifest_settings(manifest)
     made = sorted(p.name for p in (root.iterdir() if root.is_dir() else ())
                   if p.name in DATASET_ENTRIES and not (p.is_dir() and not any(p.iterdir())))  # fmt: skip
     if path.exists() or made:
@@ -304,7 +310,7 @@ def _registry(registry=None):
 _loaded = None
 
 
-def _check_request(root: Path, config: DatasetConfig, registry=None) -> list:
+def check_request(root: Path, config: DatasetConfig, registry=None) -> list:
     """Validate a config before any work: sensors, splits, saturation, physics and (if grasps are needed) the hand,
     which is compiled once here so that a bad MJCF is one clear line. Returns the resolved sensors."""
     from .hand import PHYSICS_PRESETS
@@ -336,9 +342,6 @@ def _check_request(root: Path, config: DatasetConfig, registry=None) -> list:
         except RigError as exc:
             raise DataError(str(exc)) from None
     return sensors
-
-
-check_request = _check_request  # gmn-run --dry-run makes the same checks as generation, nothing written
 
 
 def sensor_info(sensors: list, registry=None) -> dict:
@@ -414,7 +417,7 @@ def generate(root: str | os.PathLike, config: DatasetConfig, workers: int = 1, p
     root = Path(root)
     if workers < 0:
         raise DataError(f"{root}: workers: must be >= 0 (0 = one per CPU core), got {workers}")
-    sensors = _check_request(root, config, registry)
+    sensors = check_request(root, config, registry)
     manifest_path = root / MANIFEST
     _check_config(root, config)
     all_tasks = shard_tasks(config)
