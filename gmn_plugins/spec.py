@@ -71,6 +71,7 @@ OPTIONS = {
     "Init": "gmn_plugins.models.options:INITS",  # model.init: models/gmn.py
     "Aggregate": "gmn_plugins.models.options:AGGREGATES",  # model.aggregate: models/encoders.py
     "TargetEncoder": "gmn_plugins.models.options:TARGET_ENCODERS",  # model.target_encoder: models/gmn.py
+    "RendererContext": "gmn_plugins.models.options:RENDERER_CONTEXTS",  # model.renderer_context: models/gmn.py
     "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
     "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
     "ContextMask": "gmn_plugins.train_options:CONTEXT_MASKS",  # train.context_mask: data/loader.py
@@ -84,7 +85,7 @@ OPTIONS = {
 }
 if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
-    WristLock = Init = Aggregate = TargetEncoder = str
+    WristLock = Init = Aggregate = TargetEncoder = RendererContext = str
     MissingMode = Precision = MemoryFormat = Compile = Adam = Malloc = ContextMask = LossReduction = str
 
 _options_defined = False
@@ -181,6 +182,7 @@ class ModelSpec:
     init: Init = "default"
     aggregate: Aggregate = "sum"
     target_encoder: TargetEncoder = "shared"
+    renderer_context: RendererContext = "none"
 
 
 @attrs.frozen

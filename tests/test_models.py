@@ -637,3 +637,33 @@ def test_shallow_target_encoder_feeds_the_posterior_and_leaves_the_context_path(
     assert shallow.target_encoders[0].cell.weight.grad.abs().sum() > 0  # the posterior reads the shallow path
     with pytest.raises(ValueError, match="target_encoder"):
         GMN([IMAGE, VECTOR], TINY, target_encoder="deep")
+
+
+def test_renderer_context_gives_the_renderers_the_context_representation():
+    """model.renderer_context = "mean" (issue 28): with the same z, what the renderers draw follows the context's
+    representation (the mean over modalities of r_m); the default renders from z alone and builds no extra
+    parameters."""
+    torch.manual_seed(0)
+    plain = GMN([IMAGE, VECTOR], TINY, latent_grid=GRID)
+    torch.manual_seed(0)
+    model = GMN([IMAGE, VECTOR], TINY, latent_grid=GRID, renderer_context="mean")
+    per_step = -(-TINY.r_channels // TINY.steps)
+    extra = TINY.r_channels * TINY.steps * per_step + TINY.steps * per_step  # the projection
+    extra += sum(4 * TINY.hidden * TINY.steps * per_step * TINY.kernel ** 2 for _ in model.renderers)  # wider LSTMs
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in plain.parameters()) + extra
+    context, target = [points(IMAGE, [1, 2, 0]), points(VECTOR, [2, 0, 1])], [points(IMAGE, [2, 1, 1]),
+                                                                               points(VECTOR, [1, 1, 1])]
+    r, _ = model.represent(context, B)
+    other, _ = model.represent([points(IMAGE, [2, 1, 1]), points(VECTOR, [0, 0, 1])], B)
+    z = torch.randn(B, TINY.steps * TINY.z_channels, *GRID)
+    assert plain.render_input(z, r) is z
+    queries, scene = encode_query(target[0].queries), target[0].scene
+    one = model.renderers[0](model.render_input(z, r), queries, scene)
+    two = model.renderers[0](model.render_input(z, other), queries, scene)
+    assert (one - two).abs().max() > 1e-4
+    loss = model(context, target, B)["loss"]
+    loss.backward()
+    assert model.context_projection.weight.grad.abs().sum() > 0
+    assert model.encoders[0].rho.grad.abs().sum() > 0  # the renderers' path reaches the context's encoder
+    with pytest.raises(ValueError, match="renderer_context"):
+        GMN([IMAGE, VECTOR], TINY, renderer_context="sum")

@@ -31,6 +31,7 @@ IMPLEMENTED = {
     "model.init": gmn.INITS,  # GMN: init_relu_layers
     "model.aggregate": encoders.AGGREGATES,  # encoders.Encoder.aggregate_sets
     "model.target_encoder": gmn.TARGET_ENCODERS,  # GMN
+    "model.renderer_context": gmn.RENDERER_CONTEXTS,  # GMN.render_input
     "train.clip_mode": train.CLIP_MODES,  # train.clip_gradients
     "train.missing_mode": train_options.MISSING_MODES,  # data.episodes.SceneSet.episodes
     "train.precision": train_options.PRECISIONS,  # train._train: torch.autocast
@@ -49,6 +50,7 @@ DEFAULTS = {
     "train.clip_mode": "value", "train.missing_mode": "paper", "train.precision": "fp32",
     "train.memory_format": "contiguous", "train.compile": "off", "train.adam": "fused", "train.malloc": "retain",
     "train.context_mask": "none", "train.loss_reduction": "mean", "model.aggregate": "sum", "model.target_encoder": "shared",
+    "model.renderer_context": "none",
 }  # fmt: skip
 SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
 

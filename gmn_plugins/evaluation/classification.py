@@ -82,7 +82,8 @@ def score_pairs(model: GMN, context: list[Points], targets: list[Points], num_co
             weights = []
             for _ in range(samples):  # the order of score_matrix_reference's noise
                 latents = model._posterior(r_k, t_i, c_k, o_i)
-                weights.append(latents.log_ratio - model._nll(latents.z, chunk, len(k)))
+                z = model.render_input(latents.z, r_k)
+                weights.append(latents.log_ratio - model._nll(z, chunk, len(k)))
             iwae = torch.logsumexp(torch.stack(weights), 0) - math.log(samples)
             scores[start : start + len(k)] = iwae / elements[i]
     return scores.cpu().double().numpy().reshape(num_contexts, num_observations)

@@ -18,7 +18,7 @@ from ..family import Family
 from .encoders import QUERY_DIM, Encoder, RepresentationGaussian, encode_query
 from .experts import gaussian_kl, gaussian_log_density
 from .inference import AMORTIZERS, APoE, Baseline, PoE
-from .options import AGGREGATES, EXPERTS, INFERENCES, INITS, TARGET_ENCODERS
+from .options import AGGREGATES, EXPERTS, INFERENCES, INITS, RENDERER_CONTEXTS, TARGET_ENCODERS
 from .presets import Preset
 
 
@@ -113,8 +113,13 @@ class GMN(nn.Module):
     target_encoder: "shared" (paper: the posterior reads the targets through each modality's encoder) or
     "shallow" (each family's ``target_encoder``, a short path from the target's values; beyond the paper, issue 28;
     not with stochastic_representation).
-    Raises ValueError for an unknown inference, experts, first_step_prior, family option value, init, aggregate or
-    amortizer,
+    renderer_context: "none" (paper Eq. 1: each renderer reads z and the query) or "mean": each renderer also reads
+    the scene's context representation, the mean over modalities of r_m (rho_m for a modality without context),
+    through a 1 x 1 convolution r -> T * ceil(r / T) channels appended to z, as GQN's generator reads r: a
+    deterministic path from what the context shows to what is rendered (beyond the paper, issue 28;
+    ``render_input``). The renderers are built for T * (z + ceil(r / T)) input channels.
+    Raises ValueError for an unknown inference, experts, first_step_prior, family option value, init, aggregate,
+    renderer_context or amortizer,
     amortizer="loop" without inference="apoe", an empty modality list or sigma <= 0.
     """
 
@@ -123,8 +128,10 @@ class GMN(nn.Module):
                  first_step_prior: str = "bias", stochastic_representation: bool = False,
                  vector_projection: str = "dense", hoisted: bool = True, amortizer: str = "batched",
                  family_options: dict | None = None, init: str = "default", aggregate: str = "sum",
-                 target_encoder: str = "shared"):
+                 target_encoder: str = "shared", renderer_context: str = "none"):
         super().__init__()
+        if renderer_context not in RENDERER_CONTEXTS:
+            raise ValueError(f"renderer_context must be one of {RENDERER_CONTEXTS}, got {renderer_context!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if aggregate not in AGGREGATES:
@@ -154,8 +161,14 @@ class GMN(nn.Module):
             self.target_encoders = nn.ModuleList(
                 m.family.build_target_encoder(m.shape, preset, self.grid, options, m.encoded_query_dim)
                 for m in modalities)  # fmt: skip
-        self.renderers = nn.ModuleList(m.family.build_renderer(m.shape, preset, self.grid, options, m.encoded_query_dim)
-                                       for m in modalities)  # fmt: skip
+        self.context_projection, render_preset = None, preset  # renderer_context "none": renderers read z alone
+        if renderer_context == "mean":
+            per_step = -(-preset.r_channels // preset.steps)
+            self.context_projection = nn.Conv2d(preset.r_channels, preset.steps * per_step, 1)
+            render_preset = attrs.evolve(preset, z_channels=preset.z_channels + per_step)
+        self.renderers = nn.ModuleList(
+            m.family.build_renderer(m.shape, render_preset, self.grid, options, m.encoded_query_dim)
+            for m in modalities)  # fmt: skip
         m = len(modalities)
         if inference == "apoe":
             self.inference = APoE(m, preset, experts, first_step_prior, amortizer)
@@ -193,7 +206,8 @@ class GMN(nn.Module):
         if elements == 0:
             raise ValueError("the target set is empty: the ELBO needs at least one target element")
         latents = self._posterior(r, t, in_context, in_target)
-        nll_scenes, kl_scenes = self._nll(latents.z, target, num_scenes), latents.kl
+        z = self.render_input(latents.z, r)
+        nll_scenes, kl_scenes = self._nll(z, target, num_scenes), latents.kl
         nll, kl = nll_scenes.sum(), kl_scenes.sum()
         return {"loss": (nll + beta * kl) / num_scenes, "nll": nll, "kl": kl,
                 "nll_per_dim": nll / elements, "kl_per_scene": kl / num_scenes,
@@ -218,7 +232,8 @@ class GMN(nn.Module):
         weights = []
         for _ in range(samples):
             latents = self._posterior(r, t, in_context, in_target)
-            weights.append(latents.log_ratio - self._nll(latents.z, target, num_scenes, transforms))
+            z = self.render_input(latents.z, r)
+            weights.append(latents.log_ratio - self._nll(z, target, num_scenes, transforms))
         return (torch.logsumexp(torch.stack(weights), 0) - math.log(samples)) / elements
 
     @torch.no_grad()
@@ -252,7 +267,7 @@ class GMN(nn.Module):
         scene = [None if s is None else s.to(device) for s in scene]
         if self.representation_heads is not None:
             r = torch.stack([sample_gaussian(*head(r_m)) for head, r_m in zip(self.representation_heads, r)])
-        z = self.inference.prior(r, in_context).z
+        z = self.render_input(self.inference.prior(r, in_context).z, r)
         return [None if q is None else renderer(z, info.encode(q), s)
                 for info, renderer, q, s in zip(self.modalities, self.renderers, queries, scene)]
 
@@ -264,9 +279,17 @@ class GMN(nn.Module):
         has not caught up with the posterior. Raises ValueError for malformed points."""
         context = self._on_device(context, num_scenes, "context")
         target = self._on_device(target, num_scenes, "target")
-        z = self._posterior(*self._represent(context, target, num_scenes)).z
+        r, t, in_context, in_target = self._represent(context, target, num_scenes)
+        z = self.render_input(self._posterior(r, t, in_context, in_target).z, r)
         return [renderer(z, info.encode(p.queries), p.scene) if p.senses.shape[0] else None
                 for info, renderer, p in zip(self.modalities, self.renderers, target)]
+
+    def render_input(self, z: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """What the renderers read: z (B, T*z, h, w), with renderer_context "mean" followed by the projected mean over
+        modalities of the context representations r (M, B, r, h, w) -> (B, T*(z + ceil(r/T)), h, w)."""
+        if self.context_projection is None:
+            return z
+        return torch.cat([z, self.context_projection(r.mean(0)).to(z.dtype)], 1)
 
     @property
     def device(self) -> torch.device:

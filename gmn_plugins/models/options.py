@@ -29,3 +29,8 @@ AGGREGATES = ("sum", "mean")
 # (``Family.target_encoder``; images: 4 x 4 pixel blocks and a per-cell MLP), GQN's short path from target pixels to
 # the inference core (beyond the paper, issue 28).
 TARGET_ENCODERS = ("shared", "shallow")
+
+# model.renderer_context: implemented by GMN (gmn.py). "none": each renderer reads z and the query (paper Eq. 1,
+# authors' code); "mean": it also reads the mean over modalities of the context representations r_m, projected by
+# a 1 x 1 convolution (GQN's generator reads r; beyond the paper, issue 28).
+RENDERER_CONTEXTS = ("none", "mean")
