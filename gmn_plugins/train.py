@@ -431,7 +431,8 @@ def _load_checkpoint(model: torch.nn.Module, optimizer: torch.optim.Optimizer, c
     return ckpt["step"]
 
 
-def _open_logs(spec: ExperimentSpec, spec_file: str, out: Path, spec_dict: dict, step: int, world: World):
+def _open_logs(spec: ExperimentSpec, spec_file: str, out: Path, spec_dict: dict, step: int,
+               world: World) -> SummaryWriter | None:  # fmt: skip
     """On rank 0: write ``spec.json``, open TensorBoard (``train.tensorboard``) and drop the metrics and validation
     rows logged after ``step`` (they are logged again). Returns the ``SummaryWriter`` or None. Raises ``SpecError``
     when the tensorboard package is missing, ``MachineError`` when ``out`` cannot be written."""
