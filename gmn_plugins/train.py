@@ -12,7 +12,9 @@ import sys
 import time
 from contextlib import ExitStack, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import attrs
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -38,6 +40,9 @@ from .allocator import configure as configure_malloc
 from .models.convdraw import ConvDraw, noise_slots
 from .models.convlstm import ConvLSTM
 from .train_options import ADAMS, CLIP_MODES, COMPILES, LOSS_REDUCTIONS, MEMORY_FORMATS
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 def beta_at(spec: ExperimentSpec, step: int) -> float:
@@ -200,8 +205,59 @@ def _append_metrics(path: Path, rows: list[dict]) -> None:
         f.writelines(json.dumps(row) + "\n" for row in rows)
 
 
+@attrs.define
+class RunState:
+    """A run between its phases: what ``setup_run`` made and ``run_loop`` advances (``train``'s docstring has the
+    order). ``model`` is the module checkpoints hold; ``net`` is what the step runs (``model`` itself, or a
+    DistributedDataParallel around it). ``step`` counts the optimizer steps taken; ``rows`` are the metrics rows not
+    yet written; ``previous`` is the last finite step's row (for a blow-up's likely cause)."""
+
+    spec: ExperimentSpec
+    spec_file: str
+    world: World
+    device: torch.device
+    out: Path  # the run directory (train.out), locked by rank 0 for the whole run
+    progress: bool  # draw progress bars: asked for, and rank 0
+    modalities: list[Modality]
+    spec_dict: dict  # the resolved spec, as checkpoints and spec.json hold it
+    identities: list[dict]  # the ordered modality list, as checkpoints hold it
+    data_identity: dict  # the dataset's manifest digest, config, stats and val/test shards, as checkpoints hold it
+    data_seconds: float  # time spent making or reading the data
+    train_set: SceneSet
+    val_set: SceneSet  # the validation scenes (the training scenes without data.val_scenes, or on other ranks)
+    seed: int  # train.seed, else spec.seed: initialisation and every step's draws
+    threads: ThreadChooser
+    model: torch.nn.Module
+    net: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    batches: TrainingBatches
+    writer: SummaryWriter | None  # TensorBoard (train.tensorboard, rank 0), else None
+    validate: bool  # this rank runs validation (train.eval_every, data.val_scenes, rank 0)
+    step: int
+    resumed_from: int  # the checkpoint's step, 0 for a fresh run
+    rows: list[dict] = attrs.field(factory=list)
+    step_times: list[float] = attrs.field(factory=list)
+    previous: dict | None = None
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out / "metrics.jsonl"
+
+    @property
+    def val_path(self) -> Path:
+        return self.out / "val.jsonl"
+
+
 def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bool = True) -> dict:
     """Run the experiment ``spec``; return a summary (steps, losses, seconds per step, paths).
+
+    In three phases: ``setup_run`` (lock, checkpoint check, data, model, optimizer, logging, DDP) returns a
+    ``RunState``; ``run_loop`` trains it to ``train.steps`` (``train_step``, then ``validation_step`` and
+    ``checkpoint_step`` on their schedules); ``finish_run`` draws the figures and makes the summary.
 
     Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) every process trains its share of each global batch with
     DistributedDataParallel (``gmn_plugins.distributed``); rank 0 alone writes the run directory and returns the
@@ -213,6 +269,25 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     checkpoint of another model or dataset, or a corrupted one) and ``MachineError`` (the run directory cannot be
     written: disk full, read-only).
     """
+    with ExitStack() as stack:  # undoes the run's thread settings, process group and lock, also after an error
+        state = setup_run(spec, spec_file, registry, stack, progress)
+        run_loop(state)
+        return finish_run(state)
+
+
+# ---- phase 1: setup --------------------------------------------------------------------------------------------------
+
+
+def setup_run(spec: ExperimentSpec, spec_file: str, registry: Registry, stack: ExitStack,
+              progress: bool = True) -> RunState:  # fmt: skip
+    """Everything before the first step, in this order: resolve the modalities and the device, join the process
+    group and lock ``train.out`` (both undone by ``stack``), remove a killed run's temp files, check a checkpoint
+    to resume from, make or read the data (then check the checkpoint against it), choose threads, build the model
+    and its optimizer (loaded from the checkpoint), open the logs and wrap the model for DDP.
+
+    Inputs: the spec, its file name (for messages), the plugin registry, the ``ExitStack`` the run lives in, and
+    whether to draw progress bars. Returns the ``RunState`` at the checkpoint's step (0 for a fresh run). Raises
+    ``SpecError``, ``DataError``, ``CheckpointError``, ``LockHeld`` and ``MachineError`` as ``train`` says."""
     modalities = registry.resolve(spec.modalities, spec_file)
     check_sizes(spec, modalities, spec_file)
     world = world_from_env()
@@ -221,31 +296,67 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
             print(line, file=sys.stderr)
     device = resolve_device(spec, spec_file)
     out = Path(spec.train.out)
-    with ExitStack() as stack:
-        stack.callback(torch.set_num_threads, torch.get_num_threads())  # train.threads stays this run's setting
-        stack.callback(set_threads, set_threads(None))  # and so does the one its validation sets (threads.paced)
-        device = join(world, device, spec_file)
-        stack.callback(leave, world, False)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-            if world.main:  # the other ranks write nothing into the run directory
-                stack.enter_context(hold(out / ".lock", f"run directory {out}"))
-        except OSError as exc:
-            raise cannot_write(out, exc, "make it writable or set another train.out", SpecError) from None
-        return _train(spec, spec_file, registry, modalities, device, out, progress, world)
-
-
-def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities: list[Modality],
-           device: torch.device, out: Path, progress: bool, world: World = World()) -> dict:  # fmt: skip
+    device = _enter_run(stack, world, device, out, spec_file)
     progress = progress and world.main
+    _remove_stale_temps(out, world)
+    spec_dict, identities = to_dict(spec), [m.identity() for m in modalities]
+    ckpt = _checkpoint_to_resume(spec, spec_file, out / "checkpoint.pt", spec_dict, identities, world)
+    t0 = time.perf_counter()
+    manifest = _make_data(spec, spec_file, registry, modalities, world, progress)
+    data_seconds = time.perf_counter() - t0
+    data_identity = _data_identity(spec, modalities, manifest)
+    if ckpt is not None:  # now also the dataset's contents
+        check_compatible(ckpt, spec_dict, identities, out / "checkpoint.pt", data_identity)
+    train_set, val_set = _scene_sets(spec, modalities, manifest, world)
+    threads = _choose_threads(spec, device)
+    seed = spec.train.seed_or(spec.seed)  # initialisation and training draws; the data keep spec.seed
+    model = _make_model(spec, modalities, device, seed)
+    optimizer = make_optimizer(model.parameters(), spec.train.lr, spec.train.adam)
+    step = _load_checkpoint(model, optimizer, ckpt)
+    writer = _open_logs(spec, spec_file, out, spec_dict, step, world)
+    net = _distributed(model, world, device)
+    batches = _training_batches(spec, spec_file, train_set, seed, world)
+    return RunState(
+        spec=spec, spec_file=spec_file, world=world, device=device, out=out, progress=progress,
+        modalities=modalities, spec_dict=spec_dict, identities=identities, data_identity=data_identity,
+        data_seconds=data_seconds, train_set=train_set, val_set=val_set, seed=seed, threads=threads, model=model,
+        net=net, optimizer=optimizer, batches=batches, writer=writer,
+        validate=bool(spec.train.eval_every and spec.data.val_scenes and world.main), step=step,
+        resumed_from=step)  # fmt: skip
+
+
+def _enter_run(stack: ExitStack, world: World, device: torch.device, out: Path, spec_file: str) -> torch.device:
+    """Keep torch's and validation's thread counts to restore at the end, join the process group (left at the end)
+    and lock the run directory ``out`` (rank 0), all on ``stack``; return this rank's device. Raises ``SpecError``
+    (nccl without a GPU for this rank), ``LockHeld`` and ``MachineError``/``SpecError`` (``out`` not writable)."""
+    stack.callback(torch.set_num_threads, torch.get_num_threads())  # train.threads stays this run's setting
+    stack.callback(set_threads, set_threads(None))  # and so does the one its validation sets (threads.paced)
+    device = join(world, device, spec_file)
+    stack.callback(leave, world, False)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if world.main:  # the other ranks write nothing into the run directory
+            stack.enter_context(hold(out / ".lock", f"run directory {out}"))
+    except OSError as exc:
+        raise cannot_write(out, exc, "make it writable or set another train.out", SpecError) from None
+    return device
+
+
+def _remove_stale_temps(out: Path, world: World) -> None:
+    """Delete the temp files a killed run left in ``out`` and ``out/checkpoints`` (rank 0, which holds the lock)."""
     stale = [*out.glob(".*.tmp"), *out.glob("checkpoints/.*.tmp")] if world.main else []
-    for path in stale:  # temp files a killed run left (we hold the lock)
+    for path in stale:
         path.unlink(missing_ok=True)
-    ckpt_path = out / "checkpoint.pt"
-    spec_dict = to_dict(spec)
-    identities = [m.identity() for m in modalities]
+
+
+def _checkpoint_to_resume(spec: ExperimentSpec, spec_file: str, ckpt_path: Path, spec_dict: dict,
+                          identities: list[dict], world: World) -> dict | None:  # fmt: skip
+    """The checkpoint at ``ckpt_path`` (None when there is none), checked against the spec and modalities before
+    any data is made, so a resume with other settings is refused at once; says on stderr when ``train.steps`` is
+    below its step. Every rank agrees on the spec and the step to resume from. Raises ``CheckpointError`` (another
+    model, a corrupted file) and ``SpecError`` (ranks that disagree)."""
     ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
-    if ckpt is not None:  # before any data is made: a resume with other settings is refused at once
+    if ckpt is not None:
         check_compatible(ckpt, spec_dict, identities, ckpt_path)
         if ckpt["step"] > spec.train.steps and world.main:
             print(f"{spec_file}: train.steps: {spec.train.steps} is below the step {ckpt['step']} of {ckpt_path}: "
@@ -253,191 +364,296 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
                   f"another train.out)", file=sys.stderr)  # fmt: skip
     agree(world, spec_dict, "the spec", spec_file)
     agree(world, ckpt["step"] if ckpt is not None else 0, f"the step to resume from ({ckpt_path})", spec_file)
-    t0 = time.perf_counter()
-    if world.main:  # makes the data if missing; the other ranks wait, then read what is on their machine
+    return ckpt
+
+
+def _make_data(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities: list[Modality], world: World,
+               progress: bool) -> dict:  # fmt: skip
+    """The dataset's manifest: rank 0 makes the data if missing while the other ranks wait, then each rank reads its
+    own machine's copy and all agree on the manifest. Raises ``DataError`` (data made with other settings; a rank
+    that cannot read its copy stops every rank with its one line) and ``SpecError`` (ranks that disagree)."""
+    if world.main:
         manifest = generate(spec.data.dir, dataset_config(spec, modalities), workers=spec.data.workers,
                             progress=progress, registry=registry)  # fmt: skip
     barrier(world)
-    # each machine reads its own copy of the data: a rank that cannot stops every rank with its one line
     manifest = on_every_rank(world, lambda: manifest if world.main else read_manifest(spec.data.dir))
     agree(world, manifest_sha256(manifest), f"the dataset's manifest ({spec.data.dir})", spec_file)
-    data_seconds = time.perf_counter() - t0
-    data_identity = {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json(),
-                     # what a checkpoint copied alone needs to remake and check its val/test splits (evaluation.runs)
-                     "stats": manifest["stats"],
-                     "shards": {split: [{"file": e["file"], "scenes": e["scenes"], "sha256": e["sha256"]}
-                                        for e in manifest["splits"][split]["shards"]]
-                                for split in ("val", "test") if split in manifest["splits"]}}  # fmt: skip
-    if ckpt is not None:
-        check_compatible(ckpt, spec_dict, identities, ckpt_path, data_identity)  # now also the dataset's contents
+    return manifest
+
+
+def _data_identity(spec: ExperimentSpec, modalities: list[Modality], manifest: dict) -> dict:
+    """What a checkpoint records of its dataset: the manifest's sha256, the dataset config, the normalisation stats
+    and the val/test shards (what a checkpoint copied alone needs to remake and check them: evaluation.runs)."""
+    return {"manifest_sha256": manifest_sha256(manifest), "config": dataset_config(spec, modalities).to_json(),
+            "stats": manifest["stats"],
+            "shards": {split: [{"file": e["file"], "scenes": e["scenes"], "sha256": e["sha256"]}
+                               for e in manifest["splits"][split]["shards"]]
+                       for split in ("val", "test") if split in manifest["splits"]}}  # fmt: skip
+
+
+def _scene_sets(spec: ExperimentSpec, modalities: list[Modality], manifest: dict,
+                world: World) -> tuple[SceneSet, SceneSet]:  # fmt: skip
+    """The training and validation scenes (validation: rank 0 with ``data.val_scenes``; else the training scenes).
+    Raises ``DataError`` on every rank when a rank cannot read its training shards."""
     train_set = on_every_rank(world, lambda: SceneSet(spec.data.dir, "train", modalities, manifest["stats"]))
     val_set = SceneSet(spec.data.dir, "val", modalities, manifest["stats"]) if spec.data.val_scenes and world.main \
         else train_set  # fmt: skip
+    return train_set, val_set
 
+
+def _choose_threads(spec: ExperimentSpec, device: torch.device) -> ThreadChooser:
+    """Set the allocator (``train.malloc``) and the thread count: ``train.threads``, or 0: chosen by measurement on
+    a CPU (a busy machine wants fewer); a GPU run keeps torch's. Validation's batches follow the same setting."""
     configure_malloc(spec.train.malloc)  # "retain": freed memory stays in the heap for the next step (allocator.py)
-    # train.threads, or 0: chosen by measurement on a CPU (a busy machine wants fewer); a GPU run keeps torch's
     threads = ThreadChooser(spec.train.threads if device.type == "cpu" else spec.train.threads or torch.get_num_threads())
     set_threads(threads.fixed)  # validation's batches (threads.paced) follow the same setting
-    seed = spec.train.seed_or(spec.seed)  # initialisation and training draws; the data keep spec.seed
+    return threads
+
+
+def _make_model(spec: ExperimentSpec, modalities: list[Modality], device: torch.device, seed: int) -> torch.nn.Module:
+    """The model, initialised from ``seed`` (torch's global generator is seeded here), in ``train.memory_format``,
+    compiled by ``train.compile``, with ``train.kl_balance`` set. Raises ``ValueError`` for an unknown option."""
     torch.manual_seed(seed)
     model = to_memory_format(build_model(spec, modalities, device), spec.train.memory_format)
     compile_model(model, spec.train.compile)
     for module in model.modules():  # the KL's value is unchanged, only its gradient: validation may keep it too
         if isinstance(module, ConvDraw):
             module.kl_balance = spec.train.kl_balance
-    optimizer = make_optimizer(model.parameters(), spec.train.lr, spec.train.adam)
-    step = 0
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step = ckpt["step"]
-    resumed_from = step
-    metrics_path, val_path = out / "metrics.jsonl", out / "val.jsonl"
-    writer = None
-    if world.main:
-        atomic_write(out / "spec.json", lambda f: f.write(json.dumps(spec_dict, indent=2).encode()))
-        writer = _tensorboard(out, step, spec_file) if spec.train.tensorboard else None
-        _truncate_metrics(metrics_path, keep_until=step)
-        _truncate_metrics(val_path, keep_until=step)
-    validate = bool(spec.train.eval_every and spec.data.val_scenes and world.main)
-    # the network the step runs: DDP averages gradients over ranks (parameters of modalities absent from a rank's
-    # scenes receive none there: find_unused_parameters); checkpoints hold the model's own state_dict
-    net = model if world.size == 1 else torch.nn.parallel.DistributedDataParallel(
+    return model
+
+
+def _load_checkpoint(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ckpt: dict | None) -> int:
+    """Load ``ckpt``'s model and optimizer state (a fresh run: nothing); return the step to start from."""
+    if ckpt is None:
+        return 0
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    return ckpt["step"]
+
+
+def _open_logs(spec: ExperimentSpec, spec_file: str, out: Path, spec_dict: dict, step: int,
+               world: World) -> SummaryWriter | None:  # fmt: skip
+    """On rank 0: write ``spec.json``, open TensorBoard (``train.tensorboard``) and drop the metrics and validation
+    rows logged after ``step`` (they are logged again). Returns the ``SummaryWriter`` or None. Raises ``SpecError``
+    when the tensorboard package is missing, ``MachineError`` when ``out`` cannot be written."""
+    if not world.main:
+        return None
+    atomic_write(out / "spec.json", lambda f: f.write(json.dumps(spec_dict, indent=2).encode()))
+    writer = _tensorboard(out, step, spec_file) if spec.train.tensorboard else None
+    _truncate_metrics(out / "metrics.jsonl", keep_until=step)
+    _truncate_metrics(out / "val.jsonl", keep_until=step)
+    return writer
+
+
+def _distributed(model: torch.nn.Module, world: World, device: torch.device) -> torch.nn.Module:
+    """The network the step runs: ``model`` itself, or for more than one process a DistributedDataParallel around
+    it, which averages gradients over ranks (parameters of modalities absent from a rank's scenes receive none
+    there: ``find_unused_parameters``); checkpoints hold the model's own state_dict."""
+    if world.size == 1:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)  # fmt: skip
 
-    def validation() -> None:
-        """Negative ELBO on the validation scenes (paper Fig. 5's val_missing / val_full), logged to val.jsonl."""
-        model.eval()
-        result = missing_modality(model, val_set, spec.train.missing_sizes, spec.train.missing_mode,
-                                  num_scenes=spec.train.eval_scenes, max_targets=spec.train.max_targets,
-                                  seed=spec.seed)  # fmt: skip
-        model.train()
-        _append_metrics(val_path, [{"step": step, **{k: result[k] for k in ("val_missing", "val_full",
-                                                                              "val_full_by_size")}}])  # fmt: skip
-        if writer is not None:
-            for key in ("val_missing", "val_full"):
-                writer.add_scalar(f"val/{key}", result[key], step)
 
-    def log(rows: list[dict]) -> None:
-        if not world.main:
-            return
-        _append_metrics(metrics_path, rows)
-        if writer is not None:
-            for row in rows:
-                for key, value in row.items():
-                    if key != "step":
-                        writer.add_scalar(f"train/{key}", value, row["step"])
-
-    def checkpoint() -> None:
-        if world.size > 1:  # every rank must hold the same weights; a divergence is an error, not a silent drift
-            agree(world, parameters_digest(model), f"the weights at step {step}", spec_file)
-        if not world.main:
-            return
-        payload = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "spec": spec_dict,
-                   "modalities": identities, "data": data_identity}  # fmt: skip
-        if spec.train.keep_every and step % spec.train.keep_every == 0:  # kept first: the run resumes past it
-            save_checkpoint(kept_checkpoint(out, step), payload)
-        save_checkpoint(ckpt_path, payload)
-
-    rows, step_times, previous = [], [], None
-    bar = tqdm(total=spec.train.steps, initial=step, desc=f"train {spec.name}", unit="step", disable=not progress,
-               dynamic_ncols=True)  # fmt: skip
-    model.train()
+def _training_batches(spec: ExperimentSpec, spec_file: str, train_set: SceneSet, seed: int,
+                      world: World) -> TrainingBatches:  # fmt: skip
+    """This rank's training batches (a pure function of ``seed`` and the step). Raises ``SpecError`` when the
+    global batch's scenes cannot be shared by the world's processes."""
     t = spec.train
     try:
-        batches = TrainingBatches(train_set, seed, t.batch_scenes, t.max_targets, t.missing_sizes, t.missing_mode,
-                                  t.add_opposite, rank=world.rank, world=world.size,
-                                  context_mask=t.context_mask)  # fmt: skip
+        return TrainingBatches(train_set, seed, t.batch_scenes, t.max_targets, t.missing_sizes, t.missing_mode,
+                               t.add_opposite, rank=world.rank, world=world.size,
+                               context_mask=t.context_mask)  # fmt: skip
     except ValueError:
         raise SpecError(f"{spec_file}: train.batch_scenes: {t.batch_scenes} scenes cannot be shared by {world.size} "
                         f"processes; use at most {min(t.batch_scenes, train_set.num_scenes)} processes or a larger batch") from None
-    stream = training_batches(batches, step, t.steps, spec.data.loader_workers, pin_memory=device.type == "cuda")
-    while step < spec.train.steps:
-        threads.next_threads()
-        started = time.perf_counter()
-        # batch `step`, whoever made it (a pure function of seed and step); this rank's slice of it
-        context, target, episodes, (total, slots) = next(stream)
-        torch.manual_seed(step_seed(seed, 2, step))
-        beta = beta_at(spec, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(spec, step)
-        model.sigma = sigma_at(spec, step)
-        try:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"), \
-                    (noise_slots(total, slots) if world.size > 1 else nullcontext()):  # noise by global slot
-                result = net(context, target, episodes, beta=beta)
-        finally:
-            model.sigma = spec.model.sigma  # validation, samples and evaluation use the final sigma
-        optimizer.zero_grad(set_to_none=True)
-        training_loss(result["loss"], t.loss_reduction, episodes, total, world.size).backward()
-        clip_gradients(model, spec)
-        optimizer.step()
-        step += 1
-        step_times.append(time.perf_counter() - started)
-        threads.record(step_times[-1])
-        dims = sum(p.senses.numel() for p in target)
-        if world.size == 1:
-            last = {"step": step, "loss": result["loss"].item(), "nll_per_dim": result["nll_per_dim"].item(),
-                    "neg_elbo_per_dim": (result["nll"].item() + beta * result["kl"].item()) / dims,
-                    "kl_per_scene": result["kl_per_scene"].item()}  # fmt: skip
-        else:  # the global batch's values, the same on every rank
-            nll, kl, dims = sum_over_ranks(world, [result["nll"].item(), result["kl"].item(), float(dims)])
-            last = {"step": step, "loss": (nll + beta * kl) / total, "nll_per_dim": nll / dims,
-                    "neg_elbo_per_dim": (nll + beta * kl) / dims, "kl_per_scene": kl / total}  # fmt: skip
-        last |= {"beta": beta,
-                **({"lr": optimizer.param_groups[0]["lr"]} if spec.train.lr_end is not None else {}),
-                **({"sigma": sigma_at(spec, step - 1)} if spec.train.sigma_start is not None else {}),
-                **({} if threads.fixed else {"threads": torch.get_num_threads()})}  # fmt: skip
-        if not math.isfinite(last["loss"]):
-            saved = max(resumed_from, (step - 1) // spec.train.checkpoint_every * spec.train.checkpoint_every)
-            kept = f"the checkpoint of step {saved} is intact" if saved else "no checkpoint was written"
-            raise SpecError(f"{spec_file}: train: the loss became {last['loss']} at step {step} ({kept}); "
-                            f"{blowup_cause(spec, last, previous)}; change it and train into another "
-                            f"train.out")  # fmt: skip
-        previous = last
-        rows.append(last)
+
+
+# ---- phase 2: the loop -----------------------------------------------------------------------------------------------
+
+
+def run_loop(state: RunState) -> None:
+    """Train ``state`` from its step to ``train.steps``: each ``train_step``, then on their schedules (and at the
+    last step) the metrics rows are written (``log_every``), the validation runs (``validation_step``,
+    ``eval_every``) and the checkpoint is saved (``checkpoint_step``, ``checkpoint_every``). Ends when every rank
+    has finished. Changes ``state`` in place; raises ``SpecError`` when the loss becomes non-finite (the last
+    checkpoint stays intact) or the ranks' weights differ, ``MachineError`` when a checkpoint cannot be written."""
+    spec, t = state.spec, state.spec.train
+    bar = tqdm(total=t.steps, initial=state.step, desc=f"train {spec.name}", unit="step", disable=not state.progress,
+               dynamic_ncols=True)  # fmt: skip
+    state.model.train()
+    stream = training_batches(state.batches, state.step, t.steps, spec.data.loader_workers,
+                              pin_memory=state.device.type == "cuda")  # fmt: skip
+    while state.step < t.steps:
+        last = train_step(state, stream)
+        _check_finite(state, last)
+        state.previous = last
+        state.rows.append(last)
         bar.set_postfix(elbo=f"{last['neg_elbo_per_dim']:.4f}", nll=f"{last['nll_per_dim']:.4f}",
                         kl=f"{last['kl_per_scene']:.1f}")  # fmt: skip
         bar.update(1)
-        if step % spec.train.log_every == 0 or step == spec.train.steps:
-            log(rows)
-            rows = []
-        if validate and (step % spec.train.eval_every == 0 or step == spec.train.steps):
-            validation()  # before the checkpoint: a kill in between re-runs it on resume (rows after it are dropped)
-        if step % spec.train.checkpoint_every == 0 or step == spec.train.steps:
-            log(rows)
-            rows = []
-            checkpoint()
-            if writer is not None:
-                writer.flush()
+        final = state.step == t.steps
+        if state.step % t.log_every == 0 or final:
+            log_rows(state)
+        # validation before the checkpoint: a kill in between re-runs it on resume (rows after it are dropped)
+        if state.validate and (state.step % t.eval_every == 0 or final):
+            validation_step(state)
+        if state.step % t.checkpoint_every == 0 or final:
+            log_rows(state)
+            checkpoint_step(state)
     bar.close()
     del stream  # a DataLoader's workers end with their iterator
-    barrier(world)
-    if not world.main:
-        return {"steps": step, "resumed_from": resumed_from, "rank": world.rank}
+    barrier(state.world)
 
-    model.eval()
-    history = [json.loads(line) for line in metrics_path.read_text().splitlines()]
+
+def train_step(state: RunState, stream) -> dict:
+    """One optimizer step on the next batch of ``stream`` (batch ``state.step``; its randomness from the seed and
+    the step): β, learning rate and σ of the step, forward (under ``train.precision``; noise by global slot under
+    DDP), backward of ``training_loss``, clipping, Adam. Advances ``state.step``, records the step's time and returns
+    the step's metrics row (``step_metrics``)."""
+    spec, t = state.spec, state.spec.train
+    state.threads.next_threads()
+    started = time.perf_counter()
+    # batch `step`, whoever made it (a pure function of seed and step); this rank's slice of it
+    context, target, episodes, (total, slots) = next(stream)
+    torch.manual_seed(step_seed(state.seed, 2, state.step))
+    beta = beta_at(spec, state.step)
+    for group in state.optimizer.param_groups:
+        group["lr"] = lr_at(spec, state.step)
+    state.model.sigma = sigma_at(spec, state.step)
+    try:
+        with torch.autocast(state.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"), \
+                (noise_slots(total, slots) if state.world.size > 1 else nullcontext()):  # noise by global slot
+            result = state.net(context, target, episodes, beta=beta)
+    finally:
+        state.model.sigma = spec.model.sigma  # validation, samples and evaluation use the final sigma
+    state.optimizer.zero_grad(set_to_none=True)
+    training_loss(result["loss"], t.loss_reduction, episodes, total, state.world.size).backward()
+    clip_gradients(state.model, spec)
+    state.optimizer.step()
+    state.step += 1
+    state.step_times.append(time.perf_counter() - started)
+    state.threads.record(state.step_times[-1])
+    return step_metrics(state, result, sum(p.senses.numel() for p in target), total, beta)
+
+
+def step_metrics(state: RunState, result: dict, dims: int, total: int, beta: float) -> dict:
+    """The metrics row of the step just taken (``state.step``) from the model's ``result`` on this rank's ``dims``
+    target dimensions of the step's ``total`` episodes: loss, nll per dimension, negative ELBO per dimension and KL
+    per scene of the global batch (summed over ranks), β, and the learning rate, σ and thread count where they
+    vary."""
+    spec = state.spec
+    if state.world.size == 1:
+        last = {"step": state.step, "loss": result["loss"].item(), "nll_per_dim": result["nll_per_dim"].item(),
+                "neg_elbo_per_dim": (result["nll"].item() + beta * result["kl"].item()) / dims,
+                "kl_per_scene": result["kl_per_scene"].item()}  # fmt: skip
+    else:  # the global batch's values, the same on every rank
+        nll, kl, dims = sum_over_ranks(state.world, [result["nll"].item(), result["kl"].item(), float(dims)])
+        last = {"step": state.step, "loss": (nll + beta * kl) / total, "nll_per_dim": nll / dims,
+                "neg_elbo_per_dim": (nll + beta * kl) / dims, "kl_per_scene": kl / total}  # fmt: skip
+    return last | {"beta": beta,
+                   **({"lr": state.optimizer.param_groups[0]["lr"]} if spec.train.lr_end is not None else {}),
+                   **({"sigma": sigma_at(spec, state.step - 1)} if spec.train.sigma_start is not None else {}),
+                   **({} if state.threads.fixed else {"threads": torch.get_num_threads()})}  # fmt: skip
+
+
+def _check_finite(state: RunState, last: dict) -> None:
+    """Raise ``SpecError`` naming the step, the intact checkpoint and the likely cause (``blowup_cause``) when the
+    step's loss in ``last`` is not finite."""
+    if math.isfinite(last["loss"]):
+        return
+    t, step = state.spec.train, state.step
+    saved = max(state.resumed_from, (step - 1) // t.checkpoint_every * t.checkpoint_every)
+    kept = f"the checkpoint of step {saved} is intact" if saved else "no checkpoint was written"
+    raise SpecError(f"{state.spec_file}: train: the loss became {last['loss']} at step {step} ({kept}); "
+                    f"{blowup_cause(state.spec, last, state.previous)}; change it and train into another "
+                    f"train.out")  # fmt: skip
+
+
+def log_rows(state: RunState) -> None:
+    """Write the rows logged since the last write to ``metrics.jsonl`` and TensorBoard (``train/KEY``; rank 0) and
+    start a new list."""
+    if state.world.main:
+        _append_metrics(state.metrics_path, state.rows)
+        if state.writer is not None:
+            for row in state.rows:
+                for key, value in row.items():
+                    if key != "step":
+                        state.writer.add_scalar(f"train/{key}", value, row["step"])
+    state.rows = []
+
+
+def validation_step(state: RunState) -> None:
+    """Negative ELBO on the validation scenes at ``state.step`` (paper Fig. 5's val_missing / val_full), appended to
+    ``val.jsonl`` and TensorBoard (``val/KEY``); the model is back in training mode after it."""
+    t = state.spec.train
+    state.model.eval()
+    result = missing_modality(state.model, state.val_set, t.missing_sizes, t.missing_mode, num_scenes=t.eval_scenes,
+                              max_targets=t.max_targets, seed=state.spec.seed)  # fmt: skip
+    state.model.train()
+    row = {"step": state.step, **{k: result[k] for k in ("val_missing", "val_full", "val_full_by_size")}}
+    _append_metrics(state.val_path, [row])
+    if state.writer is not None:
+        for key in ("val_missing", "val_full"):
+            state.writer.add_scalar(f"val/{key}", result[key], state.step)
+
+
+def checkpoint_step(state: RunState) -> None:
+    """Save the checkpoint of ``state.step`` (weights-only state_dicts of model and optimizer, the resolved spec,
+    the ordered modality list and the data identity) to ``checkpoint.pt`` and, every ``train.keep_every`` steps,
+    first to ``checkpoints/step-N.pt``; flush TensorBoard. Under DDP every rank first checks that all hold the same
+    weights. Raises ``SpecError`` (the ranks' weights differ) and ``MachineError`` (cannot write)."""
+    if state.world.size > 1:  # every rank must hold the same weights; a divergence is an error, not a silent drift
+        agree(state.world, parameters_digest(state.model), f"the weights at step {state.step}", state.spec_file)
+    if not state.world.main:
+        return
+    payload = {"step": state.step, "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+               "spec": state.spec_dict, "modalities": state.identities, "data": state.data_identity}  # fmt: skip
+    keep_every = state.spec.train.keep_every
+    if keep_every and state.step % keep_every == 0:  # kept first: the run resumes past it
+        save_checkpoint(kept_checkpoint(state.out, state.step), payload)
+    save_checkpoint(state.ckpt_path, payload)
+    if state.writer is not None:
+        state.writer.flush()
+
+
+# ---- phase 3: the end ------------------------------------------------------------------------------------------------
+
+
+def finish_run(state: RunState) -> dict:
+    """After the loop: on rank 0 draw ``loss.png`` and ``samples.png`` (also to TensorBoard, then closed) and return
+    the run's summary (``train``'s return value); the other ranks return ``{"steps", "resumed_from", "rank"}``."""
+    if not state.world.main:
+        return {"steps": state.step, "resumed_from": state.resumed_from, "rank": state.world.rank}
+    state.model.eval()
+    history = [json.loads(line) for line in state.metrics_path.read_text().splitlines()]
+    val_path = state.val_path
     val_history = [json.loads(line) for line in val_path.read_text().splitlines()] if val_path.exists() else []
-    plot_losses(history, out / "loss.png", val_history)
-    samples = sample_grid(model, val_set, out / "samples.png", seed=spec.seed)
-    if writer is not None:
+    plot_losses(history, state.out / "loss.png", val_history)
+    samples = sample_grid(state.model, state.val_set, state.out / "samples.png", seed=state.spec.seed)
+    if state.writer is not None:
         if samples:
             from PIL import Image
 
-            writer.add_image("samples", np.asarray(Image.open(samples).convert("RGB")), step, dataformats="HWC")
-        writer.close()
+            state.writer.add_image("samples", np.asarray(Image.open(samples).convert("RGB")), state.step,
+                                   dataformats="HWC")  # fmt: skip
+        state.writer.close()
+    return _summary(state, history, val_history, samples)
+
+
+def _summary(state: RunState, history: list[dict], val_history: list[dict], samples: Path | None) -> dict:
+    """``train``'s summary from the logged ``history`` and ``val_history`` rows and the samples figure's path."""
     window = max(1, len(history) // 10)
 
     def mean(key: str, rows: list[dict]) -> float | None:
         return float(np.mean([row[key] for row in rows])) if rows else None
 
     return {
-        "steps": step,
-        "resumed_from": resumed_from,
-        "data_seconds": round(data_seconds, 1),
-        "seconds_per_step": float(np.median(step_times)) if step_times else None,
-        "threads": threads.current,  # the fixed count, or the last one chosen
+        "steps": state.step,
+        "resumed_from": state.resumed_from,
+        "data_seconds": round(state.data_seconds, 1),
+        "seconds_per_step": float(np.median(state.step_times)) if state.step_times else None,
+        "threads": state.threads.current,  # the fixed count, or the last one chosen
         # means over the first and the last tenth of all logged steps (nats per target dimension)
         "neg_elbo_per_dim_start": mean("neg_elbo_per_dim", history[:window]),
         "neg_elbo_per_dim_end": mean("neg_elbo_per_dim", history[-window:]),
@@ -446,7 +662,7 @@ def _train(spec: ExperimentSpec, spec_file: str, registry: Registry, modalities:
         "final_loss": history[-1]["loss"] if history else None,
         "val_missing": val_history[-1]["val_missing"] if val_history else None,
         "val_full": val_history[-1]["val_full"] if val_history else None,
-        "checkpoint": str(ckpt_path),
+        "checkpoint": str(state.ckpt_path),
         "samples": str(samples) if samples else None,
-        "loss_plot": str(out / "loss.png"),
+        "loss_plot": str(state.out / "loss.png"),
     }

@@ -18,7 +18,7 @@ CONTEXT_MASKS = ("none", "code")
 # authors' code).
 LOSS_REDUCTIONS = ("mean", "sum")
 
-# train.precision: implemented by train._train (torch.autocast around the forward pass; fp32 master weights, the
+# train.precision: implemented by train.train_step (torch.autocast around the forward pass; fp32 master weights, the
 # likelihood and KL in float32).
 PRECISIONS = ("fp32", "bf16")
 

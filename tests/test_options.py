@@ -34,7 +34,7 @@ IMPLEMENTED = {
     "model.renderer_context": gmn.RENDERER_CONTEXTS,  # GMN.render_input
     "train.clip_mode": train.CLIP_MODES,  # train.clip_gradients
     "train.missing_mode": train_options.MISSING_MODES,  # data.episodes.SceneSet.episodes
-    "train.precision": train_options.PRECISIONS,  # train._train: torch.autocast
+    "train.precision": train_options.PRECISIONS,  # train.train_step: torch.autocast
     "train.memory_format": train_options.MEMORY_FORMATS,  # train.to_memory_format
     "train.compile": train_options.COMPILES,  # train.compile_model
     "train.adam": train.ADAMS,  # train.make_optimizer
