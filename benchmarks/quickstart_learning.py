@@ -12,6 +12,15 @@ Runs live in OUT/NAME and resume, so the script can be killed and re-run. Each r
 so compare them only between candidates run under the same load (``--threads 1`` on an otherwise idle core); the
 ELBO is comparable only between candidates of equal ``model.sigma`` (it is a likelihood at that sigma), the MSE
 always.
+
+Issue 28's candidates (``recipe`` and its ablations ``recipe-no-OPTION``, ``quickstart``) start from the quickstart's
+spec as it is, not from issue 11's; each is scored on colour too (``benchmarks/colour_transfer.py``: chroma
+correlation of the renders with the truth's, prior and posterior, before and after swapping the observed channels),
+and ``--seeds 0,1,2`` trains each candidate once per training seed (runs OUT/NAME-seedS). Select on ``--split val``;
+report on the test scenes (``--split test``, the quickstart spec's ``data.test_scenes``), never used for selection:
+
+    python benchmarks/quickstart_learning.py --out ~/gmn-bench/recipe --candidates recipe,quickstart \
+        --segments 2400 --seeds 0,1,2 --split test --scenes 64
 """
 
 from __future__ import annotations
@@ -32,6 +41,20 @@ SPEC = REPO / "specs" / "quickstart.toml"
 # targets per step): every candidate starts from it, so a candidate keeps its meaning when the spec's defaults move.
 ISSUE11_QUICKSTART = ['model.preset="small"', "train.lr=0.001", 'train.clip_mode="value"']
 LR3 = ["train.lr=0.003"]
+# issue 28's options beyond the paper, each a named option whose default is the paper's (docs/fast-recipe.md)
+RECIPE = {
+    "init": 'model.init="kaiming"',
+    "aggregate": 'model.aggregate="mean"',
+    "target-encoder": 'model.target_encoder="shallow"',
+    "renderer-context": 'model.renderer_context="mean"',
+}
+# Candidates that start from the quickstart spec as it is (not from ISSUE11_QUICKSTART): the recipe, the recipe with
+# each option reverted to the paper's (the ablation), and the quickstart's defaults.
+FROM_QUICKSTART = {
+    "quickstart": [],
+    "recipe": list(RECIPE.values()),
+    **{f"recipe-no-{name}": [v for k, v in RECIPE.items() if k != name] for name in RECIPE},
+}
 CANDIDATES = {
     "base": [],  # the quickstart of issue 11
     "lr3e-3": LR3,
@@ -66,7 +89,13 @@ CANDIDATES = {
     # RGB alone (no haptic modality): does the RGB path carry colour when nothing else shares the representation?
     # Its dataset holds one sensor, so run it with its own --out (the others share OUT/data with two sensors).
     "tiny-lr3e-3-clipnorm-rgbonly": ['model.preset="tiny"', *LR3, 'train.clip_mode="norm"', 'modalities=["rgb"]'],
+    **FROM_QUICKSTART,
 }
+
+
+def overrides(name: str) -> list[str]:
+    """The gmn-run overrides of candidate ``name``: issue 11's base and its own, or its own alone (issue 28's)."""
+    return CANDIDATES[name] if name in FROM_QUICKSTART else [*ISSUE11_QUICKSTART, *CANDIDATES[name]]
 
 
 def main() -> None:
@@ -77,7 +106,10 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="only print the table of OUT/rows.jsonl")
     parser.add_argument("--segments", default="300,600,1200", help="step counts after which to score")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--scenes", type=int, default=16, help="validation scenes scored")
+    parser.add_argument("--scenes", type=int, default=16, help="scenes scored")
+    parser.add_argument("--split", default="val", help="the split scored: val (selection) or test (the final report)")
+    parser.add_argument("--seeds", help="comma-separated training seeds: one run NAME-seedS per seed (default: one run "
+                                        "NAME with the spec's seed)")  # fmt: skip
     args = parser.parse_args()
     out = Path(args.out).expanduser().resolve()
     data = Path(args.data).expanduser().resolve() if args.data else out / "data"
@@ -85,13 +117,17 @@ def main() -> None:
     if args.table:
         return table(_rows(out))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
-    for name in args.candidates.split(","):
+    seeds = [None] if args.seeds is None else [int(s) for s in args.seeds.split(",")]
+    for candidate, seed in ((c, s) for c in args.candidates.split(",") for s in seeds):
+        name = candidate if seed is None else f"{candidate}-seed{seed}"
         for steps in (int(s) for s in args.segments.split(",")):
             run = out / name
-            cmd = [sys.executable, "-m", "gmn_plugins.cli.run", str(SPEC), *ISSUE11_QUICKSTART, *CANDIDATES[name],
+            cmd = [sys.executable, "-m", "gmn_plugins.cli.run", str(SPEC), *overrides(candidate),
+                   *([] if seed is None else [f"train.seed={seed}"]),
                    f"data.dir={json.dumps(str(data))}", f"train.out={json.dumps(str(run))}", f"train.steps={steps}",
                    f"train.threads={args.threads}", "train.checkpoint_every=100", "--no-progress"]  # fmt: skip
-            if any(r["candidate"] == name and r["step"] >= steps for r in _rows(out)):
+            if any(r["candidate"] == name and r["step"] >= steps and r.get("split", "val") == args.split
+                   for r in _rows(out)):  # fmt: skip
                 continue  # scored already (a re-run after a kill)
             cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
             done = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -103,19 +139,27 @@ def main() -> None:
             metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
             score = subprocess.run([sys.executable, "-m", "gmn_plugins.cli.evaluate", "predict", str(run),
                                     "--scenes", str(args.scenes), "--context", "5", "--sources", "rgb",
-                                    "--no-progress"], capture_output=True, text=True, env=env)  # fmt: skip
+                                    "--split", args.split, "--no-progress"],
+                                   capture_output=True, text=True, env=env)  # fmt: skip
             if score.returncode:
                 print(f"{name} @ {steps}: gmn-eval predict failed: {score.stderr.strip()[-500:]}", file=sys.stderr)
                 break
             mse = json.loads(score.stdout)["mse"]["rgb"]
+            colour = subprocess.run([sys.executable, str(REPO / "benchmarks" / "colour_transfer.py"), str(run),
+                                     "--split", args.split, "--scenes", str(args.scenes)],
+                                    capture_output=True, text=True, env=env)  # fmt: skip
+            if colour.returncode:
+                print(f"{name} @ {steps}: colour_transfer failed: {colour.stderr.strip()[-500:]}", file=sys.stderr)
+                break
+            chroma = {k: v for k, v in json.loads(colour.stdout).items() if k.startswith("chroma_corr")}
             val = [json.loads(line) for line in (run / "val.jsonl").read_text().splitlines()]
             summary = json.loads(done.stdout)
-            row = {"candidate": name, "overrides": CANDIDATES[name], "step": steps,
+            row = {"candidate": name, "overrides": overrides(candidate), "step": steps, "split": args.split,
                    "seconds_per_step": summary["seconds_per_step"],
                    "segment_cpu_seconds": cpu_seconds, "resumed_from": summary["resumed_from"], "val_missing": val[-1]["val_missing"] if val else None,
                    "train_neg_elbo": float(np.mean([m["neg_elbo_per_dim"] for m in metrics[-10:]])),
                    "rgb_mse": mse["model"], "own_mean_mse": mse["own_mean"], "dataset_mean_mse": mse["dataset_mean"],
-                   "gain": mse["gain"], "posterior_mse": mse["posterior"]}  # fmt: skip
+                   "gain": mse["gain"], "posterior_mse": mse["posterior"], **chroma}  # fmt: skip
             with open(out / "rows.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
             print(json.dumps(row), flush=True)
@@ -130,17 +174,26 @@ def _rows(out: Path) -> list[dict]:
 def table(rows: list[dict]) -> None:
     """Markdown table; CPU min is the cumulative CPU time of the candidate's gmn-run processes (training, its
     validations, start-up), which a competing process on the other core distorts less than wall time."""
-    print("| candidate | step | CPU min | s/step | val -ELBO | RGB MSE | own-mean MSE | gain | posterior MSE |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| candidate | split | step | CPU min | s/step | val -ELBO | RGB MSE | own-mean MSE | gain | posterior MSE "
+          "| chroma corr. prior / swapped | posterior / swapped |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     spent: dict[str, float] = {}
-    for r in sorted(rows, key=lambda r: (list(CANDIDATES).index(r["candidate"]) if r["candidate"] in CANDIDATES
-                                         else 99, r["step"])):  # fmt: skip
-        spent[r["candidate"]] = spent.get(r["candidate"], 0.0) + r.get("segment_cpu_seconds", float("nan"))
+
+    def order(r):
+        base = r["candidate"].rsplit("-seed", 1)[0]
+        return (list(CANDIDATES).index(base) if base in CANDIDATES else 99, r["candidate"], r["step"])
+
+    for r in sorted(rows, key=order):
+        key = (r["candidate"], r.get("split", "val"))
+        spent[key] = spent.get(key, 0.0) + r.get("segment_cpu_seconds", float("nan"))
         sps = f"{r['seconds_per_step']:.2f}" if r["seconds_per_step"] else "-"
         val = f"{r['val_missing']:.4f}" if r["val_missing"] is not None else "-"
-        print(f"| {r['candidate']} | {r['step']} | {spent[r['candidate']] / 60:.1f} | {sps} | {val} | "
+        colour = [r.get(f"chroma_corr_{k}") for k in ("prior", "prior_swapped", "posterior", "posterior_swapped")]
+        colour = ["-" if c is None else f"{c:.2f}" for c in colour]
+        print(f"| {r['candidate']} | {r.get('split', 'val')} | {r['step']} | {spent[key] / 60:.1f} | {sps} | {val} | "
               f"{r['rgb_mse']:.5f} | {r['own_mean_mse']:.5f} | {r['gain']:+.2f} | "
-              + (f"{r['posterior_mse']:.5f} |" if r.get("posterior_mse") is not None else "- |"))
+              + (f"{r['posterior_mse']:.5f} |" if r.get("posterior_mse") is not None else "- |")
+              + f" {colour[0]} / {colour[1]} | {colour[2]} / {colour[3]} |")
 
 
 if __name__ == "__main__":
