@@ -13,7 +13,7 @@ Use a trained run from Python (``gmn_plugins.api``; worked example: docs/python-
     camera_orbit(views, pitch) -> queries   camera viewpoints evenly around the object
     plot_views(rows, path) -> Figure        truth and renders side by side
 
-Plugin authors need only ``from gmn_plugins import hookimpl`` (see ``gmn_plugins.hookspecs``).
+Plugin authors need only ``from gmn_plugins import hookimpl`` (see ``gmn_plugins.core.hookspecs``).
 
 ``import gmn_plugins`` imports neither torch nor MuJoCo; the API's names load them on first use.
 """
@@ -22,7 +22,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from . import _moved
+
 hookimpl = pluggy.HookimplMarker("gmn_plugins")
+_moved.install()  # the modules' old paths (gmn_plugins.spec, ...) work for one release, with a warning
 
 try:
     __version__ = version("gmn-plugins")

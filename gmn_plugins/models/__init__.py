@@ -1,9 +1,9 @@
 """Model layer of gmn-plugins: GMN with APoE or the C-GQN baseline (Lim et al., NeurIPS 2019).
 Holds the networks of the built-in families "image" (C, H, W) and "vector" (D,); the GMN builds every modality's
-through its ``gmn_plugins.family.Family``, a plugin's as well.
+through its ``gmn_plugins.core.family.Family``, a plugin's as well.
 
 The names below are imported on first use (PEP 562), so that importing a torch-free submodule (``options``,
-``presets``; ``gmn_plugins.spec`` reads the allowed option values there) imports no torch."""
+``presets``; ``gmn_plugins.core.spec`` reads the allowed option values there) imports no torch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..points import Points
+    from ..core.points import Points
     from .gmn import GMN, ModalityInfo
     from .presets import PRESETS, Preset
 

@@ -99,7 +99,7 @@ from importlib.resources import files
 import numpy as np
 
 from gmn_plugins import hookimpl
-from gmn_plugins.modality import Sensor
+from gmn_plugins.core.modality import Sensor
 
 
 def record_object_mask(rig) -> np.ndarray:
@@ -181,9 +181,9 @@ import numpy as np
 import pytest
 
 import $module as plugin
-from gmn_plugins.conformance import check_modality
+from gmn_plugins.authoring.conformance import check_modality
 from gmn_plugins.mese.scene import SceneMaker
-from gmn_plugins.plugins import load_registry
+from gmn_plugins.core.plugins import load_registry
 
 DISTRIBUTION = "$name"
 
@@ -249,7 +249,7 @@ FAMILY_INIT = Template('''
 
 import math
 
-from gmn_plugins.family import Family
+from gmn_plugins.core.family import Family
 
 SIZE = 16
 

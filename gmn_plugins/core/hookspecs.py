@@ -16,7 +16,7 @@ def register_modalities(register):
 
 @hookspec
 def register_query_kinds(register):
-    """Call ``register(kind)`` for each query kind (a ``gmn_plugins.query.QueryKind``: where a view is taken from)."""
+    """Call ``register(kind)`` for each query kind (a ``gmn_plugins.core.query.QueryKind``: where a view is taken from)."""
 
 
 @hookspec
@@ -26,4 +26,4 @@ def register_sensors(register):
 
 @hookspec
 def register_families(register):
-    """Call ``register(family)`` for each model family (a ``gmn_plugins.family.Family``: networks, shape, drawing)."""
+    """Call ``register(family)`` for each model family (a ``gmn_plugins.core.family.Family``: networks, shape, drawing)."""

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pluggy
 
-from . import __version__, hookspecs
+from .. import __version__
+from . import hookspecs
 from .modality import Family, Modality, Sensor
 from .modality_spec import ModalityFile, ModalitySpec, expand, read_modality_file
 from .query import QueryKind

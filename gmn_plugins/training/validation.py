@@ -16,7 +16,7 @@ import torch
 from ..data.episodes import SceneSet
 from ..data.masks import fixed_masks, full_mask
 from ..models.gmn import GMN
-from ..threads import paced
+from ..runtime.threads import paced
 
 FULL_STREAM = 12  # seed stream of the val_full masks
 
