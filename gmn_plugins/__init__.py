@@ -13,7 +13,10 @@ Use a trained run from Python (``gmn_plugins.api``; worked example: docs/python-
     camera_orbit(views, pitch) -> queries   camera viewpoints evenly around the object
     plot_views(rows, path) -> Figure        truth and renders side by side
 
-Plugin authors need only ``from gmn_plugins import hookimpl`` (see ``gmn_plugins.core.hookspecs``).
+Plugin authors import from one module, ``gmn_plugins.plugin`` (``hookimpl``, ``Sensor``, ``Family``, ...; the hooks:
+``gmn_plugins.core.hookspecs``). The package's folders are its layers, lowest first: ``core``, ``runtime``, ``data``,
+``mese`` and ``models``, ``training`` and ``authoring``, ``api`` and ``plugin``, ``evaluation``, ``cli``
+(tests/test_layers.py).
 
 ``import gmn_plugins`` imports neither torch nor MuJoCo; the API's names load them on first use.
 """

@@ -64,8 +64,8 @@ def test_a_misspelt_hook_is_reported_and_the_valid_hooks_still_work(registry):
                                         "(typo_hook.py:20)"]  # fmt: skip
     assert "typo-touch" not in registry.modalities
     assert registry.providers["sensor:typo.touch"].distribution == "gmn-typo"  # register_sensors still ran
-    assert errors(registry, "unmarked") == ["register_sensors is not marked @hookimpl (from gmn_plugins import "
-                                            "hookimpl), so it is never called (unmarked_hook.py:9)"]  # fmt: skip
+    assert errors(registry, "unmarked") == ["register_sensors is not marked @hookimpl (from gmn_plugins.plugin "
+                                            "import hookimpl), so it is never called (unmarked_hook.py:9)"]  # fmt: skip
 
 
 def test_a_bad_modality_file_is_named_and_the_plugins_other_files_register(registry, site):

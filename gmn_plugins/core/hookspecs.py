@@ -1,6 +1,6 @@
 """The hooks a gmn-plugins plugin may implement (one signature, one line each; pluggy project "gmn_plugins").
 
-Mark each with ``@hookimpl`` (``from gmn_plugins import hookimpl``). A misspelt hook name, or a hook function left
+Mark each with ``@hookimpl`` (``from gmn_plugins.plugin import hookimpl``). A misspelt hook name, or a hook function left
 unmarked, makes the plugin a broken row of ``gmn-plugins list`` that says so; its other hooks still run.
 """
 
