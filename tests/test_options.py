@@ -45,7 +45,7 @@ IMPLEMENTED = {
     "train.loss_reduction": trainer.LOSS_REDUCTIONS,  # trainer.training_loss
 }
 TABLES = {"data.physics": physics.PHYSICS_PRESETS, "data.saturation": scene.SATURATION, "model.preset": presets.PRESETS}
-# The spec's defaults, unchanged since the options were written out as Literal[...] in spec.py.
+# The spec's defaults, unchanged since the options were written out as Literal[...] in core/spec.py.
 DEFAULTS = {
     "data.physics": "fast", "data.saturation": "code", "model.inference": "apoe", "model.preset": "small",
     "model.experts": "present", "model.first_step_prior": "bias", "model.vector_projection": "dense",

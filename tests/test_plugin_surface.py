@@ -102,15 +102,22 @@ def test_every_name_of_the_surface_is_its_defining_modules_own():
 
 
 def test_an_old_path_warns_and_is_the_new_module_and_a_new_path_does_not_warn():
-    """In a fresh interpreter: every new path imports without a warning; then every old path warns once, naming its
-    new path and the importing line, and is the new module object (``from gmn_plugins import spec`` too)."""
+    """In a fresh interpreter: every module of the package imports without a warning, and so does every name its
+    packages load on first use; then every old path warns once, naming its new path, and is the new module object
+    (``from gmn_plugins import spec`` too)."""
     code = f"""
-import importlib, json, sys, warnings
+import importlib, json, pathlib, sys, warnings
 moved = {MOVED!r}
-with warnings.catch_warnings():
+with warnings.catch_warnings():  # every module of the package but the old paths, and every lazily loaded name
     warnings.simplefilter("error")
-    for new in moved.values():
-        importlib.import_module(new)
+    import gmn_plugins, gmn_plugins.models, gmn_plugins.plugin
+    for path in sorted(pathlib.Path(gmn_plugins.__file__).parent.rglob("*.py")):
+        parts = path.relative_to(pathlib.Path(gmn_plugins.__file__).parents[1]).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        if name not in moved:
+            importlib.import_module(name)
+    for package in (gmn_plugins, gmn_plugins.models, gmn_plugins.plugin):
+        [getattr(package, n) for n in package.__all__]
 result = {{}}
 for old, new in moved.items():
     with warnings.catch_warnings(record=True) as caught:

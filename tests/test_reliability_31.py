@@ -282,7 +282,7 @@ def test_generate_flags_have_gmn_runs_bounds(tmp_path, capsys, monkeypatch):
         args = {"--scenes": 1, "--workers": 1, flag: value}
         one_line(cli(capsys, gmn_data.main, "generate", "--out", out, *[str(x) for kv in args.items() for x in kv]), 2,
                  f"gmn-data: {flag}: must be in {bound}, got {value}")  # fmt: skip
-    # the same bounds as gmn-run's, defined once (spec.py), whichever command asks
+    # the same bounds as gmn-run's, defined once (core/spec.py), whichever command asks
     one_line(cli(capsys, gmn_run.main, SPEC, "data.views=100000", "--dry-run"), 2, "data.views: must be <= 1024")
     with pytest.raises(DataError, match=r"views: must be in \[1, 1024\], got 100000"):
         gen.generate(out, gen.DatasetConfig(views=100000), workers=1, progress=False)

@@ -53,7 +53,7 @@ from ..data.format import (CONFIG, CONFIG_LOCK, DATASET_ENTRIES, MANIFEST, SPLIT
 from ..runtime.files import file_sha256, read_json, remove_stale_temps, write_json
 
 GENERATOR_VERSION = 2  # 2: hand / saturation options, per-shard records, sensor descriptions in the manifest
-# The bounds of a dataset's settings, spec.py's: the same for gmn-run (data.*, seed) and gmn-data generate (--*)
+# The bounds of a dataset's settings, core/spec.py's: the same for gmn-run (data.*, seed) and gmn-data generate (--*)
 BOUNDS = {"seed": (0, SEED_LIMIT - 1), "blocks": (2, MAX_BLOCKS), "views": (1, MAX_VIEWS),
           "shard_size": (1, MAX_SHARD_SIZE), "scenes": (0, MAX_SCENES), "workers": (0, MAX_PROCESSES)}  # fmt: skip
 

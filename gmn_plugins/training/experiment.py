@@ -1,6 +1,6 @@
 """One place that turns an experiment spec into what runs it: the GMN, the dataset configuration and the device.
 
-Training (``train.py``), evaluation (``evaluation/runs.py``) and ``gmn-run --dry-run`` all build them here, so a model
+Training (``trainer.py``), evaluation (``evaluation/runs.py``) and ``gmn-run --dry-run`` all build them here, so a model
 is the same whoever builds it (issue 12: layers that hold).
 """
 
