@@ -16,13 +16,16 @@ What counts is every import a module runs when it is imported: the module's top 
 ``if``/``try``, class bodies and ``if TYPE_CHECKING:`` (a type-only back-edge still makes a lower layer name a higher
 one). An import inside a function or method is a lazy edge and is allowed in any direction: it runs only when called (the
 API's ``open_run`` opens a checkpoint through ``evaluation.runs``; the CLIs import torch-heavy modules only after
-their arguments are checked). The old module paths (``gmn_plugins._moved.MOVED``) sit above everything: nothing in
+their arguments are checked); the few that climb a layer are listed, with their reasons, in ``LAZY_CLIMBS``. The old
+module paths (``gmn_plugins._moved.MOVED``) sit above everything: nothing in
 the package may import them.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -172,6 +175,43 @@ def test_the_checker_allows_lazy_imports_and_imports_below():
     assert back_edges({**package_sources(), "gmn_plugins.data.extra": (source, False)}) == []
 
 
+# The lazy edges that climb a layer (an import inside a function), each with its reason. A new one fails the test
+# below until it is listed here: prefer moving the code to the layer it belongs to.
+LAZY_CLIMBS = {
+    ("gmn_plugins", "__getattr__", "gmn_plugins.api"): "the package's public names load torch only on first use",
+    ("gmn_plugins.api", "open_run", "gmn_plugins.evaluation.runs"): "a run opens as gmn-eval opens it",
+    ("gmn_plugins.api", "classify", "gmn_plugins.evaluation.classification"): "Run.classify scores as gmn-eval does",
+}
+
+
+def lazy_climbs(sources: dict[str, tuple[str, bool]]) -> set[tuple[str, str, str]]:
+    """(module, function, imported module) of every import inside a function that reaches a higher or a sibling
+    layer."""
+    modules = set(sources) | set(MOVED)
+    found = set()
+    for module, (source, is_package) in sources.items():
+        own = layer_of(module)
+        if own is None or own[0] == DEPRECATED:
+            continue
+        for function in ast.walk(ast.parse(source)):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            imports = [n for n in ast.walk(function) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            text = ast.unparse(ast.Module(body=imports, type_ignores=[]))
+            for _, target, _ in module_imports(text, module, is_package, modules):
+                theirs = layer_of(target) if target.partition(".")[0] == ROOT_LAYER else None
+                if theirs is not None and theirs[1] != own[1] and theirs[0] >= own[0]:
+                    found.add((module, function.name, target))
+    return found
+
+
+def test_the_lazy_imports_that_climb_a_layer_are_the_listed_ones():
+    assert lazy_climbs(package_sources()) == set(LAZY_CLIMBS)
+    lazy = "def f():\n    from ..training.trainer import train\n"
+    assert ("gmn_plugins.data.extra", "f", "gmn_plugins.training.trainer") in lazy_climbs(
+        {**package_sources(), "gmn_plugins.data.extra": (lazy, False)})
+
+
 def test_module_level_imports_have_no_cycle():
     """Within a layer too, the imports a module runs at import time form no cycle (``if TYPE_CHECKING:`` blocks
     left out: they never run). The cycles on paper stay lazy: mese.grasp names mese.hand's ``Hand`` for type
@@ -211,3 +251,13 @@ def test_every_folder_of_the_package_is_installed():
     folders = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
     assert folders <= listed, sorted(folders - listed)
     assert all(layer_of(f) is not None for f in folders)
+
+
+def test_the_core_layer_imports_neither_torch_nor_mujoco():
+    """Every layer may read core (the MESE data workers and the CLIs' argument checks load it): it stays light."""
+    core = sorted(name for name in package_sources() if name.startswith("gmn_plugins.core"))
+    code = (f"import importlib, sys\nfor name in {core!r}:\n    importlib.import_module(name)\n"
+            "print(sorted(m for m in ('torch', 'mujoco') if m in sys.modules))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(core) >= 12 and done.stdout == "[]\n"
