@@ -78,7 +78,7 @@ def open_run(path: str | Path, device: str = "cpu") -> Run:
 class Run:
     """A trained model with what it needs to read observations (``open_run`` makes one).
 
-    ``model``: the ``GMN`` in eval mode; ``modalities``: its ``gmn_plugins.core.modality.Modality`` in id order (``.name``,
+    ``model``: the ``GMN`` in eval mode; ``modalities``: its ``core.modality.Modality`` in id order (``.name``,
     ``.shape``, ``.sensor``, ``.query_kind``); ``stats``: the training split's statistics (dataset manifest
     ``"stats"``) that normalise ``minmax`` sensors; ``spec``: the resolved ``ExperimentSpec`` it was trained with
     (None when made from a bare model); ``step``: training steps done; ``path``: its checkpoint file.

@@ -14,11 +14,10 @@ Lowest first; the folders of one row are siblings and import neither each other:
 
 What counts is every import a module runs when it is imported: the module's top level, including blocks under
 ``if``/``try``, class bodies and ``if TYPE_CHECKING:`` (a type-only back-edge still makes a lower layer name a higher
-one). An import inside a function or method is a lazy edge and is allowed in any direction: it runs only when called (the
-API's ``open_run`` opens a checkpoint through ``evaluation.runs``; the CLIs import torch-heavy modules only after
-their arguments are checked); the few that climb a layer are listed, with their reasons, in ``LAZY_CLIMBS``. The old
-module paths (``gmn_plugins._moved.MOVED``) sit above everything: nothing in
-the package may import them.
+one). An import inside a function or method is a lazy edge, allowed in any direction since it runs only when called
+(the CLIs import torch-heavy modules only after their arguments are checked); the few that climb a layer are listed,
+with their reasons, in ``LAZY_CLIMBS``. The old module paths (``gmn_plugins._moved.MOVED``) sit above everything:
+nothing in the package may import them.
 """
 
 from __future__ import annotations

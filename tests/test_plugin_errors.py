@@ -182,7 +182,7 @@ def test_check_records_a_real_scene_with_the_sensor(site):
 
 
 def test_new_writes_a_package_and_refuses_an_existing_one(tmp_path):
-    pytest.importorskip("gmn_plugins.authoring.scaffold", reason="gmn_plugins/authoring/scaffold.py is written in another change")
+    pytest.importorskip("gmn_plugins.authoring.scaffold", reason="authoring/scaffold.py is written in another change")
     made = run_cli("plugins", "new", "gmn-touch", "--dir", str(tmp_path))
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "gmn-touch").is_dir()

@@ -1,5 +1,5 @@
-"""``gmn_plugins.authoring.scaffold.new_package`` (``gmn-plugins new NAME``): a plugin package skeleton that a user edits,
-installs non-editably and trains with, and that passes its own tests."""
+"""``gmn_plugins.authoring.scaffold.new_package`` (``gmn-plugins new NAME``): a plugin package skeleton that a user
+edits, installs non-editably and trains with, and that passes its own tests."""
 
 import importlib.util
 import json

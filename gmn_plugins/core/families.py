@@ -14,7 +14,7 @@ import numpy as np
 from gmn_plugins import hookimpl
 
 from .family import Family
-from .options import VECTOR_PROJECTIONS  # the authors' dense projection, or the light broadcast (reference §9.1 item 3)
+from .options import VECTOR_PROJECTIONS  # the authors' dense projection or the light broadcast (reference §9.1.3)
 
 
 class ImageFamily(Family):
