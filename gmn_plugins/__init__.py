@@ -15,8 +15,8 @@ Use a trained run from Python (``gmn_plugins.api``; worked example: docs/python-
 
 Plugin authors import from one module, ``gmn_plugins.plugin`` (``hookimpl``, ``Sensor``, ``Family``, ...; the hooks:
 ``gmn_plugins.core.hookspecs``). The package's folders are its layers, lowest first: ``core``, ``runtime``, ``data``,
-``mese`` and ``models``, ``training`` and ``authoring``, ``api`` and ``plugin``, ``evaluation``, ``cli``
-(tests/test_layers.py).
+``mese`` and ``models``, ``training``, ``api``, ``evaluation`` and ``authoring``, ``plugin``, ``cli``; none imports a
+layer above its own (tests/test_layers.py).
 
 ``import gmn_plugins`` imports neither torch nor MuJoCo; the API's names load them on first use.
 """

@@ -2,14 +2,18 @@
 
 Lowest first; the folders of one row are siblings and import neither each other:
 
-    gmn_plugins (the package: __version__, hookimpl)       imports nothing of its own at module level
-    core          spec, options, modality, family, query, points, the plugin hooks, manager and registry
-    runtime       files, locks, faults, threads, allocator (allocator validates train.malloc: core.options)
+    gmn_plugins (the package: __version__, hookimpl)   imports nothing of its own at module level
+    core          spec, options, modality, family, query, points, the plugin hooks, manager and registry: the
+                  vocabulary, torch- and MuJoCo-free
+    runtime       files, locks, faults, threads, allocator (above core: allocator checks train.malloc against
+                  core.options)
     data          the dataset format, episodes, masks, the training loader
-    mese | models MESE writes datasets in data's format; the networks read core's points and families
-    training | authoring   the loop, its validation, checkpoints, experiment; conformance and scaffold
-    api | plugin  the public Python API; the plugin author's one import
-    evaluation    the paper's experiments, which render and score through api.Run
+    mese | models MESE writes datasets in data's format (so it sits above data); the networks read core's points
+                  and families
+    training      the experiment's model and data, the loop, its validation, checkpoints, distributed, figures
+    api           the public Python API (below evaluation: the experiments render and score through api.Run)
+    evaluation | authoring   the paper's experiments; the plugin author's conformance check and scaffold
+    plugin        the plugin author's one import (re-exports core, models, mese and authoring)
     cli           the console tools
 
 What counts is every import a module runs when it is imported: the module's top level, including blocks under
@@ -41,9 +45,10 @@ LAYERS = (  # lowest first; a row's names are sibling layers; a name is a folder
     ("gmn_plugins.runtime",),
     ("gmn_plugins.data",),
     ("gmn_plugins.mese", "gmn_plugins.models"),
-    ("gmn_plugins.training", "gmn_plugins.authoring"),
-    ("gmn_plugins.api", "gmn_plugins.plugin"),
-    ("gmn_plugins.evaluation",),
+    ("gmn_plugins.training",),
+    ("gmn_plugins.api",),
+    ("gmn_plugins.evaluation", "gmn_plugins.authoring"),
+    ("gmn_plugins.plugin",),
     ("gmn_plugins.cli",),
 )
 DEPRECATED = len(LAYERS)  # the rank of the old paths: above everything
