@@ -37,10 +37,10 @@ import torch
 
 from gmn_plugins.data.episodes import SceneSet
 from gmn_plugins.evaluation.classification import default_masks, score_matrix, score_matrix_reference
-from gmn_plugins.experiment import build_model
+from gmn_plugins.training.experiment import build_model
 from gmn_plugins.mese.generate import DatasetConfig, generate
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import load_spec
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_SAMPLES, PAPER_MATRICES, PAPER_OBJECTS, PAPER_SETS = 50, 18, 1000, 2  # S; 6 contexts x 3 masks; 4 and 6 blocks

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from gmn_plugins.evaluation.runs import load_run
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.points import Points
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.points import Points
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ Printed: the median step time (``seconds_per_step`` of gmn-run's summary) idle a
 contended / idle for each of the two runs. Goal: <= 2.5x with one competitor.
 
 Settings: OpenMP's wait policy (ACTIVE: idle threads spin; PASSIVE: they sleep) and ``train.threads`` (0 = chosen
-by measurement, gmn_plugins.threads). The data are generated once into WORK/data (the quickstart's dataset).
+by measurement, gmn_plugins.runtime.threads). The data are generated once into WORK/data (the quickstart's dataset).
 Run it on an otherwise idle machine; the load average is printed with every row.
 
     python benchmarks/contention.py [--steps 40] [--work /tmp/gmn-contention]

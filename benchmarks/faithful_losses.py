@@ -31,9 +31,9 @@ RECIPE = {
 def faithful_losses(workdir: Path, recipe: dict = RECIPE) -> list[float]:
     """Train ``recipe`` in ``workdir`` (data and run made there) and return the logged losses, one per step."""
     os.environ.setdefault("MUJOCO_GL", "egl")
-    from gmn_plugins.plugins import load_registry
-    from gmn_plugins.spec import load_spec
-    from gmn_plugins.train import train
+    from gmn_plugins.core.plugins import load_registry
+    from gmn_plugins.core.spec import load_spec
+    from gmn_plugins.training.trainer import train
 
     overrides = [*recipe["overrides"], f"data.dir={json.dumps(str(workdir / 'data'))}",
                  f"train.out={json.dumps(str(workdir / 'run'))}"]  # fmt: skip

@@ -44,7 +44,7 @@ def report(check: str, **fields) -> None:
 def check_nccl() -> None:
     import torch.distributed as dist
 
-    from gmn_plugins.distributed import World, sum_over_ranks
+    from gmn_plugins.training.distributed import World, sum_over_ranks
 
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", "29511")
@@ -57,7 +57,7 @@ def check_nccl() -> None:
 
 
 def check_steps(device: torch.device, steps: int, memory_formats: list[str]) -> None:
-    from gmn_plugins.train import to_memory_format
+    from gmn_plugins.training.trainer import to_memory_format
 
     for m, scenes in ((2, 12), (14, 9)):
         for precision, memory_format in ((p, f) for f in memory_formats for p in ("fp32", "bf16")):
@@ -96,8 +96,8 @@ def check_loader(device: torch.device) -> None:
     from gmn_plugins.data.episodes import SceneSet
     from gmn_plugins.data.format import read_manifest
     from gmn_plugins.data.loader import TrainingBatches, training_batches
-    from gmn_plugins.plugins import load_registry
-    from gmn_plugins.spec import load_spec
+    from gmn_plugins.core.plugins import load_registry
+    from gmn_plugins.core.spec import load_spec
 
     with tempfile.TemporaryDirectory() as tmp:
         spec_path = REPO / "specs" / "m2.toml"

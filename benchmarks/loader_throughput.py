@@ -26,8 +26,8 @@ from memory_scaling import synthetic_dataset  # noqa: E402
 from gmn_plugins.data.episodes import SceneSet  # noqa: E402
 from gmn_plugins.data.format import open_split, packed_dir, read_manifest  # noqa: E402
 from gmn_plugins.data.loader import TrainingBatches, training_batches  # noqa: E402
-from gmn_plugins.plugins import load_registry  # noqa: E402
-from gmn_plugins.spec import load_spec  # noqa: E402
+from gmn_plugins.core.plugins import load_registry  # noqa: E402
+from gmn_plugins.core.spec import load_spec  # noqa: E402
 
 SPEC = REPO / "specs" / "m2.toml"
 

@@ -28,11 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gmn_plugins.data.format import CONFIG, query_key, shard_path, write_shard  # noqa: E402
-from gmn_plugins.experiment import dataset_config  # noqa: E402
-from gmn_plugins.files import write_json  # noqa: E402
+from gmn_plugins.training.experiment import dataset_config  # noqa: E402
+from gmn_plugins.runtime.files import write_json  # noqa: E402
 from gmn_plugins.mese.generate import build_manifest, shard_record, shard_tasks  # noqa: E402
-from gmn_plugins.plugins import load_registry  # noqa: E402
-from gmn_plugins.spec import load_spec  # noqa: E402
+from gmn_plugins.core.plugins import load_registry  # noqa: E402
+from gmn_plugins.core.spec import load_spec  # noqa: E402
 
 SPEC = REPO / "specs" / "quickstart.toml"
 

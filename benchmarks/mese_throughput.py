@@ -33,7 +33,7 @@ def _init(hand, physics: str) -> None:
     global _maker
     os.environ.setdefault("MUJOCO_GL", "egl")
     from gmn_plugins.mese.scene import SceneMaker
-    from gmn_plugins.plugins import load_registry
+    from gmn_plugins.core.plugins import load_registry
 
     registry = load_registry()
     sensors = [registry.sensor("camera.rgb"), registry.sensor("hand.haptic")]

@@ -17,9 +17,9 @@ import torch
 
 from gmn_plugins.data.episodes import SceneSet
 from gmn_plugins.mese.generate import DatasetConfig, generate
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import load_spec
-from gmn_plugins.experiment import build_model, dataset_config
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import load_spec
+from gmn_plugins.training.experiment import build_model, dataset_config
 
 
 def generation_rate(scenes: int, workers: int, physics: str) -> float:

@@ -38,11 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from gmn_plugins import allocator
+from gmn_plugins.runtime import allocator
 from gmn_plugins.models import GMN, PRESETS, ModalityInfo, Points
-from gmn_plugins.spec import TrainSpec
-from gmn_plugins.train import compile_model, make_optimizer, to_memory_format
-from gmn_plugins.train_options import ADAMS, COMPILES, MALLOCS, MEMORY_FORMATS
+from gmn_plugins.core.spec import TrainSpec
+from gmn_plugins.training.trainer import compile_model, make_optimizer, to_memory_format
+from gmn_plugins.core.options import ADAMS, COMPILES, MALLOCS, MEMORY_FORMATS
 
 VARIANTS = ("baseline", "apoe", "poe")
 PAPER_RATIOS = {2: (1.70, 0.83), 5: (1.71, 1.16), 8: (2.06, 1.47), 14: (1.37, 1.73)}  # P100, batch 1, Table 1

@@ -13,7 +13,10 @@ Use a trained run from Python (``gmn_plugins.api``; worked example: docs/python-
     camera_orbit(views, pitch) -> queries   camera viewpoints evenly around the object
     plot_views(rows, path) -> Figure        truth and renders side by side
 
-Plugin authors need only ``from gmn_plugins import hookimpl`` (see ``gmn_plugins.hookspecs``).
+Plugin authors import from one module, ``gmn_plugins.plugin`` (``hookimpl``, ``Sensor``, ``Family``, ...; the hooks:
+``gmn_plugins.core.hookspecs``). The package's folders are its layers, lowest first: ``core``, ``runtime``, ``data``,
+``mese`` and ``models``, ``training``, ``api``, ``evaluation`` and ``authoring``, ``plugin``, ``cli``; none imports a
+layer above its own (tests/test_layers.py).
 
 ``import gmn_plugins`` imports neither torch nor MuJoCo; the API's names load them on first use.
 """
@@ -22,7 +25,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
+from . import _moved
+
 hookimpl = pluggy.HookimplMarker("gmn_plugins")
+_moved.install()  # the modules' old paths (gmn_plugins.spec, ...) work for one release, with a warning
 
 try:
     __version__ = version("gmn-plugins")

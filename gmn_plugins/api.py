@@ -37,8 +37,8 @@ import attrs
 import numpy as np
 import torch
 
-from .modality import Modality, denormalize, normalize
-from .points import Points
+from .core.modality import Modality, denormalize, normalize
+from .core.points import Points
 
 Array = Any  # a numpy array or a torch tensor
 Observations = Mapping[str, tuple[Array, Array]]  # {modality name: (values (N, *sensor.shape), queries (N, dim))}
@@ -59,7 +59,7 @@ def open_run(path: str | Path, device: str = "cpu") -> Run:
     """
     from .data.format import DataError, read_manifest
     from .evaluation.runs import open_checkpoint
-    from .plugins import load_registry
+    from .core.plugins import load_registry
 
     path = Path(path)
     file = path / "checkpoint.pt" if path.is_dir() else path
@@ -78,7 +78,7 @@ def open_run(path: str | Path, device: str = "cpu") -> Run:
 class Run:
     """A trained model with what it needs to read observations (``open_run`` makes one).
 
-    ``model``: the ``GMN`` in eval mode; ``modalities``: its ``gmn_plugins.modality.Modality`` in id order (``.name``,
+    ``model``: the ``GMN`` in eval mode; ``modalities``: its ``core.modality.Modality`` in id order (``.name``,
     ``.shape``, ``.sensor``, ``.query_kind``); ``stats``: the training split's statistics (dataset manifest
     ``"stats"``) that normalise ``minmax`` sensors; ``spec``: the resolved ``ExperimentSpec`` it was trained with
     (None when made from a bare model); ``step``: training steps done; ``path``: its checkpoint file.
@@ -408,7 +408,7 @@ class MeseScene:
                              f"split={split!r}, index={index!r}")  # fmt: skip
         if split is not None and split not in SPLIT_CODES:
             raise ValueError(f"mese_scene: split must be one of {list(SPLIT_CODES)}, got {split!r}")
-        from .experiment import dataset_config
+        from .training.experiment import dataset_config
 
         self.run = run
         self.config = dataset_config(run.spec, run.modalities)

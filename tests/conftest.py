@@ -46,9 +46,9 @@ def tiny_run_dir(tmp_path_factory) -> Path:
     directory (``ROOT/run``; its dataset in ``ROOT/data``)."""
     import json
 
-    from gmn_plugins.plugins import load_registry
-    from gmn_plugins.spec import load_spec
-    from gmn_plugins.train import train
+    from gmn_plugins.core.plugins import load_registry
+    from gmn_plugins.core.spec import load_spec
+    from gmn_plugins.training.trainer import train
 
     root = tmp_path_factory.mktemp("eval")
     spec = load_spec(REPO / "specs" / "quickstart.toml",

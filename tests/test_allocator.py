@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from gmn_plugins import allocator
+from gmn_plugins.runtime import allocator
 
 PROBE = """
 import ctypes, sys
 import torch
-from gmn_plugins import allocator
+from gmn_plugins.runtime import allocator
 
 class Info(ctypes.Structure):  # glibc's struct mallinfo2
     _fields_ = [(name, ctypes.c_size_t) for name in

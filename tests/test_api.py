@@ -16,16 +16,16 @@ import torch
 
 from conftest import REPO
 from gmn_plugins import camera_orbit, open_run
-from gmn_plugins.checkpoint import CheckpointError, payload_sha256
+from gmn_plugins.training.checkpoint import CheckpointError, payload_sha256
 from gmn_plugins.evaluation.classification import accuracy, default_masks, hits, score_matrix
 from gmn_plugins.evaluation.density import TARGET_VIEWS, gray
 from gmn_plugins.evaluation.generation import generated_modalities, true_views
 from gmn_plugins.evaluation.runs import load_run
 from gmn_plugins.mese.queries import grid_queries
 from gmn_plugins.models.gmn import _elements
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import SpecError
-from gmn_plugins.threads import set_threads
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import SpecError
+from gmn_plugins.runtime.threads import set_threads
 
 
 @pytest.fixture(scope="module")

@@ -40,9 +40,9 @@ def test_a_checkpoint_from_before_issue_12_loads_evaluates_and_resumes(old_code,
     assert done.returncode == 0, done.stderr
     logged = json.loads((out / "val.jsonl").read_text().splitlines()[-1])
 
-    from gmn_plugins.evaluation.missing import missing_modality
+    from gmn_plugins.training.validation import missing_modality
     from gmn_plugins.evaluation.runs import load_run
-    from gmn_plugins.plugins import load_registry
+    from gmn_plugins.core.plugins import load_registry
 
     run = load_run(out, load_registry())
     assert run.step == 2

@@ -10,10 +10,10 @@ import torch.nn as nn
 from conftest import REPO
 from gmn_plugins.data.episodes import SceneSet
 from gmn_plugins.evaluation.classification import classify, score_matrix, score_matrix_reference
-from gmn_plugins.experiment import build_model
+from gmn_plugins.training.experiment import build_model
 from gmn_plugins.mese.generate import DatasetConfig, generate
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import load_spec
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import load_spec
 
 TOLERANCE = 1e-5  # nats per dimension; measured: at most 7.2e-7, and 0 in most matrices
 

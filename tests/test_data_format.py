@@ -10,7 +10,7 @@ import pytest
 
 from gmn_plugins.data import format as fmt
 from gmn_plugins.mese.generate import DatasetConfig, generate
-from gmn_plugins.plugins import load_registry
+from gmn_plugins.core.plugins import load_registry
 
 PACKAGE = Path(fmt.__file__).resolve().parents[1]
 

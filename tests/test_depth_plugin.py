@@ -8,9 +8,9 @@ import pytest
 
 from conftest import REPO, run_cli
 from gmn_plugins.data.format import load_split
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import load_spec
-from gmn_plugins.train import train
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import load_spec
+from gmn_plugins.training.trainer import train
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("gmn_depth") is None,
                                 reason="gmn-depth is not installed: pip install ./modalities/gmn-depth")  # fmt: skip
@@ -38,7 +38,7 @@ def test_tiny_rgb_depth_haptic_run(tmp_path):
     assert depth.shape == (4, 4, 1, 64, 64) and depth.dtype == np.float32
     # the object sits about 1 m from the camera; the background reads the 2 m clip
     assert 0.85 < depth.min() < 1.0 and depth.max() == pytest.approx(2.0)
-    from gmn_plugins.checkpoint import load_checkpoint
+    from gmn_plugins.training.checkpoint import load_checkpoint
 
     saved = load_checkpoint(out / "checkpoint.pt")["modalities"]
     assert [(m["name"], m["distribution"]) for m in saved] == [

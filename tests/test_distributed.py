@@ -21,10 +21,10 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from gmn_plugins.experiment import dataset_config
+    from gmn_plugins.training.experiment import dataset_config
     from gmn_plugins.mese.generate import generate
-    from gmn_plugins.plugins import load_registry
-    from gmn_plugins.spec import load_spec
+    from gmn_plugins.core.plugins import load_registry
+    from gmn_plugins.core.spec import load_spec
 
     root = tmp_path_factory.mktemp("ddp-data")
     spec = load_spec(SPEC, _base(root))

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from conftest import run_cli
-from gmn_plugins.checkpoint import payload_sha256
+from gmn_plugins.training.checkpoint import payload_sha256
 from gmn_plugins.evaluation.classification import accuracy, classify, score_matrix
 from gmn_plugins.evaluation.density import TARGET_VIEWS, density_grid, gray
 from gmn_plugins.evaluation.generation import true_views
 from gmn_plugins.mese.queries import grid_queries
 from gmn_plugins.evaluation.runs import load_run
-from gmn_plugins.plugins import load_registry
+from gmn_plugins.core.plugins import load_registry
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_sample_grid_shows_truth_prior_and_posterior_rows(run, tmp_path):
     posterior's (which saw those views): 3 rows of tiles per scene; the posterior row is the closer to the truth."""
     from PIL import Image
 
-    from gmn_plugins.figures import image_tile, sample_grid
+    from gmn_plugins.training.figures import image_tile, sample_grid
 
     scenes = run.scenes("val")
     path = sample_grid(run.model, scenes, tmp_path / "samples.png", num_scenes=2)

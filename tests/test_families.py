@@ -31,7 +31,7 @@ def site(tmp_path):
 
 
 def test_the_family_is_found_and_torch_stays_unimported(site):
-    code = ("import sys; from gmn_plugins.plugins import load_registry; r = load_registry(); "
+    code = ("import sys; from gmn_plugins.core.plugins import load_registry; r = load_registry(); "
             "m = r.modalities['luma']; o = r.modalities['orbit_luma']; k = r.query_kinds['orbit']; "
             "print(m.family.name, m.shape, m.distribution, o.family.name, k.dim, k.encoded_dim, o.query_kind.name, "
             "'torch' in sys.modules)")  # fmt: skip
@@ -86,7 +86,7 @@ def test_the_family_likelihood_is_used():
     from gmn_plugins.models.encoders import encode_query
     from gmn_plugins.models.gmn import GMN, ModalityInfo
     from gmn_plugins.models.presets import Preset
-    from gmn_plugins.points import Points
+    from gmn_plugins.core.points import Points
 
     torch.manual_seed(0)
     tiny = Preset(r_channels=8, hidden=8, z_channels=2, steps=2, kernel=3, decoder_width=4, vector_hidden=16)

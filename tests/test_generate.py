@@ -88,7 +88,7 @@ def test_atomic_files_get_the_permissions_of_a_normal_open(tmp_path):
     """mkstemp makes 0600 temp files; a dataset or checkpoint must be readable like any file the user writes."""
     import os
 
-    from gmn_plugins.files import write_json
+    from gmn_plugins.runtime.files import write_json
 
     mask = os.umask(0o022)
     try:

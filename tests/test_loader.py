@@ -10,7 +10,7 @@ from conftest import REPO, run_cli
 from gmn_plugins.data.episodes import SceneSet
 from gmn_plugins.data.loader import TrainingBatches, training_batches
 from gmn_plugins.mese.generate import DatasetConfig, generate
-from gmn_plugins.plugins import load_registry
+from gmn_plugins.core.plugins import load_registry
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from conftest import REPO
 from gmn_plugins.data.episodes import SceneSet
 from gmn_plugins.data.masks import fixed_mask, fixed_masks, full_mask, size_probabilities
 from gmn_plugins.mese.generate import DatasetConfig, generate
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import SpecError, load_spec
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import SpecError, load_spec
 
 
 def test_size_distribution_is_the_authors_table():
@@ -73,7 +73,7 @@ def test_spec_checks_the_mask_sizes():
 
 def test_training_with_missing_modalities_runs(tmp_path):
     """A tiny run whose scenes each show one of the two modalities (code mode: the other one is targets only)."""
-    from gmn_plugins.train import train
+    from gmn_plugins.training.trainer import train
 
     spec = load_spec(REPO / "specs" / "quickstart.toml", [
         "data.train_scenes=4", "data.val_scenes=0", "data.views=6", "data.shard_size=4", "data.workers=1",

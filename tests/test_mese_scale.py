@@ -13,8 +13,8 @@ import time
 import pytest
 
 from conftest import run_cli, shard_bytes
-from gmn_plugins.faults import MachineError
-from gmn_plugins import files
+from gmn_plugins.runtime.faults import MachineError
+from gmn_plugins.runtime import files
 from gmn_plugins.data.format import DataError
 from gmn_plugins.mese.generate import DatasetConfig, finalize, generate, shard_tasks
 from gmn_plugins.mese.hand import builtin_hand_xml

@@ -13,9 +13,9 @@ from gmn_plugins.data.format import load_split
 from gmn_plugins.mese.generate import DatasetConfig, generate
 from gmn_plugins.mese.scene import SATURATION, SceneMaker
 from gmn_plugins.mese.shapes import block_centres, sample_colours, sample_walk
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import SpecError, load_spec
-from gmn_plugins.experiment import dataset_config
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import SpecError, load_spec
+from gmn_plugins.training.experiment import dataset_config
 
 
 def test_rgb48_is_the_centre_crop_of_the_64_view():

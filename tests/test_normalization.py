@@ -12,8 +12,8 @@ from gmn_plugins.mese.hand import ACTUATOR_KP, ACTUATORS, BODIES, SENSOR_LAYOUT,
 from gmn_plugins.mese.sensors import HAND_HAPTIC
 from gmn_plugins.data.format import read_shard
 from gmn_plugins.mese.shapes import block_centres
-from gmn_plugins.modality import INPUT_CLIP, Sensor, minmax_range, normalize
-from gmn_plugins.plugins import load_registry
+from gmn_plugins.core.modality import INPUT_CLIP, Sensor, minmax_range, normalize
+from gmn_plugins.core.plugins import load_registry
 
 PALM_SIDE = 115  # touch sensor 3 of 19: the built-in hand never fires it (mese_environment_reference.md §3.4)
 # A real-MPL grasp that presses the palm's pinky-side edge against the object: about 120 N on palm_side in both

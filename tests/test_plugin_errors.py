@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import SpecError
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import SpecError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PLUGINS = (  # distribution, entry point, fixture module or package
@@ -64,8 +64,8 @@ def test_a_misspelt_hook_is_reported_and_the_valid_hooks_still_work(registry):
                                         "(typo_hook.py:20)"]  # fmt: skip
     assert "typo-touch" not in registry.modalities
     assert registry.providers["sensor:typo.touch"].distribution == "gmn-typo"  # register_sensors still ran
-    assert errors(registry, "unmarked") == ["register_sensors is not marked @hookimpl (from gmn_plugins import "
-                                            "hookimpl), so it is never called (unmarked_hook.py:9)"]  # fmt: skip
+    assert errors(registry, "unmarked") == ["register_sensors is not marked @hookimpl (from gmn_plugins.plugin "
+                                            "import hookimpl), so it is never called (unmarked_hook.py:9)"]  # fmt: skip
 
 
 def test_a_bad_modality_file_is_named_and_the_plugins_other_files_register(registry, site):
@@ -182,7 +182,7 @@ def test_check_records_a_real_scene_with_the_sensor(site):
 
 
 def test_new_writes_a_package_and_refuses_an_existing_one(tmp_path):
-    pytest.importorskip("gmn_plugins.scaffold", reason="gmn_plugins/scaffold.py is written in another change")
+    pytest.importorskip("gmn_plugins.authoring.scaffold", reason="authoring/scaffold.py is written in another change")
     made = run_cli("plugins", "new", "gmn-touch", "--dir", str(tmp_path))
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "gmn-touch").is_dir()

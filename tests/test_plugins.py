@@ -24,7 +24,7 @@ def site(tmp_path):
     install(tmp_path, "gmn-broken-import", "broken-import", "gmn_broken_import", "raise ImportError('no such backend')\n")
     install(tmp_path, "gmn-bad-family", "bad-family", "gmn_bad_family", (FIXTURES / "bad_family.py").read_text())
     install(tmp_path, "gmn-duplicate", "duplicate", "gmn_duplicate", (
-        "from gmn_plugins import hookimpl\nfrom gmn_plugins.modality_spec import ModalityFile\n"
+        "from gmn_plugins import hookimpl\nfrom gmn_plugins.core.modality_spec import ModalityFile\n"
         "@hookimpl\ndef register_modalities(register):\n"
         "    register(ModalityFile(name='rgb', sensor='camera.rgb', query='camera', family='image'))\n"))  # fmt: skip
     return tmp_path
@@ -68,7 +68,7 @@ def test_check_passes_for_builtins_and_names_the_failing_point(site):
 
 
 def test_family_expansion_and_exact_slices():
-    from gmn_plugins.plugins import load_registry
+    from gmn_plugins.core.plugins import load_registry
 
     registry = load_registry()
     names = set(registry.modalities)
@@ -87,9 +87,9 @@ def test_family_expansion_and_exact_slices():
 
 
 def test_a_bad_family_file_is_one_line(tmp_path):
-    from gmn_plugins.families import IMAGE
-    from gmn_plugins.modality_spec import expand, read_modality_file
-    from gmn_plugins.spec import SpecError
+    from gmn_plugins.core.families import IMAGE
+    from gmn_plugins.core.modality_spec import expand, read_modality_file
+    from gmn_plugins.core.spec import SpecError
 
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x-{i}"\nsensor = "camera.rgb"\nquery = "camera"\nfamily = "image"\n'
@@ -100,10 +100,10 @@ def test_a_bad_family_file_is_one_line(tmp_path):
 
 def test_a_split_follows_the_family_split_axes(tmp_path):
     """Which axes a [[axes]] split may cut is the family's (Family.split_axes), never read off the sensor's rank."""
-    from gmn_plugins.families import VECTOR
-    from gmn_plugins.family import Family
-    from gmn_plugins.modality_spec import expand, read_modality_file
-    from gmn_plugins.spec import SpecError
+    from gmn_plugins.core.families import VECTOR
+    from gmn_plugins.core.family import Family
+    from gmn_plugins.core.modality_spec import expand, read_modality_file
+    from gmn_plugins.core.spec import SpecError
 
     class Planes(Family):  # a plugin's (H, W) family that splits rows and cols
         def slice(self, cut, sense):

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO, shard_bytes
-from gmn_plugins.checkpoint import load_checkpoint, save_checkpoint
-from gmn_plugins.evaluation.missing import missing_modality
+from gmn_plugins.training.checkpoint import load_checkpoint, save_checkpoint
+from gmn_plugins.training.validation import missing_modality
 from gmn_plugins.evaluation.runs import load_run
-from gmn_plugins.files import DataError, file_sha256, read_json
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import load_spec
-from gmn_plugins.train import train
+from gmn_plugins.runtime.files import DataError, file_sha256, read_json
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import load_spec
+from gmn_plugins.training.trainer import train
 
 # relative data.dir and train.out, as a spec usually has them: the run is trained in `trained/`
 TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.test_scenes=2", "data.views=6", "data.shard_size=4",

@@ -8,14 +8,14 @@ import shutil
 import pytest
 import torch
 
-from gmn_plugins.families import IMAGE, VECTOR
+from gmn_plugins.core.families import IMAGE, VECTOR
 from gmn_plugins.models.gmn import GMN, ModalityInfo
 from gmn_plugins.models.presets import PRESETS, Preset
-from gmn_plugins.points import Points
+from gmn_plugins.core.points import Points
 from gmn_plugins.models.convlstm import ConvLSTM
-from gmn_plugins.spec import TrainSpec
-from gmn_plugins.train import compile_model, make_optimizer, to_memory_format
-from gmn_plugins.train_options import ADAMS, COMPILES, MEMORY_FORMATS
+from gmn_plugins.core.spec import TrainSpec
+from gmn_plugins.training.trainer import compile_model, make_optimizer, to_memory_format
+from gmn_plugins.core.options import ADAMS, COMPILES, MEMORY_FORMATS
 
 
 def _points(n, shape, scenes, generator):
@@ -124,4 +124,4 @@ def test_every_adam_implementation_makes_the_same_update():
         assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(weights[ADAMS[0]], weights[name]))
     with pytest.raises(ValueError, match="adam must be one of"):
         make_optimizer(model.parameters(), 1e-2, "sgd")
-    assert TrainSpec().adam == "fused"  # the default, by measurement (gmn_plugins/spec.py)
+    assert TrainSpec().adam == "fused"  # the default, by measurement (gmn_plugins/core/spec.py)

@@ -10,9 +10,9 @@ import pytest
 from conftest import REPO, run_cli
 from gmn_plugins.data.format import load_split
 from gmn_plugins.mese.shapes import BLOCK_HALF_SIZE, block_centres
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import load_spec
-from gmn_plugins.train import train
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import load_spec
+from gmn_plugins.training.trainer import train
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("gmn_probe") is None,
                                 reason="gmn-probe is not installed: pip install ./modalities/gmn-probe")  # fmt: skip

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from gmn_plugins.plugins import load_registry
+from gmn_plugins.core.plugins import load_registry
 
 
 def test_builtins_register_rgb_and_haptic():
@@ -83,7 +83,7 @@ def test_haptic_index_names_match_the_real_mpl_file():
 def test_the_registry_knows_who_provided_each_item():
     registry = load_registry()
     assert registry.providers["sensor:hand.haptic"].name == "gmn_plugins.mese.sensors"
-    assert registry.providers["family:vector"].name == "gmn_plugins.families"
+    assert registry.providers["family:vector"].name == "gmn_plugins.core.families"
     assert registry.providers["modality:rgb"].name == "gmn_modalities"
     provided = {key.removeprefix("modality:") for key in registry.providers if key.startswith("modality:")}
     assert provided == set(registry.modalities)
@@ -92,9 +92,9 @@ def test_the_registry_knows_who_provided_each_item():
 def test_the_plugin_core_finds_the_builtins_through_the_projects_own_entry_points():
     """The plugin core imports no model code and no built-in: they are entry points of the gmn-plugins
     distribution, loaded first and always (GMN_LOAD_PLUGINS restricts only third-party plugins)."""
-    code = ("import sys, gmn_plugins.plugins as p; "
+    code = ("import sys, gmn_plugins.core.plugins as p; "
             "print(sorted(m for m in sys.modules if m.startswith(('gmn_plugins.models', 'gmn_plugins.mese', "
-            "'gmn_plugins.families', 'gmn_modalities', 'torch')))); "
+            "'gmn_plugins.core.families', 'gmn_modalities', 'torch')))); "
             "r = p.load_registry(); print([(s.name, s.distribution, s.source) for s in r.plugins][:4])")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GMN_LOAD_PLUGINS": ""},
                           capture_output=True, text=True)  # fmt: skip
@@ -102,4 +102,4 @@ def test_the_plugin_core_finds_the_builtins_through_the_projects_own_entry_point
     imported, builtins = done.stdout.splitlines()
     assert imported == "[]"
     assert eval(builtins) == [(name, "gmn-plugins", "built-in") for name in (
-        "gmn_modalities", "gmn_plugins.families", "gmn_plugins.mese.queries", "gmn_plugins.mese.sensors")]
+        "gmn_modalities", "gmn_plugins.core.families", "gmn_plugins.mese.queries", "gmn_plugins.mese.sensors")]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import REPO, remount_ro, run_cli, shard_bytes
-from gmn_plugins.checkpoint import CheckpointError, load_checkpoint
+from gmn_plugins.training.checkpoint import CheckpointError, load_checkpoint
 from gmn_plugins.data.format import ChecksumCache
 
 SPEC = str(REPO / "specs" / "quickstart.toml")
@@ -306,8 +306,8 @@ def test_a_modality_description_is_not_part_of_its_identity():
     covered the description) still resume."""
     import attrs
 
-    from gmn_plugins.checkpoint import check_compatible
-    from gmn_plugins.plugins import load_registry
+    from gmn_plugins.training.checkpoint import check_compatible
+    from gmn_plugins.core.plugins import load_registry
 
     rgb = load_registry().modalities["rgb"]
     edited = attrs.evolve(rgb, spec=attrs.evolve(rgb.spec, description="a new description"))

@@ -16,12 +16,12 @@ from conftest import REPO, run_cli
 from gmn_plugins.cli import data as gmn_data
 from gmn_plugins.cli import run as gmn_run
 from gmn_plugins.data import format as fmt
-from gmn_plugins.experiment import dataset_config
-from gmn_plugins.faults import MachineError
-from gmn_plugins.files import DataError, write_json
+from gmn_plugins.training.experiment import dataset_config
+from gmn_plugins.runtime.faults import MachineError
+from gmn_plugins.runtime.files import DataError, write_json
 from gmn_plugins.mese import generate as gen
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import load_spec
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import load_spec
 
 SPEC = str(REPO / "specs" / "quickstart.toml")
 TINY = ["data.train_scenes=4", "data.val_scenes=2", "data.views=4", "data.shard_size=2", "data.workers=1",
@@ -282,7 +282,7 @@ def test_generate_flags_have_gmn_runs_bounds(tmp_path, capsys, monkeypatch):
         args = {"--scenes": 1, "--workers": 1, flag: value}
         one_line(cli(capsys, gmn_data.main, "generate", "--out", out, *[str(x) for kv in args.items() for x in kv]), 2,
                  f"gmn-data: {flag}: must be in {bound}, got {value}")  # fmt: skip
-    # the same bounds as gmn-run's, defined once (spec.py), whichever command asks
+    # the same bounds as gmn-run's, defined once (core/spec.py), whichever command asks
     one_line(cli(capsys, gmn_run.main, SPEC, "data.views=100000", "--dry-run"), 2, "data.views: must be <= 1024")
     with pytest.raises(DataError, match=r"views: must be in \[1, 1024\], got 100000"):
         gen.generate(out, gen.DatasetConfig(views=100000), workers=1, progress=False)
@@ -296,7 +296,7 @@ def test_generate_flags_have_gmn_runs_bounds(tmp_path, capsys, monkeypatch):
 
 def test_a_plugin_sensor_that_raises_names_the_plugin_the_sensor_and_the_scene(registry, tmp_path, capsys,
                                                                                  monkeypatch):  # fmt: skip
-    from gmn_plugins.registry import PluginStatus
+    from gmn_plugins.core.registry import PluginStatus
 
     def record(rig):
         raise ZeroDivisionError("the plugin divided by zero")
@@ -305,7 +305,7 @@ def test_a_plugin_sensor_that_raises_names_the_plugin_the_sensor_and_the_scene(r
     plugin = PluginStatus("boom", "gmn-boom", "0.1", "entry point")
     plugged = attrs.evolve(registry, sensors={**registry.sensors, sensor.name: sensor},
                            providers={**registry.providers, f"sensor:{sensor.name}": plugin})  # fmt: skip
-    monkeypatch.setattr("gmn_plugins.plugins.load_registry", lambda: plugged)
+    monkeypatch.setattr("gmn_plugins.core.plugins.load_registry", lambda: plugged)
     monkeypatch.setattr(gen, "_loaded", None)
     root = tmp_path / "d"
     line = one_line(cli(capsys, gmn_data.main, "generate", "--out", root, "--scenes", "3", "--shard-size", "2",
@@ -320,7 +320,7 @@ def test_a_plugin_sensor_that_raises_names_the_plugin_the_sensor_and_the_scene(r
 
 
 def test_stray_bytes_in_metrics_jsonl_never_block_a_resume(tmp_path):
-    from gmn_plugins.train import _truncate_metrics
+    from gmn_plugins.training.trainer import _truncate_metrics
 
     path = tmp_path / "metrics.jsonl"
     rows = [json.dumps({"step": s, "loss": 1.0 / s}).encode() for s in (1, 2, 3)]

@@ -14,11 +14,11 @@ from conftest import REPO
 from gmn_plugins.cli import data as data_cli
 from gmn_plugins.cli import plugins as plugins_cli
 from gmn_plugins.cli import run as run_cli
-from gmn_plugins.conformance import ConformanceError, check_modality
-from gmn_plugins.family import Family
-from gmn_plugins.modality import Sensor
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import SpecError, load_spec
+from gmn_plugins.authoring.conformance import ConformanceError, check_modality
+from gmn_plugins.core.family import Family
+from gmn_plugins.core.modality import Sensor
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import SpecError, load_spec
 
 SPEC = str(REPO / "specs" / "quickstart.toml")
 TINY = ["data.views=3", "data.shard_size=2", "data.workers=1", "train.batch_scenes=2", "train.max_targets=2",
@@ -199,8 +199,8 @@ def test_25_a_manifest_of_another_dataset_is_named_as_such(no_val_data, tmp_path
 
 FAMILY_TYPO = '''
 from gmn_plugins import hookimpl
-from gmn_plugins.family import Family
-from gmn_plugins.modality_spec import ModalityFile
+from gmn_plugins.core.family import Family
+from gmn_plugins.core.modality_spec import ModalityFile
 
 RENDERER = "gmn_plugins.models.renderers:VectorRenderer"
 

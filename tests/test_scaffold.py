@@ -1,5 +1,5 @@
-"""``gmn_plugins.scaffold.new_package`` (``gmn-plugins new NAME``): a plugin package skeleton that a user edits,
-installs non-editably and trains with, and that passes its own tests."""
+"""``gmn_plugins.authoring.scaffold.new_package`` (``gmn-plugins new NAME``): a plugin package skeleton that a user
+edits, installs non-editably and trains with, and that passes its own tests."""
 
 import importlib.util
 import json
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from gmn_plugins.families import IMAGE, VECTOR
-from gmn_plugins.modality_spec import expand, read_modality_file
-from gmn_plugins.scaffold import new_package
+from gmn_plugins.core.families import IMAGE, VECTOR
+from gmn_plugins.core.modality_spec import expand, read_modality_file
+from gmn_plugins.authoring.scaffold import new_package
 
 FILES = ["README.md", "gmn_fingertips/__init__.py", "gmn_fingertips/fingertips-mask.toml",
          "gmn_fingertips/fingertips-touch.toml", "pyproject.toml", "tests/test_plugin.py"]  # fmt: skip
@@ -153,7 +153,7 @@ def test_edit_install_test_and_train_a_generated_package(tmp_path):
         "train.steps=2", f"data.dir={json.dumps(str(data))}", f"train.out={json.dumps(str(out))}", "--no-progress",
     ], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
-    from gmn_plugins.checkpoint import load_checkpoint
+    from gmn_plugins.training.checkpoint import load_checkpoint
     from gmn_plugins.data.format import load_split
 
     saved = load_checkpoint(out / "checkpoint.pt")["modalities"]

@@ -6,7 +6,7 @@ import pytest
 
 from gmn_plugins.mese.scene import SceneMaker
 from gmn_plugins.mese.sensors import CAMERA_RGB, HAND_HAPTIC
-from gmn_plugins.modality import Sensor, SensorRecordError, record_problem
+from gmn_plugins.core.modality import Sensor, SensorRecordError, record_problem
 
 
 def camera_sensor(record, shape=(1, 64, 64), dtype="uint8") -> Sensor:

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli
-from gmn_plugins import spec as spec_module
+from gmn_plugins.core import spec as spec_module
 from gmn_plugins.cli import run
-from gmn_plugins.spec import SpecError, load_spec
+from gmn_plugins.core.spec import SpecError, load_spec
 
 
 def test_quickstart_spec_loads(quickstart_spec):

@@ -20,7 +20,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from gmn_plugins.cli import run
-from gmn_plugins.spec import DataSpec, ExperimentSpec, TrainSpec, load_spec, notices, to_dict
+from gmn_plugins.core.spec import DataSpec, ExperimentSpec, TrainSpec, load_spec, notices, to_dict
 
 EXAMPLES = 100  # per property; the whole file runs in well under a minute on 2 cores
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None)  # no example database (.hypothesis/)

@@ -1,8 +1,8 @@
-"""train.threads = 0: the thread count chosen by measurement (gmn_plugins.threads.ThreadChooser)."""
+"""train.threads = 0: the thread count chosen by measurement (gmn_plugins.runtime.threads.ThreadChooser)."""
 
 import torch
 
-from gmn_plugins.threads import ThreadChooser
+from gmn_plugins.runtime.threads import ThreadChooser
 
 
 def _run(chooser, seconds_at, steps):
@@ -47,7 +47,7 @@ def test_a_fixed_count_never_changes():
 
 
 def test_paced_leaves_torch_alone_unless_a_command_set_it():
-    from gmn_plugins.threads import paced, set_threads
+    from gmn_plugins.runtime.threads import paced, set_threads
 
     before = torch.get_num_threads()
     try:

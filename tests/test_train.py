@@ -13,9 +13,9 @@ import torch
 
 from conftest import REPO
 from gmn_plugins.data.episodes import SceneSet
-from gmn_plugins.plugins import load_registry
-from gmn_plugins.spec import load_spec
-from gmn_plugins.train import train
+from gmn_plugins.core.plugins import load_registry
+from gmn_plugins.core.spec import load_spec
+from gmn_plugins.training.trainer import train
 
 TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.views=6", "data.shard_size=4", "data.workers=1",
         "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.001",
@@ -53,8 +53,8 @@ def test_training_lowers_the_loss_and_writes_a_loadable_checkpoint(data_dir, tmp
     assert (tmp_path / "run" / "samples.png").stat().st_size > 1000
     assert (tmp_path / "run" / "loss.png").exists()
 
-    from gmn_plugins.checkpoint import load_checkpoint
-    from gmn_plugins.experiment import build_model
+    from gmn_plugins.training.checkpoint import load_checkpoint
+    from gmn_plugins.training.experiment import build_model
 
     modalities = registry.resolve(spec.modalities)
     model = build_model(spec, modalities)
@@ -125,7 +125,7 @@ def test_add_opposite_gives_the_loss_of_explicitly_swapped_episodes():
     """Sharing the points between both sides changes only their order within a scene, which the model ignores: the
     loss equals that of the episodes appended in the swapped order (the authors' form) to float rounding."""
     from gmn_plugins.data.episodes import add_opposite
-    from gmn_plugins.families import IMAGE, VECTOR
+    from gmn_plugins.core.families import IMAGE, VECTOR
     from gmn_plugins.models.gmn import GMN, ModalityInfo, Points
     from gmn_plugins.models.presets import Preset
 
@@ -156,10 +156,10 @@ def test_add_opposite_gives_the_loss_of_explicitly_swapped_episodes():
 def test_loss_reduction_sum_is_the_batch_times_the_mean_before_clipping():
     """train.loss_reduction (issue 27): "sum" (the authors' code) gives B times the gradient of "mean"; with N
     data-parallel ranks each rank's share is weighted so that DDP's average gives the global mean or sum."""
-    from gmn_plugins.families import IMAGE, VECTOR
+    from gmn_plugins.core.families import IMAGE, VECTOR
     from gmn_plugins.models.gmn import GMN, ModalityInfo, Points
     from gmn_plugins.models.presets import Preset
-    from gmn_plugins.train import training_loss
+    from gmn_plugins.training.trainer import training_loss
 
     torch.manual_seed(0)
     tiny = Preset(r_channels=8, hidden=8, z_channels=2, steps=2, kernel=3, decoder_width=4, vector_hidden=16)
@@ -195,7 +195,7 @@ def test_single_modality_and_m32_specs_train(data_dir, tmp_path):
     m32 = load_spec(REPO / "specs" / "m32.toml")
     spec = tiny_spec(data_dir, tmp_path / "m32", 2, f"modalities={json.dumps(m32.modalities)}")
     assert train(spec, "m32", registry, progress=False)["steps"] == 2
-    from gmn_plugins.experiment import build_model
+    from gmn_plugins.training.experiment import build_model
 
     model = build_model(spec, registry.resolve(spec.modalities))
     assert model.inference.num_modalities == 32
@@ -225,8 +225,8 @@ def test_a_checkpoint_of_another_model_is_refused(data_dir, tmp_path):
 
 
 def test_device_is_checked_in_one_line_and_auto_falls_back_to_cpu(tmp_path):
-    from gmn_plugins.spec import SpecError
-    from gmn_plugins.experiment import resolve_device
+    from gmn_plugins.core.spec import SpecError
+    from gmn_plugins.training.experiment import resolve_device
 
     spec_file = REPO / "specs" / "quickstart.toml"
     with pytest.raises(SpecError, match=r"train.device: expected auto, cpu, cuda, cuda:N or mps, got 'gpu'"):
@@ -256,7 +256,7 @@ def test_tensorboard_gets_the_scalars_validation_and_samples(data_dir, tmp_path)
 
 
 def test_tensorboard_missing_is_one_line(data_dir, tmp_path, monkeypatch):
-    from gmn_plugins.spec import SpecError
+    from gmn_plugins.core.spec import SpecError
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if the package were not installed
     spec = tiny_spec(data_dir, tmp_path / "run", 2, "train.tensorboard=true")
@@ -285,8 +285,8 @@ def test_train_seed_varies_the_training_and_shares_the_dataset(data_dir, tmp_pat
 
 
 def test_lr_and_sigma_schedules_follow_the_step_and_are_validated():
-    from gmn_plugins.spec import SpecError
-    from gmn_plugins.train import lr_at, sigma_at
+    from gmn_plugins.core.spec import SpecError
+    from gmn_plugins.training.trainer import lr_at, sigma_at
 
     spec = load_spec(REPO / "specs" / "quickstart.toml", ["train.lr=0.003", "train.lr_end=0.0003",
                                                           "train.lr_anneal_steps=100", "train.sigma_start=0.5",

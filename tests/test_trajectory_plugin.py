@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO, run_cli
 from gmn_plugins.data.format import load_split
-from gmn_plugins.plugins import load_registry
+from gmn_plugins.core.plugins import load_registry
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("gmn_trajectory") is None,
                                 reason="gmn-trajectory is not installed: pip install ./modalities/gmn-trajectory")  # fmt: skip

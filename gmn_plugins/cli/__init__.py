@@ -6,10 +6,10 @@ import os
 import sys
 from contextlib import contextmanager
 
-from ..faults import MachineError, describe
-from ..files import CheckpointError, DataError
-from ..locks import LockHeld
-from ..spec import SpecError
+from ..runtime.faults import MachineError, describe
+from ..runtime.files import CheckpointError, DataError
+from ..runtime.locks import LockHeld
+from ..core.spec import SpecError
 
 USER_ERRORS = (SpecError, DataError, CheckpointError, LockHeld)
 EXIT_USER_ERROR = 2  # the user's input: a bad spec, flag, dataset or checkpoint, a run already in use

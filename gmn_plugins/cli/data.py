@@ -31,10 +31,11 @@ from pathlib import Path
 from . import user_errors
 from ..data.format import (MANIFEST, PACKED, SHARD_GLOB, DataError, pack_split, packed_dir, query_key, read_manifest,
                            read_shard, shard_path)  # fmt: skip
-from ..faults import cannot_write
+from ..runtime.faults import cannot_write
 from ..mese.generate import (BOUNDS, DatasetConfig, finalize, generate, generate_part, read_config, repair,
                              scheduler_part, shard_tasks, verify)  # fmt: skip
-from ..mese.physics import MAX_HULL_VERTICES, MIN_HULL_VERTICES, PHYSICS_PRESETS, WRIST_LOCKS
+from ..core.options import MAX_HULL_VERTICES, MIN_HULL_VERTICES, WRIST_LOCKS
+from ..mese.physics import PHYSICS_PRESETS
 from ..mese.scene import SATURATION, hand_setting
 
 

@@ -31,9 +31,9 @@ import time
 from tqdm import tqdm
 
 from . import user_errors
-from ..files import write_json
-from ..plugins import load_registry
-from ..spec import SEED_LIMIT
+from ..runtime.files import write_json
+from ..core.plugins import load_registry
+from ..core.spec import SEED_LIMIT
 
 
 def _ints(text: str) -> list[int]:
@@ -55,7 +55,7 @@ def _check_writable(out) -> None:
     """Raise ``MachineError`` (one line, exit 1) when the results directory ``RUN/eval`` cannot be written."""
     import tempfile
 
-    from ..faults import cannot_write
+    from ..runtime.faults import cannot_write
 
     try:
         out.mkdir(exist_ok=True)
@@ -143,7 +143,7 @@ def _generate(args, run) -> dict:
 
 
 def _missing(args, run) -> dict:
-    from ..evaluation.missing import missing_modality
+    from ..training.validation import missing_modality
     from ..evaluation.plots import plot_missing
 
     sizes = args.sizes if args.sizes is not None else run.spec.train.missing_sizes
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"--context: must be >= 0 (context views of each source modality), got {args.context}")
     with user_errors(), contextlib.ExitStack() as stack:
         started = time.perf_counter()
-        from ..threads import set_threads
+        from ..runtime.threads import set_threads
 
         stack.callback(set_threads, set_threads(args.threads))  # main() called in-process leaves the setting alone
         if args.command == "report":
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(report, indent=2))
             return
         from ..evaluation.runs import load_run
-        from ..experiment import torch_device
+        from ..training.experiment import torch_device
 
         torch_device(args.device, "gmn-eval: --device", "--device ")  # as train.device is checked
         run = load_run(args.run, load_registry(), progress=not args.no_progress, device=args.device)

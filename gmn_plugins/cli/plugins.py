@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..plugins import load_registry
-from ..spec import SpecError
+from ..core.plugins import load_registry
+from ..core.spec import SpecError
 from . import user_errors
 
 COLUMNS = ("name", "sensor", "shape", "query", "family", "distribution", "source", "status")
@@ -116,8 +116,8 @@ def _record_problem(sensor, registry) -> str | None:
     """Record one MESE scene of one view with ``sensor`` (its real rig, the default data settings) and say what is
     wrong with the record (``modality.record_problem``, or the scene maker's own check), or None."""
     from ..mese.scene import SceneMaker
-    from ..modality import record_problem
-    from ..spec import DataSpec
+    from ..core.modality import record_problem
+    from ..core.spec import DataSpec
 
     data = DataSpec()
     maker = None
@@ -135,7 +135,7 @@ def _record_problem(sensor, registry) -> str | None:
 
 
 def _check(registry, name: str, preset: str, record: bool) -> None:
-    from ..conformance import ConformanceError, check_modality
+    from ..authoring.conformance import ConformanceError, check_modality
 
     try:
         modality = registry.resolve([name], "gmn-plugins check")[0]
@@ -159,7 +159,7 @@ def _check(registry, name: str, preset: str, record: bool) -> None:
 
 
 def _new(name: str, directory: str, family: bool = False) -> None:
-    from ..scaffold import new_package  # imported here: the other commands need nothing of it
+    from ..authoring.scaffold import new_package  # imported here: the other commands need nothing of it
 
     try:
         path = new_package(name, Path(directory), family)

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from . import user_errors
-from ..plugins import load_registry
-from ..spec import load_spec, notices
+from ..core.plugins import load_registry
+from ..core.spec import load_spec, notices
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,13 +23,13 @@ def main(argv: list[str] | None = None) -> None:
         spec = load_spec(args.spec, args.overrides)
         registry = load_registry()
         modalities = registry.resolve(spec.modalities, args.spec)
-        from ..experiment import build_model, check_sizes, resolve_device
-        from ..train import train
+        from ..training.experiment import build_model, check_sizes, resolve_device
+        from ..training.trainer import train
 
         check_sizes(spec, modalities, args.spec)  # a plugin's 8192x8192 image is refused here, not 15 GB later
 
         if args.dry_run:  # the checks a run makes before it starts, the availability of train.device included
-            from ..experiment import dataset_config
+            from ..training.experiment import dataset_config
             from ..mese.generate import check_request
 
             for line in notices(spec, args.spec):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..modality import Modality, normalize
-from ..points import Points
-from ..train_options import MISSING_MODES
+from ..core.modality import Modality, normalize
+from ..core.points import Points
+from ..core.options import MISSING_MODES
 from .format import LABEL, OBJECT_KEYS, open_split, query_key
 
 

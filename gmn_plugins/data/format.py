@@ -42,9 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..faults import cannot_write
-from ..files import DataError, atomic_write, file_sha256, read_json, remove_stale_temps, write_json
-from ..locks import hold
+from ..runtime.faults import cannot_write
+from ..runtime.files import DataError, atomic_write, file_sha256, read_json, remove_stale_temps, write_json
+from ..runtime.locks import hold
 
 SPLITS = ("train", "val", "test")
 SPLIT_CODES = {split: code for code, split in enumerate(SPLITS)}  # a scene's seed is (seed, split code, index)

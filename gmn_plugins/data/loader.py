@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..train_options import CONTEXT_MASKS
+from ..core.options import CONTEXT_MASKS
 from .episodes import SceneSet
 from .masks import context_masks, fixed_masks
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .format import SPLIT_CODES
 
-MASK_STREAM = 11  # the seed stream of the masks (train.py uses 1 and 2 for batches and noise)
+MASK_STREAM = 11  # the seed stream of the masks (training/trainer.py uses 1 and 2 for batches and noise)
 CONTEXT_MASK_STREAM = 12  # the seed stream of the context-modality masks
 
 

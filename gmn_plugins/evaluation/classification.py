@@ -28,8 +28,8 @@ import torch.nn as nn
 from ..api import Run
 from ..data.episodes import SceneSet
 from ..models.gmn import GMN, _elements
-from ..points import Points
-from ..threads import paced
+from ..core.points import Points
+from ..runtime.threads import paced
 from .density import TARGET_VIEWS
 
 ORIENTATIONS = ("paper", "code")

@@ -20,7 +20,7 @@ import torch
 from ..api import Run
 from ..data.episodes import SceneSet
 from ..models.gmn import GMN
-from ..threads import paced
+from ..runtime.threads import paced
 
 DEFAULT_COUNTS = (0, 1, 5, 10)  # reference §6.2: {0, 1, 5, 10} per modality
 TARGET_VIEWS = 5  # the last five views of each scene are the targets (views 10-14 of 15)

@@ -15,11 +15,11 @@ from PIL import Image, ImageDraw
 
 from ..api import Run
 from ..data.episodes import SceneSet
-from ..figures import drawable, image_tile
+from ..training.figures import drawable, image_tile
 from ..mese.queries import BUILTIN as QUERY_KINDS
 from ..mese.shapes import block_centres
 from ..models.gmn import GMN
-from ..modality import normalize
+from ..core.modality import normalize
 
 def render_sensors(scenes: SceneSet, scene: int, sensors: list, queries: np.ndarray, kind=None) -> dict[str, np.ndarray]:
     """Raw recordings {sensor name: (len(queries), *sensor.shape)} of scene ``scene``'s stored object at

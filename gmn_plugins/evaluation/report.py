@@ -30,8 +30,8 @@ import attrs
 import numpy as np
 import torch
 
-from ..files import atomic_write, write_json
-from ..spec import SpecError, load_spec, read_toml, structure
+from ..runtime.files import atomic_write, write_json
+from ..core.spec import SpecError, load_spec, read_toml, structure
 from .bootstrap import paired_bootstrap, verdict
 
 
@@ -175,7 +175,7 @@ def _cached(path: Path, key: dict, compute) -> dict:
 
 def _missing_values(run, claim: MissingClaim, report: ReportSpec) -> dict:
     from ..data.masks import fixed_masks
-    from .missing import missing_modality, neg_elbo_scenes
+    from ..training.validation import missing_modality, neg_elbo_scenes
 
     scenes = run.scenes(report.split)
     M = len(run.modalities)
@@ -263,7 +263,7 @@ _STEPS: dict[tuple[str, int], int] = {}
 def _checkpoint_step(out: Path) -> int:
     """The step of ``out/checkpoint.pt``, read (and checksum-verified) once per file version: a v4 checkpoint is
     ~1.5 GB, and the report asks for each run's step once per claim and again for its table."""
-    from ..checkpoint import load_checkpoint
+    from ..training.checkpoint import load_checkpoint
 
     path = out / "checkpoint.pt"
     if not path.is_file():  # load_checkpoint's one-line CheckpointError
@@ -420,7 +420,7 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
     """Train what is missing (resuming what is partial), evaluate every run for its claims, and write the report.
     Returns ``{"report", "claims"}``. Raises ``SpecError``, ``DataError``, ``CheckpointError`` (one line each);
     with ``train_missing=False`` a run without a checkpoint is a ``CheckpointError``."""
-    from ..train import train
+    from ..training.trainer import train
     from .runs import load_run
     from .plots import (plot_report_classification, plot_report_density, plot_report_missing,
                         plot_report_training, plot_report_trend)
@@ -475,7 +475,7 @@ def _trend(report: ReportSpec, runs: dict[str, list[PlannedRun]], claims, regist
     """{spec file: {step: ``claims_table`` rows of the claims on that spec}} at every step whose checkpoint all runs
     of the spec kept (``train.keep_every``); specs may keep different steps. A kept step equal to a run's last step
     reuses the last checkpoint's evaluation instead of repeating it."""
-    from ..train import kept_checkpoints
+    from ..training.trainer import kept_checkpoints
     from .runs import load_run
 
     trend: dict[str, dict[int, list[dict]]] = {}

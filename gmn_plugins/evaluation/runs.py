@@ -18,14 +18,14 @@ from pathlib import Path
 
 import attrs
 
-from ..checkpoint import CheckpointError, check_compatible, load_checkpoint
+from ..training.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from ..data.episodes import SceneSet
 from ..data.format import MANIFEST, DataError, manifest_sha256
 from ..mese.generate import GENERATOR_VERSION, DatasetConfig, generate
-from ..modality import Modality
+from ..core.modality import Modality
 from ..models.gmn import GMN
-from ..registry import Registry
-from ..spec import ExperimentSpec, structure, to_dict
+from ..core.registry import Registry
+from ..core.spec import ExperimentSpec, structure, to_dict
 
 EVAL_SPLITS = ("val", "test")  # the splits a checkpoint copied alone makes again (train: never)
 
@@ -69,7 +69,7 @@ class Run:
         showed; reference §6.3), made like the run's data (sensors, hand, physics, saturation, seed) into
         ``DATA_DIR-heldout{blocks}x{scenes}`` if missing (``DATA_DIR``: ``data_dir``, the regenerated directory when
         the run's dataset is absent), normalised with the training split's statistics."""
-        from ..experiment import dataset_config
+        from ..training.experiment import dataset_config
 
         config = attrs.evolve(dataset_config(self.spec, self.modalities), blocks=blocks, splits={"test": scenes})
         root = f"{self.spec.data.dir if self.data_dir is None else self.data_dir}-heldout{blocks}x{scenes}"
@@ -91,7 +91,7 @@ def load_run(run_dir: str | Path, registry: Registry, progress: bool = False, de
     settings into ``data_dir`` (default ``RUN/data``; kept for the next call), normalised with the checkpoint's
     training statistics, and every remade shard's sha256 is compared with the checkpoint's: differences are reported
     in ``Run.regenerated`` and one line on stderr, not refused (another renderer may give other bytes)."""
-    from ..experiment import dataset_config
+    from ..training.experiment import dataset_config
 
     path = Path(run_dir) / "checkpoint.pt" if checkpoint is None else Path(checkpoint)
     ckpt, spec, modalities, model = open_checkpoint(path, registry, device)
@@ -118,7 +118,7 @@ def open_checkpoint(path: str | Path, registry: Registry, device: str = "cpu") -
     installed modality plugins differ from the ones it was trained with; ``SpecError`` for a stored spec this
     version cannot read or a device this machine lacks. ``load_run`` and ``gmn_plugins.open_run`` both open runs
     here."""
-    from ..experiment import build_model, resolve_device
+    from ..training.experiment import build_model, resolve_device
 
     path = Path(path)
     if not path.is_file():

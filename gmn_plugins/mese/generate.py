@@ -43,17 +43,17 @@ import attrs
 import numpy as np
 from tqdm import tqdm
 
-from ..faults import cannot_write
-from ..locks import LockHeld, hold
-from ..modality import SensorRecordError
-from ..spec import MAX_BLOCKS, MAX_PROCESSES, MAX_SCENES, MAX_SHARD_SIZE, MAX_VIEWS, SEED_LIMIT
+from ..runtime.faults import cannot_write
+from ..runtime.locks import LockHeld, hold
+from ..core.modality import SensorRecordError
+from ..core.spec import MAX_BLOCKS, MAX_PROCESSES, MAX_SCENES, MAX_SHARD_SIZE, MAX_VIEWS, SEED_LIMIT
 from ..data.format import (CONFIG, CONFIG_LOCK, DATASET_ENTRIES, MANIFEST, SPLIT_CODES, ChecksumCache, DataError,
                            read_manifest, read_shard, record_path, repair_hint, shard_path, verify_packed,
                            foreign_entries, manifest_problem, write_shard, written_by_gmn_data)  # fmt: skip
-from ..files import file_sha256, read_json, remove_stale_temps, write_json
+from ..runtime.files import file_sha256, read_json, remove_stale_temps, write_json
 
 GENERATOR_VERSION = 2  # 2: hand / saturation options, per-shard records, sensor descriptions in the manifest
-# The bounds of a dataset's settings, spec.py's: the same for gmn-run (data.*, seed) and gmn-data generate (--*)
+# The bounds of a dataset's settings, core/spec.py's: the same for gmn-run (data.*, seed) and gmn-data generate (--*)
 BOUNDS = {"seed": (0, SEED_LIMIT - 1), "blocks": (2, MAX_BLOCKS), "views": (1, MAX_VIEWS),
           "shard_size": (1, MAX_SHARD_SIZE), "scenes": (0, MAX_SCENES), "workers": (0, MAX_PROCESSES)}  # fmt: skip
 
@@ -301,7 +301,7 @@ def _registry(registry=None):
     if registry is not None:
         _loaded = registry
     if _loaded is None:
-        from ..plugins import load_registry
+        from ..core.plugins import load_registry
 
         _loaded = load_registry()
     return _loaded

@@ -19,7 +19,8 @@ import mujoco
 import numpy as np
 
 from .grasp import wrist_mocap_pose
-from .physics import MIN_HULL_VERTICES, PHYSICS_PRESETS, WRIST_LOCKS  # torch- and mujoco-free there (spec.py reads them)
+from ..core.options import MIN_HULL_VERTICES, WRIST_LOCKS
+from .physics import PHYSICS_PRESETS  # torch- and mujoco-free there
 from .shapes import BLOCK_HALF_SIZE
 
 NUM_SENSORDATA = 132

@@ -1,7 +1,9 @@
 """MuJoCo simulation presets of the grasp world (``data.physics``; mese_environment_reference.md §3.1, §6(c)).
 
-Pure data, importing no mujoco: ``gmn_plugins.spec`` reads the preset names (the keys of ``PHYSICS_PRESETS``) for
-its ``data.physics`` option, and ``hand.py``, which implements the presets, imports and re-exports them.
+Pure data, importing no mujoco: ``hand.py``, which implements the presets, imports and re-exports them. The preset
+names (the keys of ``PHYSICS_PRESETS``) are ``gmn_plugins.core.options.PHYSICS``, the values of the spec's
+``data.physics`` option; ``data.hand.wrist_lock``'s values and ``data.hand.hull_vertices``' bounds, measured below,
+are defined there too (tests/test_options.py checks the keys).
 """
 
 from __future__ import annotations
@@ -44,8 +46,7 @@ class PhysicsPreset:
 # against the full hulls on the same 1000 grasps it passes the calibration criteria (99.2 % of dims within 0.5 std,
 # every touch rate within 0.038, acceptance 0.896 / 0.898). Commands: benchmarks/hand_calibration.py --a
 # MPL:faithful:hull=128 --b MPL:faithful --grasps 1000; benchmarks/mese_throughput.py --only-mpl --hull 128 64.
-MIN_HULL_VERTICES = 4  # data.hand.hull_vertices: 0 (full hulls) or at least a tetrahedron's 4 vertices
-MAX_HULL_VERTICES = 100000  # and at most this (gmn-run's data.hand.hull_vertices, gmn-data's --hull-vertices)
+# The bounds of data.hand.hull_vertices: core.options.MIN_HULL_VERTICES, MAX_HULL_VERTICES.
 
 # data.hand.wrist_lock of an MJCF hand (mese.hand.mpl_file_xml): "contact" (default) locks wrist_PRO as MuJoCo 1.50
 # did, by an explicit forearm-wristy contact pair, which needs MuJoCo's multiccd; "equality" locks it at 0 by the
@@ -56,7 +57,7 @@ MAX_HULL_VERTICES = 100000  # and at most this (gmn-run's data.hand.hull_vertice
 # acceptance 0.899 / 0.898. Scenes/s with 2 workers (benchmarks/mese_throughput.py --only-mpl --hull 128
 # --equality-lock --scenes 48, two runs, the first with 24): full MPL 1.60 / 1.58, hull 128 1.93 / 2.62, equality
 # lock 1.97 / 2.25, both 2.37 / 3.07 (the issue's 2.5 is reached by both options together in one run of two).
-WRIST_LOCKS = ("contact", "equality")
+# The values: core.options.WRIST_LOCKS.
 
 PHYSICS_PRESETS = {
     "faithful": PhysicsPreset(timestep=0.002, substeps=20),  # the authors' options (reference §3.1)

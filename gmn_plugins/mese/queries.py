@@ -16,7 +16,7 @@ import numpy as np
 
 from gmn_plugins import hookimpl
 
-from ..query import QueryKind
+from ..core.query import QueryKind
 from .camera import CAMERA_RADIUS, CameraRig, sample_viewpoint
 
 GRID_PITCH = np.linspace(-math.pi / 4, math.pi / 4, 4)  # radians (reference §6.4)

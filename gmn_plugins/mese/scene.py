@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.format import LABEL, SPLIT_CODES, query_key
-from ..modality import Sensor, SensorRecordError, raised, record_problem
+from ..core.modality import Sensor, SensorRecordError, raised, record_problem
 from .shapes import block_centres, class_label, sample_colours, sample_walk
 
 MAX_GRASP_ATTEMPTS_PER_VIEW = 20

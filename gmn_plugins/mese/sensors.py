@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from gmn_plugins import hookimpl
-from gmn_plugins.modality import Sensor
+from gmn_plugins.core.modality import Sensor
 
 from .camera import FOVY48_DEGREES, FOVY_DEGREES
 from .hand import haptic_index_names, haptic_physical_range

@@ -57,7 +57,7 @@ def hand_views(config: DatasetConfig, walk: np.ndarray, colours: np.ndarray, wri
 def scaled(haptic: np.ndarray, stats: dict | None) -> np.ndarray:
     """The haptic vector as the model sees it (``modality.normalize``: min-max to [-1, 1] with the physical-range
     floor, clipped; reference §3.5); unchanged without statistics."""
-    from ..modality import normalize
+    from ..core.modality import normalize
     from .sensors import HAND_HAPTIC
 
     return normalize(haptic, HAND_HAPTIC, {HAND_HAPTIC.name: stats}) if stats else haptic

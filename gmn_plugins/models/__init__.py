@@ -1,9 +1,9 @@
 """Model layer of gmn-plugins: GMN with APoE or the C-GQN baseline (Lim et al., NeurIPS 2019).
 Holds the networks of the built-in families "image" (C, H, W) and "vector" (D,); the GMN builds every modality's
-through its ``gmn_plugins.family.Family``, a plugin's as well.
+through its ``gmn_plugins.core.family.Family``, a plugin's as well.
 
-The names below are imported on first use (PEP 562), so that importing a torch-free submodule (``options``,
-``presets``; ``gmn_plugins.spec`` reads the allowed option values there) imports no torch."""
+The names below are imported on first use (PEP 562), so that importing a torch-free submodule (``presets``) imports
+no torch. The models' named options' values are ``gmn_plugins.core.options``'s."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..points import Points
+    from ..core.points import Points
     from .gmn import GMN, ModalityInfo
     from .presets import PRESETS, Preset
 
 __all__ = ["GMN", "ModalityInfo", "Points", "PRESETS", "Preset"]
 
-_LAZY = {"GMN": ".gmn", "ModalityInfo": ".gmn", "Points": "..points", "PRESETS": ".presets", "Preset": ".presets"}
+_LAZY = {"GMN": ".gmn", "ModalityInfo": ".gmn", "Points": "..core.points", "PRESETS": ".presets", "Preset": ".presets"}
 
 
 def __getattr__(name: str):

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from .convlstm import ConvLSTM
 from .experts import balanced_kl, gaussian_log_density
-from .options import FIRST_STEP_PRIORS
+from ..core.options import FIRST_STEP_PRIORS
 from .presets import Preset
 
 

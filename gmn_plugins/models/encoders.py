@@ -4,8 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..families import VECTOR_PROJECTIONS
-from .options import AGGREGATES
+from ..core.options import AGGREGATES, VECTOR_PROJECTIONS
 from .presets import Preset
 
 QUERY_DIM = 7  # the camera's and wrist's encoded query (gmn_plugins.mese.queries); other kinds bring their own
@@ -126,7 +125,7 @@ class ImageEncoder(Encoder):
         return x if self.native == self.grid else F.interpolate(x, size=self.grid, mode="bilinear", align_corners=False)
 
 
-PROJECTIONS = VECTOR_PROJECTIONS  # the vector family's option, defined where the family is
+PROJECTIONS = VECTOR_PROJECTIONS  # the vector family's option (core/families.py)
 
 
 class VectorEncoder(Encoder):
@@ -137,7 +136,8 @@ class VectorEncoder(Encoder):
       projection="light" (reference §9.1 item 3, a spatial broadcast): Linear(V -> r), broadcast over the grid
       plus a learned position map (r, h, w), ReLU, 1x1 conv r -> r; (V + 1) r + r h w + (r + 1) r parameters
       (262,656 at v4, 16x16: 33,357,312 fewer per vector modality).
-    ``vector_projection`` is the family's option (gmn_plugins.families). Raises ValueError for an unknown projection."""
+    ``vector_projection`` is the family's option (gmn_plugins.core.families). Raises ValueError for an unknown
+    projection."""
 
     def __init__(self, shape: tuple[int], preset: Preset, grid: tuple[int, int], vector_projection: str = "dense",
                  query_dim: int = QUERY_DIM):  # fmt: skip

@@ -1,6 +1,6 @@
 """The Generative Multisensory Network (paper §2, Eq. 1-5; reference §1-4): encoders, inference, renderers,
 the negative ELBO, the IWAE log-likelihood and generation. It knows families only through their interface
-(gmn_plugins.family.Family): each builds its modalities' encoders and renderers, asks for a latent grid and scores
+(gmn_plugins.core.family.Family): each builds its modalities' encoders and renderers, asks for a latent grid and scores
 its targets."""
 
 import math
@@ -10,15 +10,15 @@ import attrs
 import torch
 import torch.nn as nn
 
-from ..points import Points  # noqa: F401  (the model's input; re-exported)
+from ..core.points import Points  # noqa: F401  (the model's input; re-exported)
 from .convdraw import Latents, sample_gaussian
 from .convlstm import ConvLSTM
-from ..families import BUILTIN
-from ..family import Family
+from ..core.families import BUILTIN
+from ..core.family import Family
 from .encoders import QUERY_DIM, Encoder, RepresentationGaussian, encode_query
 from .experts import gaussian_kl, gaussian_log_density
 from .inference import AMORTIZERS, APoE, Baseline, PoE
-from .options import AGGREGATES, EXPERTS, INFERENCES, INITS, RENDERER_CONTEXTS, TARGET_ENCODERS
+from ..core.options import AGGREGATES, EXPERTS, INFERENCES, INITS, RENDERER_CONTEXTS, TARGET_ENCODERS
 from .presets import Preset
 
 
@@ -26,16 +26,16 @@ def _family(value) -> Family:
     if isinstance(value, Family):
         return value
     if value not in BUILTIN:
-        raise ValueError(f"unknown family {value!r}: pass a gmn_plugins.family.Family (a plugin's comes from the "
+        raise ValueError(f"unknown family {value!r}: pass a gmn_plugins.core.family.Family (a plugin's comes from the "
                          f"registry); built-in families: {tuple(BUILTIN)}")  # fmt: skip
     return BUILTIN[value]
 
 
 @attrs.frozen
 class ModalityInfo:
-    """A modality as the model sees it: its name, its family (a ``gmn_plugins.family.Family``, or the name of a
+    """A modality as the model sees it: its name, its family (a ``gmn_plugins.core.family.Family``, or the name of a
     built-in one: "image", "vector"), its sense shape, e.g. (C, H, W) or (D,), and its query kind (a
-    ``gmn_plugins.query.QueryKind``; None: a pose (x, y, z, pitch, yaw) encoded 5 -> 7 as camera and wrist are).
+    ``gmn_plugins.core.query.QueryKind``; None: a pose (x, y, z, pitch, yaw) encoded 5 -> 7 as camera and wrist are).
     Raises ValueError for an unknown family name or a shape the family refuses (``Family.check_shape``)."""
 
     name: str

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from .convdraw import ConvDraw, Latents
 from .experts import gaussian_product
-from .options import EXPERTS
+from ..core.options import EXPERTS
 from .presets import Preset
 
 AMORTIZERS = ("batched", "loop")

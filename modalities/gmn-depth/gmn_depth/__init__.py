@@ -7,8 +7,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from gmn_plugins import hookimpl
-from gmn_plugins.modality import Sensor
+from gmn_plugins.plugin import Sensor, hookimpl
 
 FAR = 2.0  # metres; the black room's walls are 5-7 m away, so everything beyond the object reads FAR
 

@@ -13,9 +13,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from gmn_plugins import hookimpl
-from gmn_plugins.modality import Sensor
-from gmn_plugins.query import QueryKind
+from gmn_plugins.plugin import QueryKind, Sensor, hookimpl
 
 BLOCK_HALF_SIZE = 0.0175  # metres: MESE's blocks are 3.5 cm cubes on a lattice of the same pitch
 SPREAD = 0.06  # metres: points are drawn within +-SPREAD of a random block's centre (about 3.4 block half-sizes)

@@ -10,10 +10,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from gmn_plugins import hookimpl
-from gmn_plugins.family import Family
-from gmn_plugins.mese.hand import GRASP_STEPS, haptic_index_names
-from gmn_plugins.modality import Sensor
+from gmn_plugins.plugin import GRASP_STEPS, Family, Sensor, haptic_index_names, hookimpl
 
 JOINTS = tuple(name.split(":", 1)[1] for name in haptic_index_names() if name.startswith("jointpos:"))  # 22
 

@@ -4,8 +4,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gmn_plugins.models.encoders import Encoder
-from gmn_plugins.models.renderers import Renderer
+from gmn_plugins.plugin import Encoder, Renderer
 
 
 class SequenceEncoder(Encoder):

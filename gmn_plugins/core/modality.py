@@ -78,7 +78,7 @@ class Sensor:
     shape: tuple[int, ...]
     dtype: str
     units: str
-    query: str  # a registered query kind (gmn_plugins.query.QueryKind): "camera", "wrist", a plugin's
+    query: str  # a registered query kind (gmn_plugins.core.query.QueryKind): "camera", "wrist", a plugin's
     record: Callable[[Any], np.ndarray] = attrs.field(eq=False, repr=False)
     normalization: Literal["uint8", "minmax", "none"] = "none"
     description: str = ""
@@ -202,7 +202,7 @@ class Modality:
     version: str
     source: str  # "built-in" or "entry point"
     spec_path: str = ""
-    query_kind: Any = attrs.field(default=None, eq=False, repr=False)  # its gmn_plugins.query.QueryKind
+    query_kind: Any = attrs.field(default=None, eq=False, repr=False)  # its gmn_plugins.core.query.QueryKind
 
     @property
     def name(self) -> str:

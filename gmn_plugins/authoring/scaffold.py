@@ -98,14 +98,13 @@ from importlib.resources import files
 
 import numpy as np
 
-from gmn_plugins import hookimpl
-from gmn_plugins.modality import Sensor
+from gmn_plugins.plugin import Sensor, hookimpl
 
 
 def record_object_mask(rig) -> np.ndarray:
     """(1, 64, 64) uint8: 255 where a block of the object is seen, 0 elsewhere.
 
-    ``rig`` is the MESE camera rig (``gmn_plugins.mese.camera.CameraRig``), already posed at the view. Its public API
+    ``rig`` is the MESE camera rig (``gmn_plugins.plugin.CameraRig``), already posed at the view. Its public API
     ``rig.render(kind, size=None, camera="view")`` renders ``"rgb"`` (3, H, W) uint8, ``"depth"`` (H, W) float32
     metres, ``"segmentation"`` (H, W) int32 block index (-1: no block) or ``"mask"`` (H, W) bool; the rig makes the
     renderers it needs and closes them itself. Return exactly the declared shape and dtype.
@@ -181,9 +180,7 @@ import numpy as np
 import pytest
 
 import $module as plugin
-from gmn_plugins.conformance import check_modality
-from gmn_plugins.mese.scene import SceneMaker
-from gmn_plugins.plugins import load_registry
+from gmn_plugins.plugin import SceneMaker, check_modality, load_registry
 
 DISTRIBUTION = "$name"
 
@@ -249,7 +246,7 @@ FAMILY_INIT = Template('''
 
 import math
 
-from gmn_plugins.family import Family
+from gmn_plugins.plugin import Family
 
 SIZE = 16
 
@@ -306,8 +303,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gmn_plugins.models.encoders import Encoder, broadcast_query
-from gmn_plugins.models.renderers import Renderer
+from gmn_plugins.plugin import Encoder, Renderer, broadcast_query
 
 
 class GridEncoder(Encoder):

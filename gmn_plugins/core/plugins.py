@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pluggy
 
-from . import __version__, hookspecs
+from .. import __version__
+from . import hookspecs
 from .modality import Family, Modality, Sensor
 from .modality_spec import ModalityFile, ModalitySpec, expand, read_modality_file
 from .query import QueryKind
@@ -146,8 +147,8 @@ def _check_hooks(pm: pluggy.PluginManager, plugin, status: PluginStatus) -> None
     for name in known:
         function = getattr(plugin, name, None)
         if callable(function) and all(impl.plugin is not plugin for impl in getattr(pm.hook, name).get_hookimpls()):
-            status.errors.append(PluginError(f"{name} is not marked @hookimpl (from gmn_plugins import hookimpl), so "
-                                             f"it is never called ({_defined_at(function)})"))  # fmt: skip
+            status.errors.append(PluginError(f"{name} is not marked @hookimpl (from gmn_plugins.plugin import "
+                                             f"hookimpl), so it is never called ({_defined_at(function)})"))  # fmt: skip
 
 
 def _call(pm: pluggy.PluginManager, hook_name: str, statuses: dict[str, PluginStatus], register_for) -> None:

@@ -1,6 +1,6 @@
 """One place that turns an experiment spec into what runs it: the GMN, the dataset configuration and the device.
 
-Training (``train.py``), evaluation (``evaluation/runs.py``) and ``gmn-run --dry-run`` all build them here, so a model
+Training (``trainer.py``), evaluation (``evaluation/runs.py``) and ``gmn-run --dry-run`` all build them here, so a model
 is the same whoever builds it (issue 12: layers that hold).
 """
 
@@ -10,12 +10,12 @@ import math
 
 import torch
 
-from .mese.generate import DatasetConfig
-from .mese.scene import hand_setting
-from .modality import Modality
-from .models.gmn import GMN, ModalityInfo, latent_grid_for
-from .models.presets import PRESETS
-from .spec import DEVICES, DEVICES_TEXT, MAX_LATENT_GRID, MAX_SENSE_VALUES, ExperimentSpec, SpecError
+from ..mese.generate import DatasetConfig
+from ..mese.scene import hand_setting
+from ..core.modality import Modality
+from ..models.gmn import GMN, ModalityInfo, latent_grid_for
+from ..models.presets import PRESETS
+from ..core.spec import DEVICES, DEVICES_TEXT, MAX_LATENT_GRID, MAX_SENSE_VALUES, ExperimentSpec, SpecError
 
 
 def dataset_config(spec: ExperimentSpec, modalities: list[Modality]) -> DatasetConfig:

@@ -5,8 +5,12 @@ Its own module so that data code needs no model code to build a batch (issue 12:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
-import torch
+
+if TYPE_CHECKING:  # annotations only: the core layer imports no torch (tests/test_layers.py)
+    import torch
 
 
 @attrs.frozen(eq=False)

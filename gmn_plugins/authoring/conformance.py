@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .modality import Modality
-from .models.presets import PRESETS
+from ..core.modality import Modality
+from ..models.presets import PRESETS
 
 
 class ConformanceError(Exception):

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from .points import Points
+from ..core.points import Points
 
 CONTEXT_VIEWS = 5
 SHOWN_VIEWS = 6

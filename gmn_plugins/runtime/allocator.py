@@ -21,7 +21,7 @@ import ctypes
 import ctypes.util
 import sys
 
-from .train_options import MALLOCS
+from ..core.options import MALLOCS
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
 RETAIN_BYTES = 1 << 30  # both thresholds: allocations up to 1 GiB come from the heap, and 1 GiB of free top stays

@@ -15,7 +15,8 @@ A **family** (``image``: (C, H, W); ``vector``: (D,); a plugin's ``sequence`` (T
 
 The engine calls these methods and never branches on a family's name or a tensor's rank. A plugin registers a
 ``Family`` (or an instance of a subclass that overrides some methods) through ``register_families``
-(``gmn_plugins.hookspecs``); the built-ins ``image`` and ``vector`` (``gmn_plugins.families``) register the same way.
+(``gmn_plugins.core.hookspecs``); the built-ins ``image`` and ``vector`` (``gmn_plugins.core.families``) register the
+same way.
 """
 
 from __future__ import annotations

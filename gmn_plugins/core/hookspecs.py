@@ -1,7 +1,7 @@
 """The hooks a gmn-plugins plugin may implement (one signature, one line each; pluggy project "gmn_plugins").
 
-Mark each with ``@hookimpl`` (``from gmn_plugins import hookimpl``). A misspelt hook name, or a hook function left
-unmarked, makes the plugin a broken row of ``gmn-plugins list`` that says so; its other hooks still run.
+Mark each with ``@hookimpl`` (``from gmn_plugins.plugin import hookimpl``). A misspelt hook name, or a hook function
+left unmarked, makes the plugin a broken row of ``gmn-plugins list`` that says so; its other hooks still run.
 """
 
 from pluggy import HookspecMarker
@@ -16,7 +16,7 @@ def register_modalities(register):
 
 @hookspec
 def register_query_kinds(register):
-    """Call ``register(kind)`` for each query kind (a ``gmn_plugins.query.QueryKind``: where a view is taken from)."""
+    """Call ``register(kind)`` for each query kind (a ``QueryKind``: where a view is taken from)."""
 
 
 @hookspec
@@ -26,4 +26,4 @@ def register_sensors(register):
 
 @hookspec
 def register_families(register):
-    """Call ``register(family)`` for each model family (a ``gmn_plugins.family.Family``: networks, shape, drawing)."""
+    """Call ``register(family)`` for each model family (a ``Family``: networks, shape, drawing)."""

@@ -20,26 +20,26 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import check_compatible, load_checkpoint, save_checkpoint
-from .faults import cannot_write
-from .locks import hold
-from .data.episodes import SceneSet
-from .data.format import manifest_sha256, read_manifest
-from .data.loader import TrainingBatches, step_seed, training_batches
+from ..runtime.faults import cannot_write
+from ..runtime.locks import hold
+from ..data.episodes import SceneSet
+from ..data.format import manifest_sha256, read_manifest
+from ..data.loader import TrainingBatches, step_seed, training_batches
 from .distributed import (World, agree, barrier, join, leave, on_every_rank, parameters_digest, sum_over_ranks,
                           world_from_env)
-from .evaluation.missing import missing_modality
+from .validation import missing_modality
 from .figures import plot_losses, sample_grid
 from .experiment import build_model, check_sizes, dataset_config, resolve_device
-from .mese.generate import generate
-from .files import atomic_write
-from .modality import Modality
-from .registry import Registry
-from .spec import ExperimentSpec, SpecError, notices, to_dict
-from .threads import ThreadChooser, set_threads
-from .allocator import configure as configure_malloc
-from .models.convdraw import ConvDraw, noise_slots
-from .models.convlstm import ConvLSTM
-from .train_options import ADAMS, CLIP_MODES, COMPILES, LOSS_REDUCTIONS, MEMORY_FORMATS
+from ..mese.generate import generate
+from ..runtime.files import atomic_write
+from ..core.modality import Modality
+from ..core.registry import Registry
+from ..core.spec import ExperimentSpec, SpecError, notices, to_dict
+from ..runtime.threads import ThreadChooser, set_threads
+from ..runtime.allocator import configure as configure_malloc
+from ..models.convdraw import ConvDraw, noise_slots
+from ..models.convlstm import ConvLSTM
+from ..core.options import ADAMS, CLIP_MODES, COMPILES, LOSS_REDUCTIONS, MEMORY_FORMATS
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -260,7 +260,7 @@ def train(spec: ExperimentSpec, spec_file: str, registry: Registry, progress: bo
     ``checkpoint_step`` on their schedules); ``finish_run`` draws the figures and makes the summary.
 
     Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) every process trains its share of each global batch with
-    DistributedDataParallel (``gmn_plugins.distributed``); rank 0 alone writes the run directory and returns the
+    DistributedDataParallel (``gmn_plugins.training.distributed``); rank 0 alone writes the run directory and returns the
     summary (the other ranks return ``{"steps", "resumed_from", "rank"}``).
 
     The run directory ``train.out`` is locked for the whole run (``RUN/.lock``): a second process on it raises

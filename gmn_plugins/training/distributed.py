@@ -23,8 +23,8 @@ import attrs
 import torch
 import torch.distributed as dist
 
-from .files import DataError
-from .spec import SpecError
+from ..runtime.files import DataError
+from ..core.spec import SpecError
 
 
 @attrs.frozen

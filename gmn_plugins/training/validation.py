@@ -6,6 +6,9 @@ validation scenes are scored twice with the negative ELBO in nats per target dim
 with any of the 2^M - 1 combinations (size uniform, then the subset), reported per number of shown modalities as
 well, so that combinations never seen in training are visible. Context sizes and view orders are sampled as in
 training, from ``seed``; the run's ``missing_mode`` (``paper`` or ``code``) decides what a hidden modality means.
+
+It is the training loop's validation (``trainer``) and ``gmn-eval missing``'s experiment alike; it lives in the
+training layer, which the loop needs, below ``evaluation``, which reads it (formerly ``evaluation/missing.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 from ..data.episodes import SceneSet
 from ..data.masks import fixed_masks, full_mask
 from ..models.gmn import GMN
-from ..threads import paced
+from ..runtime.threads import paced
 
 FULL_STREAM = 12  # seed stream of the val_full masks
 

@@ -14,9 +14,7 @@ import numpy as np
 from gmn_plugins import hookimpl
 
 from .family import Family
-
-# The authors' dense 512 -> r*h*w projection, or the light spatial broadcast (reference §9.1 item 3).
-VECTOR_PROJECTIONS = ("dense", "light")
+from .options import VECTOR_PROJECTIONS  # the authors' dense projection or the light broadcast (reference §9.1.3)
 
 
 class ImageFamily(Family):

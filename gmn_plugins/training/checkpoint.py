@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .faults import cannot_write
-from .files import CheckpointError, atomic_write
-from .spec import DataSpec, ModelSpec, TrainSpec, to_dict
+from ..runtime.faults import cannot_write
+from ..runtime.files import CheckpointError, atomic_write
+from ..core.spec import DataSpec, ModelSpec, TrainSpec, to_dict
 
 FORMAT_VERSION = 2  # 2: payload sha256, data identity
 # training fields that may change between a run and its resumption

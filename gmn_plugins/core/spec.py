@@ -10,7 +10,6 @@ upper bounds ``MAX_*`` below, so an absurd spec is refused at load time instead 
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
 import math
 import os
@@ -24,6 +23,8 @@ import cattrs
 from cattrs.cols import list_structure_factory
 from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, override
+
+from . import options
 
 
 class SpecError(Exception):
@@ -55,51 +56,39 @@ DEVICES_TEXT = "auto, cpu, cuda, cuda:N or mps"
 # ----------------------------------------------------------------------------------------------------------------
 # named options
 
-# Each named option's allowed values are defined once, by the code that implements it: a tuple, or a dict whose keys
-# are the values. A spec class annotates the option with the name on the left, which this module defines as
-# ``Literal[values]`` (in their defined order) when a spec class is first structured or unstructured
-# (``named_options`` does it too). Not at import: the plugin core imports this module and must import no model code
-# and no built-in (tests/test_registry.py). None of these modules imports torch or mujoco (tests/test_options.py).
+# Each named option's allowed values are one tuple of ``gmn_plugins.core.options`` (torch- and mujoco-free, below
+# every layer that implements an option). A spec class annotates the option with the name on the left, which this
+# module defines as ``Literal[values]`` (in their defined order); the implementing code validates against the same
+# tuple object (tests/test_options.py).
 OPTIONS = {
-    "Physics": "gmn_plugins.mese.physics:PHYSICS_PRESETS",  # data.physics: mese/hand.py (imports and re-exports it)
-    "Saturation": "gmn_plugins.mese.scene:SATURATION",  # data.saturation: mese/scene.py
-    "Inference": "gmn_plugins.models.options:INFERENCES",  # model.inference: models/gmn.py
-    "PresetName": "gmn_plugins.models.presets:PRESETS",  # model.preset: models/presets.py
-    "Experts": "gmn_plugins.models.options:EXPERTS",  # model.experts: models/inference.py
-    "FirstStepPrior": "gmn_plugins.models.options:FIRST_STEP_PRIORS",  # model.first_step_prior: models/convdraw.py
-    "VectorProjection": "gmn_plugins.families:VECTOR_PROJECTIONS",  # model.vector_projection: the vector family
-    "Init": "gmn_plugins.models.options:INITS",  # model.init: models/gmn.py
-    "Aggregate": "gmn_plugins.models.options:AGGREGATES",  # model.aggregate: models/encoders.py
-    "TargetEncoder": "gmn_plugins.models.options:TARGET_ENCODERS",  # model.target_encoder: models/gmn.py
-    "RendererContext": "gmn_plugins.models.options:RENDERER_CONTEXTS",  # model.renderer_context: models/gmn.py
-    "ClipMode": "gmn_plugins.train_options:CLIP_MODES",  # train.clip_mode: train.py
-    "MissingMode": "gmn_plugins.train_options:MISSING_MODES",  # train.missing_mode: data/episodes.py
-    "ContextMask": "gmn_plugins.train_options:CONTEXT_MASKS",  # train.context_mask: data/loader.py
-    "LossReduction": "gmn_plugins.train_options:LOSS_REDUCTIONS",  # train.loss_reduction: train.py
-    "Precision": "gmn_plugins.train_options:PRECISIONS",  # train.precision: train.py (autocast)
-    "MemoryFormat": "gmn_plugins.train_options:MEMORY_FORMATS",  # train.memory_format: train.py
-    "Compile": "gmn_plugins.train_options:COMPILES",  # train.compile: train.py
-    "Adam": "gmn_plugins.train_options:ADAMS",  # train.adam: train.py
-    "Malloc": "gmn_plugins.train_options:MALLOCS",  # train.malloc: allocator.py
-    "WristLock": "gmn_plugins.mese.physics:WRIST_LOCKS",  # data.hand.wrist_lock: mese/hand.py (mpl_file_xml)
+    "Physics": options.PHYSICS,  # data.physics: mese/hand.py (mese.physics.PHYSICS_PRESETS's keys)
+    "Saturation": options.SATURATIONS,  # data.saturation: mese/scene.py (SATURATION's keys)
+    "Inference": options.INFERENCES,  # model.inference: models/gmn.py
+    "PresetName": options.PRESET_NAMES,  # model.preset: models/presets.py (PRESETS's keys)
+    "Experts": options.EXPERTS,  # model.experts: models/inference.py
+    "FirstStepPrior": options.FIRST_STEP_PRIORS,  # model.first_step_prior: models/convdraw.py
+    "VectorProjection": options.VECTOR_PROJECTIONS,  # model.vector_projection: the vector family
+    "Init": options.INITS,  # model.init: models/gmn.py
+    "Aggregate": options.AGGREGATES,  # model.aggregate: models/encoders.py
+    "TargetEncoder": options.TARGET_ENCODERS,  # model.target_encoder: models/gmn.py
+    "RendererContext": options.RENDERER_CONTEXTS,  # model.renderer_context: models/gmn.py
+    "ClipMode": options.CLIP_MODES,  # train.clip_mode: training/trainer.py
+    "MissingMode": options.MISSING_MODES,  # train.missing_mode: data/episodes.py
+    "ContextMask": options.CONTEXT_MASKS,  # train.context_mask: data/loader.py
+    "LossReduction": options.LOSS_REDUCTIONS,  # train.loss_reduction: training/trainer.py
+    "Precision": options.PRECISIONS,  # train.precision: training/trainer.py (autocast)
+    "MemoryFormat": options.MEMORY_FORMATS,  # train.memory_format: training/trainer.py
+    "Compile": options.COMPILES,  # train.compile: training/trainer.py
+    "Adam": options.ADAMS,  # train.adam: training/trainer.py
+    "Malloc": options.MALLOCS,  # train.malloc: runtime/allocator.py
+    "WristLock": options.WRIST_LOCKS,  # data.hand.wrist_lock: mese/hand.py (mpl_file_xml)
 }
-if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values], defined by _define_options
+if TYPE_CHECKING:  # type checkers see str; at run time each is Literal[its values]
     Physics = Saturation = Inference = PresetName = Experts = FirstStepPrior = VectorProjection = ClipMode = str
     WristLock = Init = Aggregate = TargetEncoder = RendererContext = str
     MissingMode = Precision = MemoryFormat = Compile = Adam = Malloc = ContextMask = LossReduction = str
-
-_options_defined = False
-
-
-def _define_options() -> None:
-    """Define the ``Literal`` type of every name of ``OPTIONS`` in this module, reading the values on first call."""
-    global _options_defined
-    if _options_defined:
-        return
-    for name, ref in OPTIONS.items():
-        module, _, attribute = ref.partition(":")
-        globals()[name] = Literal[tuple(getattr(importlib.import_module(module), attribute))]
-    _options_defined = True
+else:
+    globals().update({name: Literal[values] for name, values in OPTIONS.items()})
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -204,7 +193,7 @@ class TrainSpec:
     temporaries), ``foreach`` or ``for-loop`` (torch's CPU default); the same update up to rounding, and by
     measurement the fastest here (issue 15: 3.70 -> 3.01 s per v4 |M| = 8 APoE step). ``malloc``: ``retain``
     (default) keeps the memory torch frees in glibc's heap for the next step instead of unmapping it
-    (``gmn_plugins.allocator``; 3.70 -> 2.90 s, the same peak memory; at v4's training batch +10 % peak memory),
+    (``gmn_plugins.runtime.allocator``; 3.70 -> 2.90 s, the same peak memory; at v4's training batch +10 % peak memory),
     ``default`` leaves the C library alone.
     β is annealed linearly from ``beta_start`` to ``beta`` over ``beta_anneal_steps`` steps (paper: 0.1 -> 1 over the
     first epoch; code: constant 1, i.e. beta_start = 1). ``add_opposite`` also trains on every episode with context and
@@ -254,7 +243,7 @@ class TrainSpec:
     checkpoint_every: int = 100
     keep_every: int = 0  # also keep RUN/checkpoints/step-N.pt every N steps (a multiple of checkpoint_every); 0 = none
     log_every: int = 10
-    threads: int = 0  # torch's CPU threads; 0 = chosen by measurement as the load changes (gmn_plugins.threads)
+    threads: int = 0  # torch's CPU threads; 0 = chosen by measurement as the load changes (gmn_plugins.runtime.threads)
     tensorboard: bool = False  # also log scalars and the sample grid to RUN/tensorboard (pip install "gmn-plugins[tensorboard]")
     device: str = "auto"  # "auto" (cuda when available, else cpu), "cpu", "cuda", "cuda:N", "mps"
     eval_every: int = 0  # steps between validations (val.jsonl, loss.png); 0 = never
@@ -347,13 +336,7 @@ def _list(type_: Any, what: str = ""):  # a TOML array, never a string or table 
     return structure
 
 
-def _uses_options(cls: type) -> bool:  # an attrs class with a field annotated with a name of OPTIONS, unresolved
-    return any(isinstance(a.type, str) and a.type in OPTIONS for a in attrs.fields(cls))
-
-
 def _table(cls: type):  # a spec class: a TOML table, with no unknown keys
-    if _uses_options(cls):
-        _define_options()
     fields = {"modalities": override(struct_hook=_list(list[str], "modality names"))} if cls is ExperimentSpec else {}
     make = make_dict_structure_fn(cls, converter, **fields)
 
@@ -371,8 +354,6 @@ converter.register_structure_hook_factory(attrs.has, _table)
 
 
 def _untable(cls: type):  # to_dict of a spec class: cattrs' own, once the named options' types are defined
-    if _uses_options(cls):
-        _define_options()
     return converter.gen_unstructure_attrs_fromdict(cls)
 
 
@@ -566,11 +547,10 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     if isinstance(d.hand, HandFileSpec) and not _is_file(d.hand.mjcf):
         problems.append(f"{file}: data.hand.mjcf: no such file {_show(d.hand.mjcf)}")
     if isinstance(d.hand, HandFileSpec) and d.hand.hull_vertices:
-        from .mese.physics import MAX_HULL_VERTICES, MIN_HULL_VERTICES  # torch- and mujoco-free
-
-        if not MIN_HULL_VERTICES <= d.hand.hull_vertices <= MAX_HULL_VERTICES:
-            problems.append(f"{file}: data.hand.hull_vertices: must be 0 (full hulls) or in [{MIN_HULL_VERTICES}, "
-                            f"{MAX_HULL_VERTICES}], got {_show(d.hand.hull_vertices)}")
+        low, high = options.MIN_HULL_VERTICES, options.MAX_HULL_VERTICES
+        if not low <= d.hand.hull_vertices <= high:
+            problems.append(f"{file}: data.hand.hull_vertices: must be 0 (full hulls) or in [{low}, {high}], "
+                            f"got {_show(d.hand.hull_vertices)}")
     if problems:
         raise SpecError("\n".join(problems))
 
@@ -604,8 +584,7 @@ def load_spec(path: str | os.PathLike, overrides: list[str] = ()) -> ExperimentS
 
 def named_options() -> dict[str, tuple]:
     """{dotted field: allowed values} of every named option of an experiment spec (``Literal`` fields), e.g.
-    ``"model.inference": ("apoe", "poe", "baseline")``; the values as ``OPTIONS`` reads them from the code."""
-    _define_options()
+    ``"model.inference": ("apoe", "poe", "baseline")``: the tuples of ``OPTIONS`` (``gmn_plugins.core.options``)."""
     found = {}
     for section, cls in (("data", DataSpec), ("model", ModelSpec), ("train", TrainSpec)):
         for a in attrs.fields(attrs.resolve_types(cls)):
