@@ -293,8 +293,12 @@ def test_lr_and_sigma_schedules_follow_the_step_and_are_validated():
                                                           "train.sigma_anneal_steps=40"])  # fmt: skip
     assert [lr_at(spec, s) for s in (0, 50, 100, 5000)] == pytest.approx([3e-3, 1.65e-3, 3e-4, 3e-4])
     assert [sigma_at(spec, s) for s in (0, 20, 40, 41)] == pytest.approx([0.5, 0.3, 0.1, 0.1])
+    warm = load_spec(REPO / "specs" / "quickstart.toml", ["train.lr=0.002", "train.lr_warmup_steps=4"])
+    assert [lr_at(warm, s) for s in (0, 1, 3, 4, 900)] == pytest.approx([5e-4, 1e-3, 2e-3, 2e-3, 2e-3])
     plain = load_spec(REPO / "specs" / "quickstart.toml")
     assert lr_at(plain, 7) == plain.train.lr and sigma_at(plain, 7) == plain.model.sigma  # unset: constant
+    with pytest.raises(SpecError, match=r"train.lr_warmup_steps"):
+        load_spec(REPO / "specs" / "quickstart.toml", ["train.lr_warmup_steps=-1"])
     with pytest.raises(SpecError, match=r"train.lr_end: must be > 0"):
         load_spec(REPO / "specs" / "quickstart.toml", ["train.lr_end=0.0"])
     with pytest.raises(SpecError, match=r"train.sigma_start: must be > 0"):

@@ -200,7 +200,8 @@ class TrainSpec:
     target swapped (the authors' code; the paper is silent), doubling the episodes per step.
     Schedules (issue 11's quickstart tuning; all step-indexed, so a run extended by a larger ``steps`` resumes on the
     same curve): the learning rate goes linearly from ``lr`` to ``lr_end`` over ``lr_anneal_steps`` steps (GQN
-    anneals 5e-4 -> 5e-5; unset ``lr_end`` = constant ``lr``); the likelihood std goes linearly from ``sigma_start``
+    anneals 5e-4 -> 5e-5; unset ``lr_end`` = constant ``lr``), after a linear warm-up over ``lr_warmup_steps``
+    steps (0 = none, the paper; beyond the paper, issue 28); the likelihood std goes linearly from ``sigma_start``
     to ``model.sigma`` over ``sigma_anneal_steps`` steps (GQN anneals 2.0 -> 0.7; unset = constant ``model.sigma``).
     Validation and evaluation always use ``model.sigma``. ``kl_balance`` (KL balancing, DreamerV2): the KL keeps its
     value, but its gradient reaches the prior ``2 * kl_balance`` times and the posterior ``2 * (1 - kl_balance)``
@@ -230,6 +231,7 @@ class TrainSpec:
     lr: float = 1e-3
     lr_end: float | None = None  # linear decay of lr to lr_end over lr_anneal_steps; unset = constant
     lr_anneal_steps: int = 0
+    lr_warmup_steps: int = 0  # lr scaled by (step + 1) / W over the first W steps; 0 = none (paper)
     sigma_start: float | None = None  # likelihood std annealed linearly to model.sigma; unset = constant
     sigma_anneal_steps: int = 0
     clip: float = 0.25
@@ -526,6 +528,7 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     if t.sigma_start is not None and not 0 < t.sigma_start <= MAX_SIGMA:
         problems.append(f"{file}: train.sigma_start: must be > 0 and <= {MAX_SIGMA:g}, got {_show(t.sigma_start)}")
     within(t.lr_anneal_steps, 0, "train.lr_anneal_steps", MAX_STEPS)
+    within(t.lr_warmup_steps, 0, "train.lr_warmup_steps", MAX_STEPS)
     within(t.sigma_anneal_steps, 0, "train.sigma_anneal_steps", MAX_STEPS)
     within(t.clip, 0.0, "train.clip")
     for field in ("beta", "beta_start"):

@@ -59,9 +59,11 @@ def _linear(start: float, end: float, steps: int, step: int) -> float:
 
 def lr_at(spec: ExperimentSpec, step: int) -> float:
     """Learning rate at ``step``: ``lr`` decayed linearly to ``lr_end`` over ``lr_anneal_steps`` (GQN's schedule,
-    Eslami et al. 2018, shortened); constant ``lr`` when ``lr_end`` is unset."""
+    Eslami et al. 2018, shortened); constant ``lr`` when ``lr_end`` is unset. With ``lr_warmup_steps`` = W > 0 it
+    is first scaled by (step + 1) / W over the first W steps (a linear warm-up; beyond the paper, issue 28)."""
     t = spec.train
-    return t.lr if t.lr_end is None else _linear(t.lr, t.lr_end, t.lr_anneal_steps, step)
+    lr = t.lr if t.lr_end is None else _linear(t.lr, t.lr_end, t.lr_anneal_steps, step)
+    return lr * min(1.0, (step + 1) / t.lr_warmup_steps) if t.lr_warmup_steps else lr
 
 
 def sigma_at(spec: ExperimentSpec, step: int) -> float:
@@ -551,8 +553,9 @@ def step_metrics(state: RunState, result: dict, dims: int, total: int, beta: flo
         nll, kl, dims = sum_over_ranks(state.world, [result["nll"].item(), result["kl"].item(), float(dims)])
         last = {"step": state.step, "loss": (nll + beta * kl) / total, "nll_per_dim": nll / dims,
                 "neg_elbo_per_dim": (nll + beta * kl) / dims, "kl_per_scene": kl / total}  # fmt: skip
+    scheduled = spec.train.lr_end is not None or spec.train.lr_warmup_steps
     return last | {"beta": beta,
-                   **({"lr": state.optimizer.param_groups[0]["lr"]} if spec.train.lr_end is not None else {}),
+                   **({"lr": state.optimizer.param_groups[0]["lr"]} if scheduled else {}),
                    **({"sigma": sigma_at(spec, state.step - 1)} if spec.train.sigma_start is not None else {}),
                    **({} if state.threads.fixed else {"threads": torch.get_num_threads()})}  # fmt: skip
 
