@@ -35,7 +35,7 @@ def shard_bytes(root: Path) -> dict[str, bytes]:
 
 
 # the tiny trained run of the evaluation and API tests (tests/test_evaluation.py documents what it learns)
-TINY = ["data.train_scenes=8", "data.val_scenes=4", "data.views=8", "data.shard_size=4", "data.workers=1",
+TINY = ["data.train_scenes=8", "data.test_scenes=0", "data.val_scenes=4", "data.views=8", "data.shard_size=4", "data.workers=1",
         "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.003",
         'model.preset="tiny"', "model.sigma=0.1", "train.steps=400"]  # fmt: skip
 

@@ -54,7 +54,7 @@ def test_a_checkpoint_from_before_issue_12_loads_evaluates_and_resumes(old_code,
     from conftest import run_cli
 
     then = ['model.preset="small"', "train.lr=0.001", 'train.clip_mode="value"']  # the quickstart's settings then
-    resumed = run_cli("run", str(REPO / "specs" / "quickstart.toml"), *overrides, *then, "train.steps=3",
+    resumed = run_cli("run", str(REPO / "specs" / "quickstart.toml"), *overrides, *then, "data.test_scenes=0", "train.steps=3",
                       "--no-progress", env={"GMN_LOAD_PLUGINS": ""})  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()][-1] == 3

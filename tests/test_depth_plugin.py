@@ -28,7 +28,7 @@ def test_depth_comes_from_the_plugin_and_only_from_it():
 def test_tiny_rgb_depth_haptic_run(tmp_path):
     data, out = tmp_path / "data", tmp_path / "run"
     spec = load_spec(REPO / "specs" / "quickstart.toml", [
-        'modalities=["rgb", "depth", "haptic"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=4",
+        'modalities=["rgb", "depth", "haptic"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=4", "data.test_scenes=0",
         "data.val_scenes=1", "data.views=4", "data.shard_size=4", "data.workers=1", "train.batch_scenes=2",
         "train.max_targets=2", "train.steps=3", f"train.out={json.dumps(str(out))}"])  # fmt: skip
     summary = train(spec, "tiny", load_registry(), progress=False)

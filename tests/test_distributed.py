@@ -33,7 +33,7 @@ def data(tmp_path_factory):
 
 
 def _base(data) -> list[str]:
-    return [f"data.dir={json.dumps(str(data))}", "data.train_scenes=6", "data.val_scenes=2", "data.views=4",
+    return [f"data.dir={json.dumps(str(data))}", "data.train_scenes=6", "data.test_scenes=0", "data.val_scenes=2", "data.views=4",
             "data.shard_size=3", "data.workers=1", "train.batch_scenes=4", "train.max_targets=2",
             "train.add_opposite=true", "train.log_every=1", "train.threads=1", "train.eval_every=0",
             'model.preset="tiny"']  # fmt: skip

@@ -44,7 +44,7 @@ def test_the_family_is_found_and_torch_stays_unimported(site):
 def test_a_plugin_family_trains_evaluates_and_draws(site, tmp_path):
     env = {"PYTHONPATH": str(site)}
     data, out = tmp_path / "data", tmp_path / "run"
-    overrides = ['modalities=["luma", "orbit_luma", "haptic"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=6",
+    overrides = ['modalities=["luma", "orbit_luma", "haptic"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=6", "data.test_scenes=0",
                  "data.val_scenes=4", "data.views=7", "data.shard_size=4", "data.workers=1", "train.batch_scenes=3",
                  "train.max_targets=2", "train.steps=4", "train.eval_every=2", "train.eval_scenes=4",
                  "train.log_every=1", "train.checkpoint_every=2", 'model.preset="tiny"', f"train.out={json.dumps(str(out))}"]  # fmt: skip

@@ -45,7 +45,7 @@ def test_a_run_with_loader_workers_trains_exactly_as_one_without(tmp_path):
     losses = {}
     for workers in (0, 2):
         out = tmp_path / f"run{workers}"
-        overrides = [f"data.dir={json.dumps(str(tmp_path / 'data'))}", "data.train_scenes=6", "data.val_scenes=0",
+        overrides = [f"data.dir={json.dumps(str(tmp_path / 'data'))}", "data.train_scenes=6", "data.test_scenes=0", "data.val_scenes=0",
                      "data.views=4", "data.shard_size=3", "data.workers=1", f"data.loader_workers={workers}",
                      "train.batch_scenes=3", "train.max_targets=2", "train.steps=4", "train.log_every=1",
                      "train.checkpoint_every=2", "train.threads=1", 'model.preset="tiny"', f"train.out={json.dumps(str(out))}"]  # fmt: skip

@@ -76,7 +76,7 @@ def test_training_with_missing_modalities_runs(tmp_path):
     from gmn_plugins.training.trainer import train
 
     spec = load_spec(REPO / "specs" / "quickstart.toml", [
-        "data.train_scenes=4", "data.val_scenes=0", "data.views=6", "data.shard_size=4", "data.workers=1",
+        "data.train_scenes=4", "data.test_scenes=0", "data.val_scenes=0", "data.views=6", "data.shard_size=4", "data.workers=1",
         "train.batch_scenes=4", "train.max_targets=3", "train.steps=3", "train.missing_sizes=[1, 1]",
         "train.missing_mode=code", f"data.dir={json.dumps(str(tmp_path / 'data'))}",
         f"train.out={json.dumps(str(tmp_path / 'run'))}"])  # fmt: skip

@@ -637,6 +637,15 @@ def test_shallow_target_encoder_feeds_the_posterior_and_leaves_the_context_path(
     assert shallow.target_encoders[0].cell.weight.grad.abs().sum() > 0  # the posterior reads the shallow path
     with pytest.raises(ValueError, match="target_encoder"):
         GMN([IMAGE, VECTOR], TINY, target_encoder="deep")
+    # a family without a shallow target encoder (a plugin's) reads its targets through its own encoder
+    bare = ModalityInfo("hand", attrs.evolve(VECTOR.family, target_encoder=None), (5,))
+    mixed = GMN([IMAGE, bare], TINY, latent_grid=GRID, target_encoder="shallow", aggregate="mean")
+    assert [type(e) for e in mixed.target_encoders] == [ShallowImageEncoder, torch.nn.Identity]
+    _, t, _, _ = mixed._represent(context, target, B)
+    vectors = target[1]
+    assert torch.allclose(t[1], mixed.encoders[1].aggregate(vectors.senses, encode_query(vectors.queries),
+                                                            vectors.scene, B), atol=1e-5)  # fmt: skip
+    mixed(context, target, B)["loss"].backward()
 
 
 def test_renderer_context_gives_the_renderers_the_context_representation():

@@ -33,7 +33,7 @@ def test_the_point_kind_and_the_probe_come_from_the_plugin():
 def test_a_probe_run_records_true_signed_distances_and_trains(tmp_path):
     data, out = tmp_path / "data", tmp_path / "run"
     spec = load_spec(REPO / "specs" / "quickstart.toml", [
-        'modalities=["rgb", "probe"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=4",
+        'modalities=["rgb", "probe"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=4", "data.test_scenes=0",
         "data.val_scenes=2", "data.views=7", "data.shard_size=4", "data.workers=1", "train.batch_scenes=2",
         "train.max_targets=3", "train.steps=3", "train.eval_every=3", "train.eval_scenes=2",
         f"train.out={json.dumps(str(out))}"])  # fmt: skip

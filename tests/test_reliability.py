@@ -17,7 +17,7 @@ from gmn_plugins.training.checkpoint import CheckpointError, load_checkpoint
 from gmn_plugins.data.format import ChecksumCache
 
 SPEC = str(REPO / "specs" / "quickstart.toml")
-TINY = ["data.train_scenes=4", "data.val_scenes=2", "data.views=4", "data.shard_size=2", "data.workers=1",
+TINY = ["data.train_scenes=4", "data.test_scenes=0", "data.val_scenes=2", "data.views=4", "data.shard_size=2", "data.workers=1",
         "train.batch_scenes=2", "train.max_targets=3", "model.sigma=0.3", 'model.preset="tiny"', "--no-progress"]  # fmt: skip
 CLI_TINY = ["--scenes", "4", "--val", "2", "--views", "3", "--shard-size", "2", "--seed", "3", "--workers", "1",
             "--no-progress"]  # fmt: skip

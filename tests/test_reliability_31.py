@@ -24,7 +24,7 @@ from gmn_plugins.core.plugins import load_registry
 from gmn_plugins.core.spec import load_spec
 
 SPEC = str(REPO / "specs" / "quickstart.toml")
-TINY = ["data.train_scenes=4", "data.val_scenes=2", "data.views=4", "data.shard_size=2", "data.workers=1",
+TINY = ["data.train_scenes=4", "data.test_scenes=0", "data.val_scenes=2", "data.views=4", "data.shard_size=2", "data.workers=1",
         "train.batch_scenes=2", "train.max_targets=3", "model.sigma=0.3", 'model.preset="tiny"']  # fmt: skip
 
 

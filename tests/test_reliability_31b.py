@@ -114,7 +114,7 @@ def test_20_sigma_beta_and_step_counts_are_bounded(override, message):
 def no_val_run(no_val_data, tmp_path_factory):
     """Point 22: ``gmn-run`` with ``data.val_scenes = 0`` on a dataset made without ``--val``: trains 2 steps."""
     out = tmp_path_factory.mktemp("noval_run") / "run"
-    run_cli.main([SPEC, *TINY, *paths(no_val_data, out), "data.train_scenes=4", "data.val_scenes=0",
+    run_cli.main([SPEC, *TINY, *paths(no_val_data, out), "data.train_scenes=4", "data.test_scenes=0", "data.val_scenes=0",
                   "train.steps=2", "--no-progress"])  # fmt: skip
     return out
 
@@ -126,7 +126,7 @@ def test_22_a_dataset_made_without_val_trains_with_val_scenes_0(no_val_run, no_v
 
 
 def test_17_a_lower_train_steps_on_resume_is_said(no_val_run, no_val_data, capsys):
-    argv = [SPEC, *TINY, *paths(no_val_data, no_val_run), "data.train_scenes=4", "data.val_scenes=0", "--no-progress"]
+    argv = [SPEC, *TINY, *paths(no_val_data, no_val_run), "data.train_scenes=4", "data.test_scenes=0", "data.val_scenes=0", "--no-progress"]
     code, out, err = cli(run_cli.main, [*argv, "train.steps=1"], capsys)
     assert code == 0, err
     assert json.loads(out)["steps"] == 2
@@ -152,7 +152,7 @@ def test_23_a_blow_up_of_the_kl_names_train_beta_and_the_metrics(no_val_data, tm
         return result
 
     monkeypatch.setattr(GMN, "forward", kl_blows_up)
-    argv = [SPEC, *TINY, *paths(no_val_data, tmp_path / "run"), "data.train_scenes=4", "data.val_scenes=0",
+    argv = [SPEC, *TINY, *paths(no_val_data, tmp_path / "run"), "data.train_scenes=4", "data.test_scenes=0", "data.val_scenes=0",
             "train.steps=3", "train.beta=50", "--no-progress"]  # fmt: skip
     code, out, err = cli(run_cli.main, argv, capsys)
     assert code == 2

@@ -148,7 +148,7 @@ def test_edit_install_test_and_train_a_generated_package(tmp_path):
     data, out = tmp_path / "data", tmp_path / "run"
     run = subprocess.run([
         sys.executable, "-m", "gmn_plugins.cli.run", str(REPO / "specs" / "quickstart.toml"),
-        'modalities=["rgb", "fingertips", "object-mask"]', "data.train_scenes=4", "data.val_scenes=2",
+        'modalities=["rgb", "fingertips", "object-mask"]', "data.train_scenes=4", "data.test_scenes=0", "data.val_scenes=2",
         "data.views=4", "data.shard_size=2", "data.workers=1", "train.batch_scenes=2", "train.max_targets=3",
         "train.steps=2", f"data.dir={json.dumps(str(data))}", f"train.out={json.dumps(str(out))}", "--no-progress",
     ], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip

@@ -17,7 +17,7 @@ from gmn_plugins.core.plugins import load_registry
 from gmn_plugins.core.spec import load_spec
 from gmn_plugins.training.trainer import train
 
-TINY = ["data.train_scenes=8", "data.val_scenes=2", "data.views=6", "data.shard_size=4", "data.workers=1",
+TINY = ["data.train_scenes=8", "data.test_scenes=0", "data.val_scenes=2", "data.views=6", "data.shard_size=4", "data.workers=1",
         "train.batch_scenes=4", "train.max_targets=4", "train.beta_anneal_steps=10", "train.lr=0.001",
         "model.sigma=0.3", 'model.preset="tiny"']  # fmt: skip
 

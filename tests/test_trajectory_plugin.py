@@ -31,7 +31,7 @@ def test_the_sequence_family_comes_from_the_plugin_and_passes_its_check():
 
 def test_a_trajectory_run_records_the_grasp_and_trains(tmp_path):
     data, out = tmp_path / "data", tmp_path / "run"
-    overrides = ['modalities=["haptic", "trajectory"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=4",
+    overrides = ['modalities=["haptic", "trajectory"]', f"data.dir={json.dumps(str(data))}", "data.train_scenes=4", "data.test_scenes=0",
                  "data.val_scenes=2", "data.views=3", "data.shard_size=4", "data.workers=1", "train.batch_scenes=2",
                  "train.max_targets=2", "train.steps=3", "train.eval_every=3", "train.eval_scenes=2",
                  "train.log_every=1", f"train.out={json.dumps(str(out))}"]  # fmt: skip

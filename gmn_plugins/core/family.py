@@ -124,7 +124,8 @@ class Family:
     each to the constructor as a keyword argument.
     ``target_encoder`` (optional, None = none): an encoder class of the ``encoder`` signature with a short path from
     a target's values to the latent grid, which the posterior reads instead of ``encoder``'s with
-    ``model.target_encoder = "shallow"`` (GQN's inference core reads the target image directly).
+    ``model.target_encoder = "shallow"`` (GQN's inference core reads the target image directly); without one, the
+    posterior reads this family's targets through ``encoder`` under either setting.
     """
 
     name: str

@@ -112,7 +112,8 @@ class GMN(nn.Module):
     "mean" keeps r in range whatever the number of views (beyond the paper; issue 28).
     target_encoder: "shared" (paper: the posterior reads the targets through each modality's encoder) or
     "shallow" (each family's ``target_encoder``, a short path from the target's values; beyond the paper, issue 28;
-    not with stochastic_representation).
+    not with stochastic_representation). A modality whose family has no ``target_encoder`` reads its targets through
+    its own encoder under "shallow" too (an ``nn.Identity`` placeholder stands in ``target_encoders``).
     renderer_context: "none" (paper Eq. 1: each renderer reads z and the query) or "mean": each renderer also reads
     the scene's context representation, the mean over modalities of r_m (rho_m for a modality without context),
     through a 1 x 1 convolution r -> T * ceil(r / T) channels appended to z, as GQN's generator reads r: a
@@ -159,7 +160,8 @@ class GMN(nn.Module):
         self.target_encoders = None  # "shared": the posterior reads the targets through self.encoders
         if target_encoder == "shallow":
             self.target_encoders = nn.ModuleList(
-                m.family.build_target_encoder(m.shape, preset, self.grid, options, m.encoded_query_dim)
+                nn.Identity() if m.family.target_encoder is None  # this family: its encoder, as "shared"
+                else m.family.build_target_encoder(m.shape, preset, self.grid, options, m.encoded_query_dim)
                 for m in modalities)  # fmt: skip
         self.context_projection, render_preset = None, preset  # renderer_context "none": renderers read z alone
         if renderer_context == "mean":
@@ -329,7 +331,9 @@ class GMN(nn.Module):
         encoder runs once over its context and target points together (Encoder.aggregate_sets)."""
         if not self.hoisted or self.target_encoders is not None:
             r, in_context = self._aggregate(context, num_scenes, "context")
-            t, in_target = self._aggregate(target, num_scenes, "target", self.target_encoders)
+            own = self.target_encoders or self.encoders
+            encoders = [e if isinstance(t, nn.Identity) else t for t, e in zip(own, self.encoders)]
+            t, in_target = self._aggregate(target, num_scenes, "target", encoders)
             return r, t, in_context, in_target
         r, t = zip(*(encoder.aggregate_sets([(c.senses, info.encode(c.queries), c.scene),
                                              (o.senses, info.encode(o.queries), o.scene)], num_scenes)
