@@ -153,7 +153,7 @@ def test_23_a_blow_up_of_the_kl_names_train_beta_and_the_metrics(no_val_data, tm
 
     monkeypatch.setattr(GMN, "forward", kl_blows_up)
     argv = [SPEC, *TINY, *paths(no_val_data, tmp_path / "run"), "data.train_scenes=4", "data.test_scenes=0", "data.val_scenes=0",
-            "train.steps=3", "train.beta=50", "--no-progress"]  # fmt: skip
+            "train.steps=3", "train.beta=50", "train.lr=0.003", "--no-progress"]  # fmt: skip
     code, out, err = cli(run_cli.main, argv, capsys)
     assert code == 2
     line = one_line(err, "train: the loss became inf at step 2 (the checkpoint of step 1 is intact); likely cause: "
