@@ -152,7 +152,8 @@ def _before_score_matrix(model, scenes, group, mask, c, samples, batch=25):
             weights = []
             for _ in range(samples):
                 latents = model._posterior(r[:, k], t[:, i], in_context[:, k], in_target[:, i])
-                weights.append(latents.log_ratio - model._nll(latents.z, chunk, len(k)))
+                z = model.render_input(latents.z, r[:, k])  # z itself unless renderer_context (issue 28, later)
+                weights.append(latents.log_ratio - model._nll(z, chunk, len(k)))
             scores[start : start + len(k)] = (torch.logsumexp(torch.stack(weights), 0) - math.log(samples)) / elements[i]
     return scores.double().numpy().reshape(size, size)
 
