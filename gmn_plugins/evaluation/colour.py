@@ -64,11 +64,10 @@ def colour_transfer(model: GMN, scenes: SceneSet, num_scenes: int = 16, context_
     Raises ``ValueError`` when there is no modality ``modality`` of shape (3, H, W), or ``context_views`` leaves no
     target view."""
     names = [m.name for m in scenes.modalities]
-    if modality not in names or len(model.modalities[names.index(modality)].shape) != 3 \
-            or model.modalities[names.index(modality)].shape[0] != 3:  # fmt: skip
+    index = names.index(modality) if modality in names else None
+    if index is None or len(model.modalities[index].shape) != 3 or model.modalities[index].shape[0] != 3:
         raise ValueError(f"colour_transfer needs an image modality {modality!r} of shape (3, H, W); the modalities "
                          f"are {names}")  # fmt: skip
-    index = names.index(modality)
     if not 0 < context_views < scenes.views:
         raise ValueError(f"context_views must lie in [1, {scenes.views - 1}] (the scenes have {scenes.views} views), "
                          f"got {context_views}")  # fmt: skip
