@@ -39,6 +39,7 @@ import torch
 
 from .core.modality import Modality, denormalize, normalize
 from .core.points import Points
+from .models.convdraw import sampling_temperature
 
 Array = Any  # a numpy array or a torch tensor
 Observations = Mapping[str, tuple[Array, Array]]  # {modality name: (values (N, *sensor.shape), queries (N, dim))}
@@ -278,20 +279,23 @@ class Scene:
         return self._representations
 
     def render(self, modality: str, queries: Array, samples: int = 1, seed: int | None = None,
-               scale: Scale = "sensor") -> np.ndarray:  # fmt: skip
+               scale: Scale = "sensor", temperature: float = 1.0) -> np.ndarray:  # fmt: skip
         """(samples, N, *modality shape): modality ``modality`` of this (one) scene rendered at ``queries`` (N, dim)
         in its query kind's units, each sample from its own z ~ P(z | C) (paper Eq. 2); the renderer's mean, in the
         sensor's units and dtype (``scale="sensor"``: e.g. uint8 0-255 RGB, (N, 3, 64, 64)) or on the model's
         normalised scale (``"model"``, float32). ``seed``: None draws from torch's generator as it stands; an int
-        draws under that seed and leaves torch's generator as it was. Raises ``ValueError`` for an unknown
-        modality, queries of another shape, samples < 1, or a Scene of several scenes (use ``render_all``)."""
+        draws under that seed and leaves torch's generator as it was. ``temperature``: each z_t drawn as
+        mu + temperature * sigma * eps (``models.convdraw.sampling_temperature``): 1 samples the prior, 0 renders
+        its means, the same every time. Raises ``ValueError`` for an unknown modality, queries of another shape,
+        samples < 1, temperature < 0, or a Scene of several scenes (use ``render_all``)."""
         if self.size != 1:
             raise ValueError(f"render: this Scene holds {self.size} scenes; use render_all with one mapping per scene")
         self.run._modality(modality, "modality")
-        return self.render_all({modality: queries}, samples, seed, scale)[modality]
+        return self.render_all({modality: queries}, samples, seed, scale, temperature)[modality]
 
     def render_all(self, queries: Mapping[str, Array] | Sequence[Mapping[str, Array]], samples: int = 1,
-                   seed: int | None = None, scale: Scale = "sensor") -> dict[str, np.ndarray]:  # fmt: skip
+                   seed: int | None = None, scale: Scale = "sensor",
+                   temperature: float = 1.0) -> dict[str, np.ndarray]:  # fmt: skip
         """``render`` for several modalities at once, all from the same z per sample and scene: ``queries`` maps
         modality names to (N, dim) queries (one scene), or is a sequence of ``size`` such mappings (one per scene).
         Returns {name: (samples, N, *shape)}, a name's N points of all scenes in scene order. Raises ``ValueError``
@@ -311,7 +315,7 @@ class Scene:
                 s[i] = torch.from_numpy(np.concatenate([np.full(len(x), b, np.int64) for b, x in asked]))
         r, present = self.representations
         out: dict[str, list] = {m.name: [] for m, x in zip(run.modalities, q) if x is not None}
-        with run._seeded(seed):
+        with run._seeded(seed), sampling_temperature(temperature):
             for _ in range(samples):
                 rendered = run.model.generate_from(r, present, q, s)
                 for m, x in zip(run.modalities, rendered):

@@ -247,6 +247,11 @@ def test_observe_render_and_score_in_sensor_units(run, data):
     assert torch.equal(torch.get_rng_state(), state)  # a seeded call leaves torch's generator alone
     np.testing.assert_array_equal(images, scene.render("rgb", queries, samples=2, seed=5))
     assert not np.array_equal(images[0], images[1])  # a new z per sample
+    # temperature 0 renders the prior's means: the same for every sample and seed
+    cold = scene.render("rgb", queries, samples=2, seed=5, scale="model", temperature=0.0)
+    np.testing.assert_array_equal(cold[0], cold[1])
+    np.testing.assert_array_equal(cold[0], scene.render("rgb", queries, seed=9, scale="model", temperature=0)[0])
+    assert not np.array_equal(cold[0], scene.render("rgb", queries, seed=9, scale="model")[0])
     means = scene.render("rgb", queries, samples=2, seed=5, scale="model")
     assert means.dtype == np.float32
     np.testing.assert_array_equal(np.clip(np.rint(means * 255), 0, 255).astype(np.uint8), images)
@@ -320,6 +325,8 @@ def test_mistakes_are_one_value_error_naming_the_argument_and_the_shape(run, dat
         run.mese_scene(seed=1).record("haptic", views)
     with pytest.raises(ValueError, match="samples: expected an int >= 1"):
         scene.render("rgb", camera_orbit(2), samples=0)
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        scene.render("rgb", camera_orbit(2), temperature=-1.0)
 
 
 def test_a_checkpoint_copied_alone_opens_without_data_and_foreign_plugins_are_refused(copied, data, tmp_path):

@@ -61,3 +61,13 @@ def test_colour_transfer_on_a_trained_run(tiny_run_dir):
         colour_transfer(run.model, scenes, num_scenes=1, modality="haptic")
     with pytest.raises(ValueError, match="context_views"):
         colour_transfer(run.model, scenes, num_scenes=1, context_views=scenes.views)
+    # at temperature 0 the prior renders its means: its colours do not depend on the seed, the posterior's do
+    cold = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        cold.append(colour_transfer(run.model, scenes, num_scenes=2, context_views=5, temperature=0.0))
+    assert cold[0]["temperature"] == 0.0 and result["temperature"] == 1.0
+    assert cold[0]["mean_abs_chroma"]["prior"] == cold[1]["mean_abs_chroma"]["prior"]
+    assert cold[0]["mean_abs_chroma"]["posterior"] != cold[1]["mean_abs_chroma"]["posterior"]
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        colour_transfer(run.model, scenes, num_scenes=1, temperature=-1.0)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from gmn_plugins.models import GMN, PRESETS, ModalityInfo, Points, Preset
-from gmn_plugins.models.convdraw import Latents
+from gmn_plugins.models.convdraw import Latents, sample_gaussian, sampling_temperature
 from gmn_plugins.models.convlstm import ConvLSTM
 from gmn_plugins.models.encoders import ImageEncoder, VectorEncoder, encode_query
 from gmn_plugins.models.experts import gaussian_product
@@ -233,6 +233,25 @@ def test_kaiming_init_lets_the_image_encoder_see_its_input():
     assert abs(model.encoders[1].fc1.weight.std().item() - math.sqrt(2 / fan_in)) < 0.1 * math.sqrt(2 / fan_in)
     with pytest.raises(ValueError, match="init"):
         GMN(mods, TINY, init="xavier")
+
+
+def test_sampling_temperature_scales_each_draws_noise():
+    """t scales eps: t = 0.5 halves a seeded draw's distance from the mean, t = 0 gives the mean, t = 1 (the default)
+    is the plain draw, and the generator advances as at t = 1 whatever t."""
+    mu, logvar = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    torch.manual_seed(0)
+    full, after = sample_gaussian(mu, logvar), torch.randn(1)
+    torch.manual_seed(0)
+    with sampling_temperature(0.5):
+        half = sample_gaussian(mu, logvar)
+    assert torch.equal(torch.randn(1), after)
+    torch.testing.assert_close(half - mu, 0.5 * (full - mu))
+    with sampling_temperature(0.0):
+        assert torch.equal(sample_gaussian(mu, logvar), mu)
+    torch.manual_seed(0)
+    assert torch.equal(sample_gaussian(mu, logvar), full)  # the block has ended
+    with pytest.raises(ValueError, match="temperature must be >= 0"), sampling_temperature(-0.1):
+        pass
 
 
 def test_gaussian_product_of_mixed_precision_experts_is_float32():

@@ -27,6 +27,7 @@ import torch
 
 from ..core.points import Points
 from ..data.episodes import SceneSet
+from ..models.convdraw import sampling_temperature
 from ..models.gmn import GMN
 
 OBJECT_THRESHOLD = 0.1  # a truth pixel belongs to the object when any channel exceeds it (MESE's black background)
@@ -56,13 +57,14 @@ def chroma_correlation(truth: np.ndarray, renders: np.ndarray) -> float:
 
 @torch.no_grad()
 def colour_transfer(model: GMN, scenes: SceneSet, num_scenes: int = 16, context_views: int = 5,
-                    modality: str = "rgb") -> dict:  # fmt: skip
+                    modality: str = "rgb", temperature: float = 1.0) -> dict:  # fmt: skip
     """The colour measures of ``model`` on scenes 0..num_scenes-1 of ``scenes`` (a run's split, e.g.
     ``evaluation.runs.load_run(...).scenes("test")``): ``chroma_corr_{posterior,posterior_swapped,prior,
     prior_swapped}`` (nan when the renders are exactly grey), ``mean_abs_chroma`` {truth, posterior, ...},
-    ``encoder_{swap,gray,other_scene}``, ``scenes``. Draws from torch's generator (seed it for repeatable numbers).
-    Raises ``ValueError`` when there is no modality ``modality`` of shape (3, H, W), or ``context_views`` leaves no
-    target view."""
+    ``encoder_{swap,gray,other_scene}``, ``scenes``, ``temperature``. Draws from torch's generator (seed it for
+    repeatable numbers). ``temperature``: that of the prior's draws (``models.convdraw.sampling_temperature``; 1 a
+    sample, 0 the prior's means); the posterior's are samples. Raises ``ValueError`` when there is no modality
+    ``modality`` of shape (3, H, W), ``context_views`` leaves no target view, or temperature < 0."""
     names = [m.name for m in scenes.modalities]
     index = names.index(modality) if modality in names else None
     if index is None or len(model.modalities[index].shape) != 3 or model.modalities[index].shape[0] != 3:
@@ -71,6 +73,8 @@ def colour_transfer(model: GMN, scenes: SceneSet, num_scenes: int = 16, context_
     if not 0 < context_views < scenes.views:
         raise ValueError(f"context_views must lie in [1, {scenes.views - 1}] (the scenes have {scenes.views} views), "
                          f"got {context_views}")  # fmt: skip
+    if not temperature >= 0:
+        raise ValueError(f"the sampling temperature must be >= 0, got {temperature}")
     n = min(num_scenes, scenes.num_scenes)
 
     def swapped(points):
@@ -88,11 +92,14 @@ def colour_transfer(model: GMN, scenes: SceneSet, num_scenes: int = 16, context_
         colours["posterior"].append(object_colour(model.reconstruct(context, target, 1)[index], mask))
         colours["posterior_swapped"].append(
             object_colour(model.reconstruct(swapped(context), swapped(target), 1)[index], mask))
-        colours["prior"].append(object_colour(model.generate(context, queries, scene, 1)[index], mask))
-        colours["prior_swapped"].append(object_colour(model.generate(swapped(context), queries, scene, 1)[index], mask))
+        with sampling_temperature(temperature):
+            prior = model.generate(context, queries, scene, 1)[index]
+            prior_swapped = model.generate(swapped(context), queries, scene, 1)[index]
+        colours["prior"].append(object_colour(prior, mask))
+        colours["prior_swapped"].append(object_colour(prior_swapped, mask))
     c = {k: chroma(np.array(v)) for k, v in colours.items()}
     truth_swapped = c["truth"][:, SWAP]
-    out = {"scenes": n, "context_views": context_views,
+    out = {"scenes": n, "context_views": context_views, "temperature": temperature,
            "chroma_corr_posterior": chroma_correlation(c["truth"], c["posterior"]),
            "chroma_corr_posterior_swapped": chroma_correlation(truth_swapped, c["posterior_swapped"]),
            "chroma_corr_prior": chroma_correlation(c["truth"], c["prior"]),

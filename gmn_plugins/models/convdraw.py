@@ -53,16 +53,35 @@ def noise_slots(total: int, index: torch.Tensor):
         _SLOTS.reset(token)
 
 
+_TEMPERATURE: contextvars.ContextVar = contextvars.ContextVar("sampling_temperature", default=1.0)
+
+
+@contextmanager
+def sampling_temperature(t: float):
+    """Within the block, every draw of ``sample_gaussian`` is mu + t * exp(logvar / 2) * eps: t = 1 a sample (the
+    default), t = 0 each Gaussian's mean (through the DRAW prior: each step's z_t the mean of P(z_t | z_<t, C), a
+    deterministic render of the context), 0 < t < 1 a reduced-temperature draw. Raises ValueError for t < 0."""
+    if not t >= 0:
+        raise ValueError(f"the sampling temperature must be >= 0, got {t}")
+    token = _TEMPERATURE.set(float(t))
+    try:
+        yield
+    finally:
+        _TEMPERATURE.reset(token)
+
+
 def sample_gaussian(mu, logvar):
     """Reparameterised sample mu + exp(logvar / 2) * eps, eps ~ N(0, I): mu, logvar (B, ...) of B scenes; within
-    ``noise_slots(total, index)`` eps is row ``index`` of a (total, ...) draw."""
+    ``noise_slots(total, index)`` eps is row ``index`` of a (total, ...) draw; within ``sampling_temperature(t)``
+    eps is scaled by t (drawn all the same, so the generator advances as at t = 1)."""
     slots = _SLOTS.get()
     if slots is None:
         eps = torch.randn_like(mu)
     else:
         total, index = slots
         eps = torch.randn((total, *mu.shape[1:]), dtype=mu.dtype, device=mu.device)[index.to(mu.device)]
-    return mu + (0.5 * logvar).exp() * eps
+    t = _TEMPERATURE.get()
+    return mu + (0.5 * logvar).exp() * (eps if t == 1.0 else t * eps)
 
 
 class DrawCell(nn.Module):
