@@ -84,6 +84,12 @@ objects = 4
 k = 2
 contexts = [1]
 samples = 2
+
+[power]
+scenes = 6
+samples = 2
+counts = [0, 3]
+colour_views = 3
 """)
     return directory
 
@@ -118,6 +124,18 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     missing = json.loads((tmp_path / "runs" / "tiny-b" / "apoe-seed1" / "eval" / "report-missing.json").read_text())
     assert len(missing["small_kl"]) == len(missing["small"]) == 6 and min(missing["small_kl"] + missing["rule_kl"]) >= 0
     assert "## Trend over kept checkpoints" in text and "| step 2 | step 4 |" in text and "| step 3 |" in text
+    # context use, per run of every spec: the log-likelihood gain from 0 to 3 own views per modality, and the colour
+    # measure of the one 3-channel image (rgb; haptic is a vector)
+    power = json.loads((out / "claims.json").read_text())["power"]
+    assert {spec: [(r["model"], r["seed"]) for r in rows] for spec, rows in power.items()} == {
+        spec: [("apoe", 1), ("apoe", 2), ("baseline", 1), ("baseline", 2)] for spec in ("tiny.toml", "tiny-b.toml")}
+    cached = json.loads((tmp_path / "runs" / "tiny" / "apoe-seed2" / "eval" / "report-power.json").read_text())
+    assert cached["modalities"] == ["rgb", "haptic"] and len(cached["gain"]["rgb"]) == 6
+    assert list(cached["colour"]) == ["rgb"] and cached["colour"]["rgb"]["context_views"] == 3
+    summary = next(r for r in power["tiny.toml"] if (r["model"], r["seed"]) == ("apoe", 2))
+    assert summary["gain"]["haptic"] == pytest.approx(np.mean(cached["gain"]["haptic"]))
+    assert np.isfinite(summary["gain"]["rgb"]) and summary["gain"] != power["tiny.toml"][0]["gain"]
+    assert "## Context use" in text and "| model | train.seed | gain rgb | gain haptic | colour rgb |" in text
     evaluated = tmp_path / "runs" / "tiny" / "baseline-seed2" / "eval"
     assert (evaluated / "report-density-step-2.json").is_file() and not (evaluated / "report-density-step-4.json").exists()
     assert not list((tmp_path / "runs" / "tiny-b").glob("*/eval/report-missing-step-*"))
@@ -162,5 +180,10 @@ def test_gmn_eval_report_refuses_bad_input_in_one_line(tmp_path):
     assert done.returncode == 2 and done.stderr.strip().endswith(
         "density.target_counts: expected 0 first (the fully cross-modal setting), then the counts it is compared "
         "with, got [1, 0]")  # fmt: skip
+    (directory / "report.toml").write_text(text.replace("counts = [0, 3]", "counts = [3, 3]"))
+    done = run_cli("evaluate", "report", str(directory), cwd=other)
+    assert done.returncode == 2 and done.stderr.strip().endswith(
+        "power: expected counts = [fewer, more] context views (>= 0), scenes, samples and colour_views >= 1, got "
+        "counts [3, 3], scenes 6, samples 2, colour_views 3")  # fmt: skip
     done = run_cli("evaluate", "report", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert done.returncode == 2 and "report.toml: no such file" in done.stderr

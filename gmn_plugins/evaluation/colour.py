@@ -55,6 +55,11 @@ def chroma_correlation(truth: np.ndarray, renders: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def colour_modalities(scenes: SceneSet) -> list[str]:
+    """The names of the modalities ``colour_transfer`` measures: images of 3 channels, (3, H, W)."""
+    return [m.name for m in scenes.modalities if len(m.shape) == 3 and m.shape[0] == 3]
+
+
 @torch.no_grad()
 def colour_transfer(model: GMN, scenes: SceneSet, num_scenes: int = 16, context_views: int = 5,
                     modality: str = "rgb", temperature: float = 1.0) -> dict:  # fmt: skip
@@ -66,10 +71,10 @@ def colour_transfer(model: GMN, scenes: SceneSet, num_scenes: int = 16, context_
     sample, 0 the prior's means); the posterior's are samples. Raises ``ValueError`` when there is no modality
     ``modality`` of shape (3, H, W), ``context_views`` leaves no target view, or temperature < 0."""
     names = [m.name for m in scenes.modalities]
-    index = names.index(modality) if modality in names else None
-    if index is None or len(model.modalities[index].shape) != 3 or model.modalities[index].shape[0] != 3:
+    if modality not in colour_modalities(scenes):
         raise ValueError(f"colour_transfer needs an image modality {modality!r} of shape (3, H, W); the modalities "
                          f"are {names}")  # fmt: skip
+    index = names.index(modality)
     if not 0 < context_views < scenes.views:
         raise ValueError(f"context_views must lie in [1, {scenes.views - 1}] (the scenes have {scenes.views} views), "
                          f"got {context_views}")  # fmt: skip

@@ -14,6 +14,9 @@ by training seed and evaluation unit (``bootstrap.py``):
 3. ``classification`` (Fig. 4, Eq. 6): per held-out object and context mask, top-1 correctness averaged over the
    context sizes. Claim: A - B > 0.
 
+Beside the claims, ``[power]`` (``PowerCheck``) states how much each run uses its context (issue 29): a claim
+decided on models that ignore what they observe says little about the paper's.
+
 Runs go to ``OUT/<spec stem>/<model>-seed<s>`` (train.out) and resume; each run's evaluation is cached in
 ``RUN/eval/report-<claim>.json`` with its settings and step, so re-running the report after more training
 re-evaluates only what changed. The report (``report.md``, ``claims.json`` and the figures) goes to ``OUT/report``.
@@ -38,7 +41,7 @@ from .bootstrap import paired_bootstrap, verdict
 CLAIMS = ("missing", "density", "classification")
 # part of every cached evaluation's key: bump a claim's when what its evaluation stores changes (missing 2: the KL
 # part of each negative ELBO)
-EVALUATION_VERSIONS = {"missing": 2, "density": 1, "classification": 1}
+EVALUATION_VERSIONS = {"missing": 2, "density": 1, "classification": 1, "power": 1}
 
 
 @attrs.frozen
@@ -77,6 +80,20 @@ class ClassificationClaim:
 
 
 @attrs.frozen
+class PowerCheck:
+    """Not a claim: how much each run uses its context, for every spec the claims name (issue 29). Per modality, the
+    IWAE log-likelihood (nats/dim) of its last views with ``counts[1]`` of its own views as context minus with
+    ``counts[0]`` (``density.density_scenes``, ``samples`` importance samples), over ``scenes`` scenes; per 3-channel
+    image modality, the chroma correlation of the prior's and the posterior's renders with the truth from
+    ``colour_views`` of its views (``colour.colour_transfer``)."""
+
+    scenes: int = 64
+    samples: int = 5
+    counts: list[int] = attrs.Factory(lambda: [0, 10])
+    colour_views: int = 5
+
+
+@attrs.frozen
 class ReportSpec:
     """``report.toml``. ``models``: ``model.inference`` of A and B; ``seeds``: ``train.seed`` of each run (the
     datasets keep their spec's ``seed``); ``overrides``: dotted ``field=value`` applied to every run (after the
@@ -97,6 +114,7 @@ class ReportSpec:
     missing: MissingClaim | None = None
     density: DensityClaim | None = None
     classification: ClassificationClaim | None = None
+    power: PowerCheck | None = None
 
 
 def load_report_spec(directory: str | Path) -> ReportSpec:
@@ -118,6 +136,12 @@ def load_report_spec(directory: str | Path) -> ReportSpec:
     if d is not None and (len(d.target_counts) < 2 or d.target_counts[0] != 0):
         problems.append(f"{path}: density.target_counts: expected 0 first (the fully cross-modal setting), then the "
                         f"counts it is compared with, got {d.target_counts}")  # fmt: skip
+    p = spec.power
+    if p is not None and (len(p.counts) != 2 or not 0 <= p.counts[0] < p.counts[1] or p.scenes < 1
+                          or p.samples < 1 or p.colour_views < 1):  # fmt: skip
+        problems.append(f"{path}: power: expected counts = [fewer, more] context views (>= 0), scenes, samples and "
+                        f"colour_views >= 1, got counts {p.counts}, scenes {p.scenes}, samples {p.samples}, "
+                        f"colour_views {p.colour_views}")  # fmt: skip
     if not any(getattr(spec, c) for c in ("missing", "density", "classification")):
         problems.append(f"{path}: no claim: give at least one of [missing], [density], [classification]")
     if problems:
@@ -239,6 +263,23 @@ def _classification_values(open_run, claim: ClassificationClaim, report: ReportS
     return {"records": {str(b): part(f"blocks{b}", lambda b=b: records(b))["records"] for b in claim.blocks}}
 
 
+def _power_values(run, check: PowerCheck, report: ReportSpec) -> dict:
+    from .colour import colour_modalities, colour_transfer
+    from .density import density_scenes
+
+    scenes = run.scenes(report.split)
+    gains = {}
+    for i, m in enumerate(run.modalities):
+        values = density_scenes(run.model, scenes, i, None, check.counts, num_scenes=check.scenes,
+                                samples=check.samples, seed=report.eval_seed)[0]  # fmt: skip
+        gains[m.name] = (values[1] - values[0]).tolist()  # per scene
+    colour = {}
+    for name in colour_modalities(scenes):
+        torch.manual_seed(report.eval_seed)
+        colour[name] = colour_transfer(run.model, scenes, check.scenes, check.colour_views, modality=name)
+    return {"modalities": list(gains), "gain": gains, "colour": colour}  # the run's order (the JSON sorts keys)
+
+
 def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, open_run,
               kept: tuple[int, Path] | None = None) -> dict:  # fmt: skip
     """The cached evaluation of one run for one claim, at its last checkpoint or at the ``kept`` (step, path) one;
@@ -253,7 +294,8 @@ def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, o
 
     compute = {"missing": lambda: _missing_values(open_run(), claim, report),
                "density": lambda: _density_values(open_run(), claim, report),
-               "classification": lambda: _classification_values(open_run, claim, report, part)}
+               "classification": lambda: _classification_values(open_run, claim, report, part),
+               "power": lambda: _power_values(open_run(), claim, report)}
     return _cached(planned.out / "eval" / f"{stem}.json", key, compute[claim_name])
 
 
@@ -331,8 +373,10 @@ def _format(x: float) -> str:
 
 def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[PlannedRun]],
                  evaluations: dict[str, dict[str, list[dict]]], rows: list[dict], figures: list[Path],
-                 command: str, trend: dict[str, dict[int, list[dict]]] | None = None) -> Path:  # fmt: skip
-    """``OUT/report/report.md`` and ``claims.json``; returns the markdown's path."""
+                 command: str, trend: dict[str, dict[int, list[dict]]] | None = None,
+                 power: dict[str, list[tuple[PlannedRun, dict]]] | None = None) -> Path:  # fmt: skip
+    """``OUT/report/report.md`` and ``claims.json``; returns the markdown's path. ``power``: {spec file: [(run, its
+    cached ``PowerCheck`` evaluation)]}."""
     out = Path(report.out) / "report"
     a, b = report.models
     lines = [f"# Reproduction report: {report.name}", "",
@@ -349,6 +393,8 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
                      f"{per_seed} | **{r['verdict']}** |")  # fmt: skip
     if "missing" in evaluations:
         lines += _missing_by_size(report, evaluations["missing"])
+    if power:
+        lines += _power_lines(report, power)
     if trend:
         lines += ["", "## Trend over kept checkpoints", "", f"{a} - {b} [95 % interval] at each checkpoint that every "
                   "run of a spec kept, verdict initial (h: holds, x: does not hold, ?: not distinguishable)."]
@@ -381,9 +427,47 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
     text = "\n".join(lines)
     atomic_write(out / "report.md", lambda f: f.write(text.encode()))
     write_json(out / "claims.json", {"report": attrs.asdict(report), "claims": rows,
+                                     "power": {spec_file: [{"model": p.model, "seed": p.seed, **_power_summary(r)}
+                                                           for p, r in planned] for spec_file, planned in
+                                               (power or {}).items()},
                                      "trend": {spec_file: {str(step): r for step, r in by_step.items()}
                                                for spec_file, by_step in (trend or {}).items()}})  # fmt: skip
     return out / "report.md"
+
+
+def _power_summary(result: dict) -> dict:
+    """A run's ``PowerCheck`` evaluation in brief: the mean log-likelihood gain per modality, and per colour
+    modality the chroma correlations of the prior and the posterior."""
+    order = [name for name in result["modalities"] if name in result["colour"]]
+    return {"gain": {name: float(np.mean(result["gain"][name])) for name in result["modalities"]},
+            "colour": {name: {k: result["colour"][name][f"chroma_corr_{k}"] for k in ("prior", "prior_swapped",
+                                                                                       "posterior")}
+                       for name in order}}  # fmt: skip
+
+
+def _power_lines(report: ReportSpec, power: dict[str, list[tuple[PlannedRun, dict]]]) -> list[str]:
+    check = report.power
+    fewer, more = check.counts
+    lines = ["", "## Context use", "", f"How much each run uses what it observes. Gain: the IWAE log-likelihood "
+             f"(nats/dim) of a modality's last views with {more} of its own views as context minus with {fewer}, "
+             f"mean over {check.scenes} {report.split} scenes (near 0: the context is ignored). Colour: the chroma "
+             f"correlation of the renders with the truth's from {check.colour_views} views of a 3-channel image "
+             "(prior / the same after swapping the context's channels / posterior; near 0: no colour carried; "
+             "`gmn_plugins.evaluation.colour`)."]  # fmt: skip
+    for spec_file, planned in power.items():
+        summaries = [(p, _power_summary(r)) for p, r in planned]
+        names = list(summaries[0][1]["gain"])
+        colours = list(summaries[0][1]["colour"])
+        lines += ["", f"`{spec_file}`:", "",
+                  "| model | train.seed | " + " | ".join(f"gain {n}" for n in names)
+                  + "".join(f" | colour {n}" for n in colours) + " |",
+                  "|---|---|" + "---|" * (len(names) + len(colours))]  # fmt: skip
+        for p, summary in summaries:
+            cells = [_format(summary["gain"][n]) for n in names]
+            cells += [" / ".join(f"{summary['colour'][n][k]:.2f}" for k in ("prior", "prior_swapped", "posterior"))
+                      for n in colours]  # fmt: skip
+            lines.append(f"| {p.model} | {p.seed} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _missing_by_size(report: ReportSpec, results: dict[str, list[dict]]) -> list[str]:
@@ -436,7 +520,7 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
     evaluations: dict[str, dict[str, list[dict]]] = {name: {m: [] for m in report.models} for name, _ in claims}
     out = Path(report.out) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    figures = []
+    figures, power = [], {}
     for spec_file, planned_runs in runs.items():
         for planned in planned_runs:  # one run at a time, loaded once for all its claims
             loaded = []
@@ -450,6 +534,10 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
                 if claim.spec == spec_file:
                     print(f"report: evaluating {planned.out} for {name}", file=sys.stderr)
                     evaluations[name][planned.model].append(_evaluate(planned, name, claim, report, open_run))
+            if report.power is not None:
+                print(f"report: evaluating {planned.out} for its context use", file=sys.stderr)
+                power.setdefault(spec_file, []).append(
+                    (planned, _evaluate(planned, "power", report.power, report, open_run)))
             if planned.seed == report.seeds[0]:
                 figures += _generation_figure(open_run(), planned, spec_file, report, out)
     rows = claims_table(report, evaluations)
@@ -467,7 +555,7 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
         if any(curves.values()):
             figures.append(plot_report_training({k: v for k, v in curves.items() if v},
                                                 out / f"training-{Path(spec_file).stem}.png", spec_file))  # fmt: skip
-    path = write_report(directory, report, runs, evaluations, rows, figures, command, trend)
+    path = write_report(directory, report, runs, evaluations, rows, figures, command, trend, power)
     return {"report": str(path), "claims": rows}
 
 
