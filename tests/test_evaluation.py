@@ -182,6 +182,10 @@ def test_prediction_mse_against_the_scene_mean_and_the_dataset_mean(run):
     assert table["rgb"]["own_mean"] < table["rgb"]["dataset_mean"]
     again = prediction_mse(run.model, run.scenes("val"), run.scenes("train"), context_views=3, num_scenes=4, samples=2)
     assert again == table  # seeded
+    # at temperature 0 every sample is the prior's mean render: 1 sample predicts as 2, whatever the seed
+    cold = [prediction_mse(run.model, run.scenes("val"), run.scenes("train"), context_views=3, num_scenes=4,
+                           samples=n, seed=seed, temperature=0.0)["rgb"]["model"] for n, seed in ((1, 0), (2, 5))]
+    assert cold[0] == pytest.approx(cold[1], rel=1e-6) and cold[0] != table["rgb"]["model"]
     with pytest.raises(ValueError, match="context_views must be in"):
         prediction_mse(run.model, run.scenes("val"), run.scenes("train"), context_views=8)
 

@@ -341,6 +341,8 @@ def test_gmn_eval_seed_context_and_device_are_one_line(tmp_path, capsys):
     run = tmp_path / "run"  # each flag is refused before the run is opened
     one_line(cli(capsys, gmn_eval.main, "missing", run, "--seed", "-1"), 2, "gmn-eval: --seed: must be in [0, 2**32)")
     one_line(cli(capsys, gmn_eval.main, "predict", run, "--context", "-1"), 2, "gmn-eval: --context: must be >= 0")
+    one_line(cli(capsys, gmn_eval.main, "predict", run, "--temperature", "-1"), 2,
+             "gmn-eval: --temperature: must be >= 0, got -1.0")  # fmt: skip
     one_line(cli(capsys, gmn_eval.main, "missing", run, "--device", "bogus"), 2,
              "gmn-eval: --device: expected auto, cpu, cuda, cuda:N or mps, got 'bogus'")  # fmt: skip
     for command in ("density", "generate", "predict", "classify"):

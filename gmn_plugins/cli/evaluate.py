@@ -3,7 +3,7 @@
     gmn-eval density RUN [--scenes 96] [--samples 5] [--counts 0,1,5,10] [--targets rgb] [--sources haptic] [--gray]
     gmn-eval generate RUN [--scene 0] [--samples 3] [--context rgb=1,haptic=15]
     gmn-eval missing RUN [--scenes 96] [--sizes A,B]
-    gmn-eval predict RUN [--scenes 16] [--context 5] [--sources rgb] [--samples 4]
+    gmn-eval predict RUN [--scenes 16] [--context 5] [--sources rgb] [--samples 4] [--temperature 1]
     gmn-eval classify RUN [--blocks 4,6] [--objects 10] [--k 10] [--contexts 0,1,3,5] [--samples 5]
                           [--orientation paper|code|both]
     gmn-eval report DIR [--no-train]    # DIR/report.toml: train, evaluate, decide claims (docs/reproducing-the-paper.md)
@@ -170,11 +170,12 @@ def _predict(args, run) -> dict:
     reference = "train" if run.regenerated is None else "val"  # a checkpoint copied alone remakes val/test only
     table = prediction_mse(run.model, scenes, run.scenes(reference), context_views=args.context,
                            context_modalities=sources, num_scenes=args.scenes, samples=args.samples,
-                           seed=args.seed)  # fmt: skip
+                           seed=args.seed, temperature=args.temperature)  # fmt: skip
     result = {"experiment": "per-element MSE of predicted target views vs the mean of the scene's own views and the "
                             "dataset's mean", "step": run.step, "split": scenes.split, "context_views": args.context,
               "sources": args.sources or [m.name for m in run.modalities], "scenes": min(args.scenes, scenes.num_scenes),
-              "samples": args.samples, "seed": args.seed, "dataset_mean_split": reference, "mse": table}  # fmt: skip
+              "samples": args.samples, "temperature": args.temperature, "seed": args.seed,
+              "dataset_mean_split": reference, "mse": table}  # fmt: skip
     write_json(run.dir / "eval" / "prediction.json", result)
     return {"json": str(run.dir / "eval" / "prediction.json"), **result}
 
@@ -259,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--context", type=int, default=5, help="context views of each source modality")
     p.add_argument("--sources", type=lambda s: s.split(","), help="context modalities (default: all)")
     p.add_argument("--samples", type=int, default=4, help="renders averaged per prediction")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="of the prior's draws: 1 samples it, 0 renders its means (then one sample is enough)")
     p.add_argument("--split", choices=("val", "test", "train"), default="val",
                    help="the run's split scored (test: data.test_scenes, never used for selection)")
     c = sub.add_parser("classify", parents=[common], help="scene classification, paper Eq. 6 / Fig. 4")
@@ -279,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"--seed: must be in [0, 2**32), got {args.seed}")
     if args.command == "predict" and args.context < 0:
         _fail(f"--context: must be >= 0 (context views of each source modality), got {args.context}")
+    if args.command == "predict" and not args.temperature >= 0:
+        _fail(f"--temperature: must be >= 0, got {args.temperature}")
     with user_errors(), contextlib.ExitStack() as stack:
         started = time.perf_counter()
         from ..runtime.threads import set_threads

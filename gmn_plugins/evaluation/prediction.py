@@ -34,10 +34,12 @@ from ..models.gmn import GMN
 @torch.no_grad()
 def prediction_mse(model: GMN, scenes: SceneSet, reference: SceneSet, context_views: int = 5,
                    context_modalities: list[int] | None = None, num_scenes: int = 16, samples: int = 4,
-                   reference_scenes: int = 64, seed: int = 0) -> dict[str, dict[str, float]]:  # fmt: skip
+                   reference_scenes: int = 64, seed: int = 0,
+                   temperature: float = 1.0) -> dict[str, dict[str, float]]:  # fmt: skip
     """``{modality: {"model", "own_mean", "dataset_mean", "gain", "posterior"}}`` over scenes 0..num_scenes-1 of
-    ``scenes``; ``reference`` gives the dataset mean (the training split). Raises ``ValueError`` when ``context_views`` leaves
-    no target view."""
+    ``scenes``; ``reference`` gives the dataset mean (the training split). ``temperature``: of the prior's draws
+    (``models.convdraw.sampling_temperature``: 0 renders the prior's means). Raises ``ValueError`` when
+    ``context_views`` leaves no target view, or for temperature < 0."""
     views = scenes.views
     if not 0 <= context_views < views:
         raise ValueError(f"context_views must be in [0, {views - 1}], got {context_views}")
@@ -58,7 +60,7 @@ def prediction_mse(model: GMN, scenes: SceneSet, reference: SceneSet, context_vi
         observed = run.observe(scenes.observations(scene, context))
         target = scenes.observations(scene, [targets] * len(scenes.modalities))
         renders = observed.render_all({name: queries for name, (_, queries) in target.items()}, samples,
-                                      scale="model")  # fmt: skip
+                                      scale="model", temperature=temperature)  # fmt: skip
         reconstructions = observed.reconstruct(target, samples, scale="model")
         for m in scenes.modalities:
             truth = run.normalize(m.name, target[m.name][0])
