@@ -192,7 +192,8 @@ def test_prediction_mse_against_the_scene_mean_and_the_dataset_mean(run):
 
 def test_sample_grid_shows_truth_prior_and_posterior_rows(run, tmp_path):
     """samples.png: per scene and drawn modality, the true target views, the prior's renders (model) and the
-    posterior's (which saw those views): 3 rows of tiles per scene; the posterior row is the closer to the truth."""
+    prior's means (model t=0) and the posterior's (which saw those views): 4 rows of tiles per scene; the posterior
+    row is the closer to the truth."""
     from PIL import Image
 
     from gmn_plugins.training.figures import image_tile, sample_grid
@@ -203,12 +204,13 @@ def test_sample_grid_shows_truth_prior_and_posterior_rows(run, tmp_path):
                                                                      np.array([0]))[0]))  # fmt: skip
     image = np.asarray(Image.open(path).convert("L"), float)
     rows = (image.shape[0] - 18) // (tile.size[1] + 2)
-    assert rows == 2 * 3  # rgb only: the haptic family draws nothing
+    assert rows == 2 * 4  # rgb only: the haptic family draws nothing
     tops = [18 + k * (tile.size[1] + 2) for k in range(rows)]
     band = [image[t : t + tile.size[1], 80:] for t in tops]
     # over both scenes (one scene alone is too close to call at this training: 5.63 vs 5.47 grey levels in one of
     # them after issue 27's initialisation)
     errors = np.array([[np.abs(rows - truth).mean() for rows in (prior, posterior)]
-                       for truth, prior, posterior in (band[0:3], band[3:6])])  # fmt: skip
+                       for truth, prior, _, posterior in (band[0:4], band[4:8])])  # fmt: skip
     prior_error, posterior_error = errors.mean(0)
     assert posterior_error < prior_error, errors
+    assert not np.array_equal(band[1], band[2])  # a sample is not the prior's means

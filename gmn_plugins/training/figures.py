@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..core.points import Points
+from ..models.convdraw import sampling_temperature
 
 CONTEXT_VIEWS = 5
 SHOWN_VIEWS = 6
@@ -64,9 +65,11 @@ def image_tile(image: np.ndarray) -> Image.Image:
 def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int = 4) -> Path | None:
     """For held-out scenes: ``CONTEXT_VIEWS`` (at most views - 1) context views of every modality, then for each
     modality its family draws (``Family.draw``) the true target views (row "truth") above the model's generations
-    from the prior P(z | C) (row "model") and its renders from the posterior Q(z | C, O), which also saw these
-    target views (row "posterior"; a diagnostic: sharp posterior rows beside blurred prior rows say that the renderer
-    can draw the scene and the prior has not caught up). Returns the PNG path, or None if no modality is drawn."""
+    from the prior P(z | C): a sample (row "model") and the prior's means (row "model t=0", temperature 0,
+    ``models.convdraw.sampling_temperature``: what the model infers without the noise of a draw), and its renders
+    from the posterior Q(z | C, O), which also saw these target views (row "posterior"; a diagnostic: sharp posterior
+    rows beside blurred prior rows say that the renderer can draw the scene and the prior has not caught up).
+    Returns the PNG path, or None if no modality is drawn."""
     image_ids = [i for i, m in enumerate(scenes.modalities) if drawable(m)]
     if not image_ids:
         return None
@@ -88,18 +91,21 @@ def sample_grid(model, scenes, path: str | Path, seed: int = 0, num_scenes: int 
         targets[i] = Points(torch.as_tensor(scenes.senses(m, slots, views)), queries[i], scene_index[i])
     generated = model.generate(context, queries, scene_index, len(ids))
     reconstructed = model.reconstruct(context, targets, len(ids))
+    with sampling_temperature(0.0):
+        means = model.generate(context, queries, scene_index, len(ids))
     rows = []
     for i in image_ids:
         m = scenes.modalities[i]
         truth = targets[i].senses.numpy()  # the drawn views, read once above
-        fake, posterior = generated[i].cpu().numpy(), reconstructed[i].cpu().numpy()
+        fake, mean, posterior = (x[i].cpu().numpy() for x in (generated, means, reconstructed))
         for b in range(len(ids)):
-            for label, source in (("truth", truth), ("model", fake), ("posterior", posterior)):
+            for label, source in (("truth", truth), ("model", fake), ("model t=0", mean), ("posterior", posterior)):
                 rows.append((f"{m.name} {label}" if b == 0 else label,
                              [m.family.draw(source[b * shown + v]) for v in range(shown)]))  # fmt: skip
     sizes = [image_tile(images[0]).size for _, images in rows]  # (w, h) of each row's tiles: sizes may differ
     label_w, gap = 80, 2
-    title = f"{k} context views per modality; targets rendered from the prior (model) and the posterior"
+    title = (f"{k} context views per modality; targets rendered from the prior (model: a sample, t=0: its means) "
+             "and the posterior")
     width = max(label_w + shown * (max(w for w, _ in sizes) + gap), 8 + 6 * len(title))
     height = sum(h + gap for _, h in sizes) + 18
     canvas = Image.new("RGB", (width, height), (40, 40, 40))
