@@ -64,10 +64,17 @@ bootstrap = 200
 trend = true
 overrides = {json.dumps([*TINY, f"data.dir={json.dumps(str(root / 'data'))}"])}
 
-[missing]
+[[missing]]
 spec = "tiny-b.toml"
 scenes = 6
 small_sizes = [1]
+figure = "Fig. 5 b"
+
+[[missing]]        # a second claim 1, on the runs the density claim trains: no more training
+spec = "tiny.toml"
+scenes = 4
+small_sizes = [1, 2]
+figure = "Fig. 5 a"
 
 [density]
 spec = "tiny.toml"
@@ -100,8 +107,11 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     out = tmp_path / "runs" / "report"
     claims = json.loads((out / "claims.json").read_text())["claims"]
-    # claim 1, claims 2a and 2b per direction, claim 3 per context mask (rgb, haptic, rgb+haptic)
-    assert [r["claim"][0] for r in claims] == ["1"] + ["2"] * 4 + ["3"] * 3
+    # claim 1 per [[missing]] table, claims 2a and 2b per direction, claim 3 per context mask (rgb, haptic, rgb+haptic)
+    assert [r["claim"][0] for r in claims] == ["1"] * 2 + ["2"] * 4 + ["3"] * 3
+    assert [r["claim"] for r in claims[:2]] == ["1 missing modalities (Fig. 5 b)", "1 missing modalities (Fig. 5 a)"]
+    assert claims[0]["statistic"].startswith("tiny-b.toml: neg. ELBO at 1 modalities")
+    assert claims[1]["statistic"].startswith("tiny.toml: neg. ELBO at 1-2 modalities") and claims[1]["units"] == 4
     for row in claims:
         assert row["verdict"] in (HOLDS, FAILS, UNCLEAR)
         assert row["low"] <= row["difference"] <= row["high"] and row["seeds"] == 2
@@ -109,7 +119,7 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     assert claims[0]["units"] == 6 and claims[-1]["units"] == 4  # test scenes; held-out objects
     text = (out / "report.md").read_text()
     assert "| **" in text and "tiny/apoe-seed2" in text and "tiny/baseline-seed1" in text
-    for png in ("fig3-density", "fig4-classification", "fig5-missing", "fig1-generation-tiny-apoe",
+    for png in ("fig3-density", "fig4-classification", "fig5-missing-tiny-b", "fig5-missing-tiny", "fig1-generation-tiny-apoe",
                 "fig1-generation-tiny-baseline", "training-tiny", "trend"):  # fmt: skip
         assert (out / f"{png}.png").stat().st_size > 1000 and f"({png}.png)" in text
     # trend: every claim decided again at each checkpoint that all runs of its spec kept (specs keep different
@@ -118,8 +128,9 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     assert {spec: list(by_step) for spec, by_step in trend.items()} == {"tiny-b.toml": ["3"], "tiny.toml": ["2", "4"]}
     assert trend["tiny-b.toml"]["3"] == claims[:1] and trend["tiny.toml"]["4"] == claims[1:]
     assert [r["statistic"] for r in trend["tiny.toml"]["2"]] == [r["statistic"] for r in claims[1:]]
-    assert "### Claim 1 by combination size" in text and "| baseline | 2 | " in text  # small_sizes = [1]: one column
-    assert "| 1 modality |" in text and "(n = 6) |" in text and " = KL +" in text
+    assert "### Claim 1 by combination size (Fig. 5 b, `tiny-b.toml`)" in text and "| baseline | 2 | " in text
+    assert "### Claim 1 by combination size (Fig. 5 a, `tiny.toml`)" in text and "| 2 modalities |" in text
+    assert "| 1 modality |" in text and "(n = 6) |" in text and " = KL +" in text  # Fig. 5 b: small_sizes [1]
     # the KL part of each negative ELBO: a KL is >= 0, and the gap splits into it and the NLL's part
     missing = json.loads((tmp_path / "runs" / "tiny-b" / "apoe-seed1" / "eval" / "report-missing.json").read_text())
     assert len(missing["small_kl"]) == len(missing["small"]) == 6 and min(missing["small_kl"] + missing["rule_kl"]) >= 0
@@ -185,5 +196,10 @@ def test_gmn_eval_report_refuses_bad_input_in_one_line(tmp_path):
     assert done.returncode == 2 and done.stderr.strip().endswith(
         "power: expected counts = [fewer, more] context views (>= 0), scenes, samples and colour_views >= 1, got "
         "counts [3, 3], scenes 6, samples 2, colour_views 3")  # fmt: skip
+    (directory / "report.toml").write_text(text.replace('spec = "tiny-b.toml"', 'spec = "tiny.toml"'))
+    done = run_cli("evaluate", "report", str(directory), cwd=other)
+    assert done.returncode == 2 and done.stderr.strip().endswith(
+        "missing: expected one claim per spec (their evaluations share the runs' cache), got specs ['tiny.toml', "
+        "'tiny.toml']")  # fmt: skip
     done = run_cli("evaluate", "report", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert done.returncode == 2 and "report.toml: no such file" in done.stderr

@@ -141,7 +141,7 @@ def plot_report_classification(evaluations: dict[str, list[dict]], path: str | P
     return _save(fig, path)
 
 
-def plot_report_missing(evaluations: dict[str, list[dict]], path: str | Path) -> Path:
+def plot_report_missing(evaluations: dict[str, list[dict]], path: str | Path, title: str = "") -> Path:
     """Paper Fig. 5 for a report: val_full negative ELBO by number of shown modalities, one bar per model (mean
     over seeds), with each model's val_missing (the training rule) as a dashed line."""
     import numpy as np
@@ -161,6 +161,8 @@ def plot_report_missing(evaluations: dict[str, list[dict]], path: str | Path) ->
                    label=f"{model} val_missing")  # fmt: skip
     ax.set_xlabel("# modalities shown")
     ax.set_ylabel("negative ELBO (nats/dim)")
+    if title:
+        ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7)
     return _save(fig, path)
 

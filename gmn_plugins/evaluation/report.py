@@ -5,9 +5,10 @@ The directory holds ``report.toml`` (a ``ReportSpec``) and the experiment specs 
 before training, as a statistic of model A (``models[0]``, APoE) minus model B (``models[1]``, the baseline), paired
 by training seed and evaluation unit (``bootstrap.py``):
 
-1. ``missing`` (paper Fig. 5 b/d): per test scene, the negative ELBO (nats/dim) with a combination of
-   ``small_sizes`` modalities (never seen by a run trained on ``missing_sizes = [7, 8]``) minus the negative ELBO
-   with the training rule's combination. Claim: A - B < 0 (the baseline's gap is larger).
+1. ``missing`` (paper Fig. 5): per test scene, the negative ELBO (nats/dim) with a combination of ``small_sizes``
+   modalities minus the negative ELBO with the training rule's combination. Claim: A - B < 0 (the baseline's gap
+   is larger). Fig. 5 b/d: trained on ``missing_sizes = [7, 8]``, scored at 1-2 modalities it never saw; Fig. 5
+   a/c: trained on ``[1, 2]``, scored at every size. One ``[missing]`` table, or ``[[missing]]`` per spec.
 2. ``density`` (Fig. 3): per test scene and direction (source -> target), the IWAE log-likelihood (nats/dim) with 0
    target-modality views, averaged over ``source_counts``. Claim 2a: A - B > 0. Claim 2b: the same with the gap at
    1..10 target views subtracted, A - B > 0 (the gap is largest in the fully cross-modal setting).
@@ -47,11 +48,14 @@ EVALUATION_VERSIONS = {"missing": 2, "density": 1, "classification": 1, "power":
 @attrs.frozen
 class MissingClaim:
     """Claim 1. ``spec``: experiment spec (relative to the report directory) with ``train.missing_sizes``;
-    ``scenes``: test scenes; ``small_sizes``: the combination sizes scored against the training rule's."""
+    ``scenes``: test scenes; ``small_sizes``: the combination sizes scored against the training rule's (one drawn
+    uniformly per scene, then a combination of that size); ``figure``: the paper's panel it tests, for the report's
+    rows (Fig. 5 b/d: trained on 7-8 modalities, scored at 1-2; Fig. 5 a/c: trained on 1-2, scored at every size)."""
 
     spec: str
     scenes: int = 64
     small_sizes: list[int] = attrs.Factory(lambda: [1, 2])
+    figure: str = "Fig. 5"
 
 
 @attrs.frozen
@@ -111,7 +115,7 @@ class ReportSpec:
     eval_seed: int = 0
     generation_scene: int = 0
     trend: bool = False  # also decide every claim at each checkpoint the runs kept (train.keep_every)
-    missing: MissingClaim | None = None
+    missing: list[MissingClaim] = attrs.Factory(list)  # [missing], or [[missing]] for one claim per spec
     density: DensityClaim | None = None
     classification: ClassificationClaim | None = None
     power: PowerCheck | None = None
@@ -122,16 +126,22 @@ def load_report_spec(directory: str | Path) -> ReportSpec:
     path = Path(directory) / "report.toml"
     if not path.is_file():
         raise SpecError(f"{path}: no such file (a report directory holds report.toml and the specs it names)")
-    spec = structure(read_toml(path), ReportSpec, str(path))
+    raw = read_toml(path)
+    if isinstance(raw.get("missing"), dict):  # one [missing] table: a list of one
+        raw["missing"] = [raw["missing"]]
+    spec = structure(raw, ReportSpec, str(path))
     problems = []
     if len(spec.models) != 2 or len(set(spec.models)) != 2:
         problems.append(f"{path}: models: expected two different model.inference values, got {spec.models}")
     if not spec.seeds or len(set(spec.seeds)) != len(spec.seeds):
         problems.append(f"{path}: seeds: expected distinct training seeds, got {spec.seeds}")
-    for claim in ("missing", "density", "classification"):
-        c = getattr(spec, claim)
-        if c is not None and not (Path(directory) / c.spec).is_file():
-            problems.append(f"{path}: {claim}.spec: no such file {Path(directory) / c.spec}")
+    for key, _, c in claim_list(spec):
+        if not (Path(directory) / c.spec).is_file():
+            problems.append(f"{path}: {key}.spec: no such file {Path(directory) / c.spec}")
+    specs = [c.spec for c in spec.missing]
+    if len(set(specs)) != len(specs):
+        problems.append(f"{path}: missing: expected one claim per spec (their evaluations share the runs' cache), "
+                        f"got specs {specs}")  # fmt: skip
     d = spec.density
     if d is not None and (len(d.target_counts) < 2 or d.target_counts[0] != 0):
         problems.append(f"{path}: density.target_counts: expected 0 first (the fully cross-modal setting), then the "
@@ -149,6 +159,17 @@ def load_report_spec(directory: str | Path) -> ReportSpec:
     return spec
 
 
+def claim_list(report: ReportSpec) -> list[tuple[str, str, object]]:
+    """Every claim of ``report`` as ``(key, kind, claim)``, in the report's order: kind is one of ``CLAIMS``; key
+    names it in the report and its evaluations (``missing[i]`` when there are several)."""
+    out = []
+    for kind in CLAIMS:
+        found = getattr(report, kind)
+        group = found if isinstance(found, list) else [] if found is None else [found]
+        out += [(f"{kind}[{i}]" if len(group) > 1 else kind, kind, c) for i, c in enumerate(group)]
+    return out
+
+
 @attrs.frozen
 class PlannedRun:
     claim_spec: str  # the spec file, as named in report.toml
@@ -162,9 +183,8 @@ class PlannedRun:
 def plan(directory: str | Path, report: ReportSpec) -> dict[str, list[PlannedRun]]:
     """{spec file: its runs (model-major, then seed)} for every spec a claim names. Raises ``SpecError``."""
     runs: dict[str, list[PlannedRun]] = {}
-    for claim in ("missing", "density", "classification"):
-        c = getattr(report, claim)
-        if c is None or c.spec in runs:
+    for _, _, c in claim_list(report):
+        if c.spec in runs:
             continue
         file = str(Path(directory) / c.spec)
         stem = Path(c.spec).stem
@@ -323,7 +343,7 @@ def _stack(results: dict[str, list[dict]], model: str, extract) -> np.ndarray:
 
 def claims_table(report: ReportSpec, evaluations: dict[str, dict[str, list[dict]]]) -> list[dict]:
     """One row per claim statistic: ``{"claim", "statistic", "side", **paired_bootstrap, "verdict"}``.
-    ``evaluations[claim][model]``: each seed's cached evaluation (``report.seeds`` order)."""
+    ``evaluations[key][model]``: each seed's cached evaluation (``report.seeds`` order), keyed as ``claim_list``."""
     a, b = report.models
     rows = []
 
@@ -333,10 +353,12 @@ def claims_table(report: ReportSpec, evaluations: dict[str, dict[str, list[dict]
         rows.append({"claim": claim, "statistic": statistic, "side": side, **result,
                      "verdict": verdict(result, side)})  # fmt: skip
 
-    if "missing" in evaluations:
-        sizes = "-".join(map(str, report.missing.small_sizes))
-        add("1 missing modalities (Fig. 5)", f"neg. ELBO at {sizes} modalities minus at the training rule (nats/dim)",
-            "less", lambda r: np.subtract(r["small"], r["rule"]), evaluations["missing"])  # fmt: skip
+    for key, kind, claim in claim_list(report):
+        if kind == "missing" and key in evaluations:
+            sizes = "-".join(map(str, claim.small_sizes))
+            add(f"1 missing modalities ({claim.figure})", f"{claim.spec}: neg. ELBO at {sizes} modalities minus at "
+                "the training rule (nats/dim)", "less", lambda r: np.subtract(r["small"], r["rule"]),
+                evaluations[key])  # fmt: skip
     if "density" in evaluations:
         for text in report.density.directions:
             def cross(r, text=text):  # (source counts, target counts, scenes) -> per scene, 0 target views
@@ -391,8 +413,9 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
         lines.append(f"| {r['claim']} (claimed: A - B {claimed} 0) | {r['statistic']} | {_format(r['a'])} | "
                      f"{_format(r['b'])} | {_format(r['difference'])} [{_format(r['low'])}, {_format(r['high'])}] | "
                      f"{per_seed} | **{r['verdict']}** |")  # fmt: skip
-    if "missing" in evaluations:
-        lines += _missing_by_size(report, evaluations["missing"])
+    for key, kind, claim in claim_list(report):
+        if kind == "missing" and key in evaluations:
+            lines += _missing_by_size(report, claim, evaluations[key])
     if power:
         lines += _power_lines(report, power)
     if trend:
@@ -470,11 +493,12 @@ def _power_lines(report: ReportSpec, power: dict[str, list[tuple[PlannedRun, dic
     return lines
 
 
-def _missing_by_size(report: ReportSpec, results: dict[str, list[dict]]) -> list[str]:
+def _missing_by_size(report: ReportSpec, claim: MissingClaim, results: dict[str, list[dict]]) -> list[str]:
     """Claim 1's statistic split by the size of each test scene's small combination, and into its KL and NLL parts:
     mean per model and seed."""
     sizes = sorted({int(k) for model in report.models for r in results[model] for k in r["small_sizes"]})
-    lines = ["", "### Claim 1 by combination size", "", "Negative ELBO at the small combination minus at the "
+    lines = ["", f"### Claim 1 by combination size ({claim.figure}, `{claim.spec}`)", "", "Negative ELBO at the "
+             "scored combination minus at the "
              "training rule (nats/dim), mean over the test scenes whose combination has that many modalities, and "
              "its parts: the KL's difference and the reconstruction NLL's difference (the rest).", "",
              "| model | train.seed | " + " | ".join(f"{k} modalit{'y' if k == 1 else 'ies'}" for k in sizes) + " |",
@@ -516,8 +540,8 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
         if train_missing:
             print(f"report: training {planned.out} ({planned.model}, train.seed {planned.seed})", file=sys.stderr)
             train(planned.spec, planned.spec_file, registry, progress=progress)
-    claims = [(name, getattr(report, name)) for name in CLAIMS if getattr(report, name) is not None]
-    evaluations: dict[str, dict[str, list[dict]]] = {name: {m: [] for m in report.models} for name, _ in claims}
+    claims = claim_list(report)
+    evaluations: dict[str, dict[str, list[dict]]] = {key: {m: [] for m in report.models} for key, _, _ in claims}
     out = Path(report.out) / "report"
     out.mkdir(parents=True, exist_ok=True)
     figures, power = [], {}
@@ -530,10 +554,10 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
                     loaded.append(load_run(planned.out, registry))
                 return loaded[0]
 
-            for name, claim in claims:
+            for key, kind, claim in claims:
                 if claim.spec == spec_file:
-                    print(f"report: evaluating {planned.out} for {name}", file=sys.stderr)
-                    evaluations[name][planned.model].append(_evaluate(planned, name, claim, report, open_run))
+                    print(f"report: evaluating {planned.out} for {key}", file=sys.stderr)
+                    evaluations[key][planned.model].append(_evaluate(planned, kind, claim, report, open_run))
             if report.power is not None:
                 print(f"report: evaluating {planned.out} for its context use", file=sys.stderr)
                 power.setdefault(spec_file, []).append(
@@ -548,8 +572,10 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
         figures.append(plot_report_density(evaluations["density"], report.density, out / "fig3-density.png"))
     if "classification" in evaluations:
         figures.append(plot_report_classification(evaluations["classification"], out / "fig4-classification.png"))
-    if "missing" in evaluations:
-        figures.append(plot_report_missing(evaluations["missing"], out / "fig5-missing.png"))
+    for key, kind, claim in claims:
+        if kind == "missing":
+            figures.append(plot_report_missing(evaluations[key], out / f"fig5-missing-{Path(claim.spec).stem}.png",
+                                               f"{claim.figure}: {claim.spec}"))  # fmt: skip
     for spec_file, planned_runs in runs.items():
         curves = {f"{p.model} seed {p.seed}": _val_rows(p.out) for p in planned_runs}
         if any(curves.values()):
@@ -568,12 +594,12 @@ def _trend(report: ReportSpec, runs: dict[str, list[PlannedRun]], claims, regist
 
     trend: dict[str, dict[int, list[dict]]] = {}
     for spec_file, planned_runs in runs.items():
-        spec_claims = [(name, claim) for name, claim in claims if claim.spec == spec_file]
+        spec_claims = [(key, kind, claim) for key, kind, claim in claims if claim.spec == spec_file]
         kept = {p.out: dict(kept_checkpoints(p.out)) for p in planned_runs}
         if not spec_claims or not kept:
             continue
         for step in sorted(set.intersection(*(set(steps) for steps in kept.values()))):
-            evaluations = {name: {m: [] for m in report.models} for name, _ in spec_claims}
+            evaluations = {key: {m: [] for m in report.models} for key, _, _ in spec_claims}
             for planned in planned_runs:
                 loaded = []
 
@@ -583,11 +609,11 @@ def _trend(report: ReportSpec, runs: dict[str, list[PlannedRun]], claims, regist
                     return loaded[0]
 
                 last = step == _checkpoint_step(planned.out)
-                for name, claim in spec_claims:
+                for key, kind, claim in spec_claims:
                     if not last:
-                        print(f"report: evaluating {planned.out} step {step} for {name}", file=sys.stderr)
-                    evaluations[name][planned.model].append(_evaluate(
-                        planned, name, claim, report, open_run, None if last else (step, kept[planned.out][step])))
+                        print(f"report: evaluating {planned.out} step {step} for {key}", file=sys.stderr)
+                    evaluations[key][planned.model].append(_evaluate(
+                        planned, kind, claim, report, open_run, None if last else (step, kept[planned.out][step])))
             trend.setdefault(spec_file, {})[step] = claims_table(report, evaluations)
     return trend
 
