@@ -157,6 +157,16 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     # the models differ (different weights), so the paired differences are not all zero
     assert any(abs(r["difference"]) > 0 for r in claims)
 
+    # several reports' claims in one table (claim x recipe): a report directory and a claims.json, one labelled
+    table = run_cli("evaluate", "claims", f"mine={directory}", str(out / "claims.json"), cwd=tmp_path)
+    assert table.returncode == 0, table.stderr[-2000:]
+    lines = table.stdout.splitlines()
+    assert len(lines) == 2 + 2 * len(claims) and lines[0].startswith("| claim | statistic | recipe |")
+    assert ["| mine |" in line for line in lines[2:6]] == [True, True, False, False]  # by claim, then by source
+    assert "| tiny |" in lines[4] and f"**{claims[0]['verdict']}** |" in lines[2] and "| 2 × 6 |" in lines[2]
+    bad = run_cli("evaluate", "claims", str(tmp_path / "nowhere.json"), cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip() == f"{tmp_path / 'nowhere.json'}: no such report directory or claims.json"
+
     # a classification cut short keeps the held-out sizes it finished, each cached on its own
     part = tmp_path / "runs" / "tiny" / "baseline-seed1" / "eval" / "report-classification-blocks4.json"
     part_stamp = part.stat().st_mtime_ns

@@ -7,6 +7,7 @@
     gmn-eval classify RUN [--blocks 4,6] [--objects 10] [--k 10] [--contexts 0,1,3,5] [--samples 5]
                           [--orientation paper|code|both]
     gmn-eval report DIR [--no-train]    # DIR/report.toml: train, evaluate, decide claims (docs/reproducing-the-paper.md)
+    gmn-eval claims [LABEL=]DIR|claims.json ...   # one markdown table of several reports' claims (claim x recipe)
 
 RUN is a training output directory (``train.out`` of the spec, e.g. runs/quickstart); run gmn-eval from the
 directory you trained in, since the spec's ``data.dir`` may be relative. A checkpoint copied alone
@@ -232,6 +233,10 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--no-progress", action="store_true")
     r.add_argument("--threads", type=int, default=0, help="torch CPU threads of the evaluations; 0 (default): chosen "
                    "by measurement; N fixes them (training follows each spec's train.threads)")
+    t = sub.add_parser("claims", help="one markdown table of the claims of several reports (claim x recipe)")
+    t.add_argument("sources", nargs="+", metavar="[LABEL=]SOURCE",
+                   help="a report directory (its OUT/report/claims.json, as `gmn-eval report DIR` wrote it) or a "
+                        "claims.json; LABEL names its recipe column (default: report.toml's recipe, else its name)")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("run", help="run directory holding checkpoint.pt (a spec's train.out)")
     common.add_argument("--seed", type=int, default=0)
@@ -278,6 +283,12 @@ def main(argv: list[str] | None = None) -> None:
             _fail(f"--{name}: must be >= 1")
     if getattr(args, "threads", 0) < 0:
         _fail("--threads: must be >= 0")
+    if args.command == "claims":
+        from ..evaluation.report import claims_overview
+
+        with user_errors():
+            sys.stdout.write(claims_overview(args.sources))
+        return
     if args.command != "report" and not 0 <= args.seed < SEED_LIMIT:
         _fail(f"--seed: must be in [0, 2**32), got {args.seed}")
     if args.command == "predict" and args.context < 0:

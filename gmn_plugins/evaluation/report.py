@@ -106,6 +106,7 @@ class ReportSpec:
     claim's difference against the step (does a claim appear with more steps?)."""
 
     name: str
+    recipe: str = ""  # how the runs were trained, in a word ("paper text", "fast"): ``claims_overview``'s column
     out: str = "runs/repro"
     models: list[str] = attrs.Factory(lambda: ["apoe", "baseline"])
     seeds: list[int] = attrs.Factory(lambda: [1, 2])
@@ -305,7 +306,8 @@ def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, o
     """The cached evaluation of one run for one claim, at its last checkpoint or at the ``kept`` (step, path) one;
     ``open_run()`` gives the loaded ``Run`` when it must be computed."""
     step = _checkpoint_step(planned.out) if kept is None else kept[0]
-    key = {"claim": attrs.asdict(claim), "split": report.split, "eval_seed": report.eval_seed,
+    settings = attrs.asdict(claim, filter=lambda field, _: field.name != "figure")  # a label: not a setting
+    key = {"claim": settings, "split": report.split, "eval_seed": report.eval_seed,
            "version": EVALUATION_VERSIONS[claim_name], "step": step}  # fmt: skip
     stem = f"report-{claim_name}" if kept is None else f"report-{claim_name}-step-{step}"
 
@@ -456,6 +458,42 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
                                      "trend": {spec_file: {str(step): r for step, r in by_step.items()}
                                                for spec_file, by_step in (trend or {}).items()}})  # fmt: skip
     return out / "report.md"
+
+
+def claims_overview(sources: list[str]) -> str:
+    """One markdown table of the claims of several reports (issue 29: claim x recipe x verdict). Each source is a
+    report directory (its ``report.toml``'s ``OUT/report/claims.json``, ``OUT`` relative to the working directory)
+    or a ``claims.json``, optionally as ``LABEL=SOURCE``; the recipe column is LABEL, else the report's ``recipe``,
+    else its ``name``. Rows: by claim number, then in the order of the sources. Raises ``SpecError`` (one line)."""
+    rows = []
+    for order, source in enumerate(sources):
+        label, _, path = source.rpartition("=") if "=" in source and not Path(source).exists() else ("", "", source)
+        path = Path(path)
+        if not path.exists():
+            raise SpecError(f"{path}: no such report directory or claims.json")
+        if path.is_dir():
+            report = load_report_spec(path)
+            path = Path(report.out) / "report" / "claims.json"
+            if not path.is_file():
+                raise SpecError(f"{path}: no such file (run `gmn-eval report {source.rpartition('=')[2]} --no-train` "
+                                "first, from the directory the runs live in)")  # fmt: skip
+        try:
+            stored = json.loads(path.read_text())
+            claims, spec = stored["claims"], stored["report"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise SpecError(f"{path}: not a report's claims.json ({type(exc).__name__}: {exc})") from None
+        label = label or spec.get("recipe") or spec["name"]
+        a, b = spec["models"]
+        rows += [(r["claim"].split(" ")[0], order, label, f"{a} - {b}", r) for r in claims]
+    rows.sort(key=lambda row: (row[0], row[1]))  # stable: each report's own order within a claim and source
+    lines = ["| claim | statistic | recipe | seeds × units | A - B | A - B [95 % interval] | per seed | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for _, _, label, models, r in rows:
+        claimed = ">" if r["side"] == "greater" else "<"
+        lines.append(f"| {r['claim']} (claimed {claimed} 0) | {r['statistic']} | {label} | {r['seeds']} × "
+                     f"{r['units']} | {models} | {_format(r['difference'])} [{_format(r['low'])}, "
+                     f"{_format(r['high'])}] | {', '.join(_format(x) for x in r['per_seed'])} | **{r['verdict']}** |")
+    return "\n".join(lines) + "\n"
 
 
 def _power_summary(result: dict) -> dict:
