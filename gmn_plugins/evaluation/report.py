@@ -482,7 +482,7 @@ def claims_overview(sources: list[str]) -> str:
             claims, spec = stored["claims"], stored["report"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise SpecError(f"{path}: not a report's claims.json ({type(exc).__name__}: {exc})") from None
-        label = label or spec.get("recipe") or spec["name"]
+        label = label or spec.get("recipe") or spec.get("name") or str(path)
         a, b = spec["models"]
         rows += [(r["claim"].split(" ")[0], order, label, f"{a} - {b}", r) for r in claims]
     rows.sort(key=lambda row: (row[0], row[1]))  # stable: each report's own order within a claim and source
