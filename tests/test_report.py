@@ -119,8 +119,8 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     assert claims[0]["units"] == 6 and claims[-1]["units"] == 4  # test scenes; held-out objects
     text = (out / "report.md").read_text()
     assert "| **" in text and "tiny/apoe-seed2" in text and "tiny/baseline-seed1" in text
-    for png in ("fig3-density", "fig4-classification", "fig5-missing-tiny-b", "fig5-missing-tiny", "fig1-generation-tiny-apoe",
-                "fig1-generation-tiny-baseline", "training-tiny", "trend"):  # fmt: skip
+    for png in ("fig3-density", "fig4-classification", "fig5-missing-tiny-b", "fig5-missing-tiny",
+                "fig1-generation-tiny-apoe", "fig1-generation-tiny-baseline", "training-tiny", "trend"):  # fmt: skip
         assert (out / f"{png}.png").stat().st_size > 1000 and f"({png}.png)" in text
     # trend: every claim decided again at each checkpoint that all runs of its spec kept (specs keep different
     # steps); a kept last step reuses the last checkpoint's evaluation

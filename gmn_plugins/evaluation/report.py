@@ -467,16 +467,15 @@ def claims_overview(sources: list[str]) -> str:
     else its ``name``. Rows: by claim number, then in the order of the sources. Raises ``SpecError`` (one line)."""
     rows = []
     for order, source in enumerate(sources):
-        label, _, path = source.rpartition("=") if "=" in source and not Path(source).exists() else ("", "", source)
-        path = Path(path)
+        label, _, given = source.rpartition("=") if "=" in source and not Path(source).exists() else ("", "", source)
+        path = Path(given)
         if not path.exists():
             raise SpecError(f"{path}: no such report directory or claims.json")
         if path.is_dir():
-            report = load_report_spec(path)
-            path = Path(report.out) / "report" / "claims.json"
+            path = Path(load_report_spec(path).out) / "report" / "claims.json"
             if not path.is_file():
-                raise SpecError(f"{path}: no such file (run `gmn-eval report {source.rpartition('=')[2]} --no-train` "
-                                "first, from the directory the runs live in)")  # fmt: skip
+                raise SpecError(f"{path}: no such file (run `gmn-eval report {given} --no-train` first, from the "
+                                "directory the runs live in)")  # fmt: skip
         try:
             stored = json.loads(path.read_text())
             claims, spec = stored["claims"], stored["report"]
