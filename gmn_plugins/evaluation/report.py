@@ -485,8 +485,8 @@ def claims_overview(sources: list[str]) -> str:
         a, b = spec["models"]
         rows += [(r["claim"].split(" ")[0], order, label, f"{a} - {b}", r) for r in claims]
     rows.sort(key=lambda row: (row[0], row[1]))  # stable: each report's own order within a claim and source
-    lines = ["| claim | statistic | recipe | seeds × units | A - B | A - B [95 % interval] | per seed | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| claim | statistic | recipe | seeds × units | models (A - B) | A - B [95 % interval] | per seed "
+             "| verdict |", "|---|---|---|---|---|---|---|---|"]
     for _, _, label, models, r in rows:
         claimed = ">" if r["side"] == "greater" else "<"
         lines.append(f"| {r['claim']} (claimed {claimed} 0) | {r['statistic']} | {label} | {r['seeds']} × "
