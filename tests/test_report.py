@@ -177,6 +177,18 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     assert cached.stat().st_mtime_ns == stamp  # evaluations are cached by settings and step
     assert part.stat().st_mtime_ns == part_stamp and (part.parent / "report-classification.json").is_file()
     assert json.loads((out / "claims.json").read_text())["claims"] == claims  # same numbers
+    assert json.loads((out / "claims.json").read_text())["partial"] == {}
+
+    # --no-train on runs short of their spec's steps (still training): read as they are, the report marked interim
+    (directory / "tiny-b.toml").write_text(_spec(5, 3))
+    interim = run_cli("evaluate", "report", str(directory), "--no-progress", "--no-train", cwd=tmp_path)
+    assert interim.returncode == 0, interim.stderr[-2000:]
+    short = {str(tmp_path / "runs" / "tiny-b" / f"{m}-seed{s}"): 3 for m in ("apoe", "baseline") for s in (1, 2)}
+    stored = json.loads((out / "claims.json").read_text())
+    assert stored["partial"] == short and stored["claims"] == claims  # the same checkpoints, the same numbers
+    assert "**Interim report**: 4 of 8 runs" in (out / "report.md").read_text() and "at step 3 of 5" in interim.stderr
+    table = run_cli("evaluate", "claims", str(directory), cwd=tmp_path)
+    assert table.returncode == 0 and "| tiny (interim) |" in table.stdout, table.stderr[-2000:]
 
 
 def test_gmn_eval_report_refuses_bad_input_in_one_line(tmp_path):

@@ -338,6 +338,12 @@ def _checkpoint_step(out: Path) -> int:
     return _STEPS[key]
 
 
+def _partial_runs(runs: dict[str, list[PlannedRun]]) -> list[tuple[PlannedRun, int]]:
+    """The runs whose last checkpoint is short of their spec's ``train.steps``, with that checkpoint's step."""
+    steps = [(p, _checkpoint_step(p.out)) for group in runs.values() for p in group]
+    return [(p, step) for p, step in steps if step < p.spec.train.steps]
+
+
 def _stack(results: dict[str, list[dict]], model: str, extract) -> np.ndarray:
     """(seeds, units) array of ``extract(result)`` for each seed's result of ``model``."""
     return np.stack([np.asarray(extract(r), float) for r in results[model]])
@@ -406,9 +412,15 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
     lines = [f"# Reproduction report: {report.name}", "",
              f"Made by `{command}`. Model A = {a}, model B = {b}; training seeds {report.seeds}; evaluated on the "
              f"`{report.split}` split with evaluation seed {report.eval_seed}; 95 % paired-bootstrap intervals of "
-             f"A - B over training seeds and evaluation units ({report.bootstrap} replicates).", "",
-             "## Claims", "", f"| claim | statistic | {a} | {b} | {a} - {b} [95 % interval] | per seed | verdict |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+             f"A - B over training seeds and evaluation units ({report.bootstrap} replicates).", ""]  # fmt: skip
+    partial = _partial_runs(runs)
+    if partial:
+        total = sum(len(group) for group in runs.values())
+        lines += [f"**Interim report**: {len(partial)} of {total} runs have not reached their spec's `train.steps` ("
+                  + ", ".join(f"`{p.out}` at step {step} of {p.spec.train.steps}" for p, step in partial)
+                  + "); their claims are read at those steps.", ""]  # fmt: skip
+    lines += ["## Claims", "", f"| claim | statistic | {a} | {b} | {a} - {b} [95 % interval] | per seed | verdict |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         per_seed = ", ".join(_format(x) for x in r["per_seed"])
         claimed = ">" if r["side"] == "greater" else "<"
@@ -452,6 +464,7 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
     text = "\n".join(lines)
     atomic_write(out / "report.md", lambda f: f.write(text.encode()))
     write_json(out / "claims.json", {"report": attrs.asdict(report), "claims": rows,
+                                     "partial": {str(p.out): step for p, step in partial},
                                      "power": {spec_file: [{"model": p.model, "seed": p.seed, **_power_summary(r)}
                                                            for p, r in planned] for spec_file, planned in
                                                (power or {}).items()},
@@ -464,7 +477,8 @@ def claims_overview(sources: list[str]) -> str:
     """One markdown table of the claims of several reports (issue 29: claim x recipe x verdict). Each source is a
     report directory (its ``report.toml``'s ``OUT/report/claims.json``, ``OUT`` relative to the working directory)
     or a ``claims.json``, optionally as ``LABEL=SOURCE``; the recipe column is LABEL, else the report's ``recipe``,
-    else its ``name``. Rows: by claim number, then in the order of the sources. Raises ``SpecError`` (one line)."""
+    else its ``name``, with " (interim)" when some of its runs were short of their steps. Rows: by claim number,
+    then in the order of the sources. Raises ``SpecError`` (one line)."""
     rows = []
     for order, source in enumerate(sources):
         label, _, given = source.rpartition("=") if "=" in source and not Path(source).exists() else ("", "", source)
@@ -482,6 +496,7 @@ def claims_overview(sources: list[str]) -> str:
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise SpecError(f"{path}: not a report's claims.json ({type(exc).__name__}: {exc})") from None
         label = label or spec.get("recipe") or spec.get("name") or str(path)
+        label += " (interim)" if stored.get("partial") else ""  # some runs short of their steps
         a, b = spec["models"]
         rows += [(r["claim"].split(" ")[0], order, label, f"{a} - {b}", r) for r in claims]
     rows.sort(key=lambda row: (row[0], row[1]))  # stable: each report's own order within a claim and source
@@ -564,7 +579,9 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
                 command: str = "gmn-eval report") -> dict:  # fmt: skip
     """Train what is missing (resuming what is partial), evaluate every run for its claims, and write the report.
     Returns ``{"report", "claims"}``. Raises ``SpecError``, ``DataError``, ``CheckpointError`` (one line each);
-    with ``train_missing=False`` a run without a checkpoint is a ``CheckpointError``."""
+    with ``train_missing=False`` a run without a checkpoint is a ``CheckpointError``, and a run short of its
+    spec's ``train.steps`` is read at its last checkpoint, the report then marked interim (and ``claims.json``'s
+    ``partial`` naming it)."""
     from ..training.trainer import train
     from .runs import load_run
     from .plots import (plot_report_classification, plot_report_density, plot_report_missing,
@@ -577,6 +594,9 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
         if train_missing:
             print(f"report: training {planned.out} ({planned.model}, train.seed {planned.seed})", file=sys.stderr)
             train(planned.spec, planned.spec_file, registry, progress=progress)
+    for planned, step in _partial_runs(runs):  # --no-train on runs still training: an interim report, said so
+        print(f"report: {planned.out} is at step {step} of {planned.spec.train.steps}; the report is interim",
+              file=sys.stderr)  # fmt: skip
     claims = claim_list(report)
     evaluations: dict[str, dict[str, list[dict]]] = {key: {m: [] for m in report.models} for key, _, _ in claims}
     out = Path(report.out) / "report"
