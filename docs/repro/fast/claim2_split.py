@@ -1,7 +1,7 @@
 """Why claim 2 reads as it does on the fast recipe: APoE - baseline at 0 and at 10 target-modality views, and per
 seed beside each run's context use (issue 29). Reads only the report's cached evaluations, in seconds.
 
-usage: python docs/repro/fast-m2/claim2_split.py RUNS   (RUNS: the report's `out`/m2, e.g. runs/repro-fast/m2)
+usage: python docs/repro/fast/claim2_split.py RUNS   (RUNS: the report's `out`/m2, e.g. runs/repro-fast/m2)
 
 Inputs: RUNS/<model>-seed<s>/eval/report-density.json (values[direction]: (source counts, target counts, scenes)
 IWAE log-likelihoods, nats/dim) and report-power.json (chroma correlation of the prior's renders with the truth).
