@@ -404,16 +404,18 @@ def _format(x: float) -> str:
 def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[PlannedRun]],
                  evaluations: dict[str, dict[str, list[dict]]], rows: list[dict], figures: list[Path],
                  command: str, trend: dict[str, dict[int, list[dict]]] | None = None,
-                 power: dict[str, list[tuple[PlannedRun, dict]]] | None = None) -> Path:  # fmt: skip
+                 power: dict[str, list[tuple[PlannedRun, dict]]] | None = None,
+                 partial: list[tuple[PlannedRun, int]] | None = None) -> Path:  # fmt: skip
     """``OUT/report/report.md`` and ``claims.json``; returns the markdown's path. ``power``: {spec file: [(run, its
-    cached ``PowerCheck`` evaluation)]}."""
+    cached ``PowerCheck`` evaluation)]}; ``partial``: the runs found short of their steps before evaluation, with
+    their step (default: looked up now)."""
     out = Path(report.out) / "report"
     a, b = report.models
     lines = [f"# Reproduction report: {report.name}", "",
              f"Made by `{command}`. Model A = {a}, model B = {b}; training seeds {report.seeds}; evaluated on the "
              f"`{report.split}` split with evaluation seed {report.eval_seed}; 95 % paired-bootstrap intervals of "
              f"A - B over training seeds and evaluation units ({report.bootstrap} replicates).", ""]  # fmt: skip
-    partial = _partial_runs(runs)
+    partial = _partial_runs(runs) if partial is None else partial
     if partial:
         total = sum(len(group) for group in runs.values())
         lines += [f"**Interim report**: {len(partial)} of {total} runs have not reached their spec's `train.steps` ("
@@ -594,7 +596,8 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
         if train_missing:
             print(f"report: training {planned.out} ({planned.model}, train.seed {planned.seed})", file=sys.stderr)
             train(planned.spec, planned.spec_file, registry, progress=progress)
-    for planned, step in _partial_runs(runs):  # --no-train on runs still training: an interim report, said so
+    partial = _partial_runs(runs)  # looked up before evaluating: a run that finishes meanwhile still counts as short
+    for planned, step in partial:  # --no-train on runs still training: an interim report, said so
         print(f"report: {planned.out} is at step {step} of {planned.spec.train.steps}; the report is interim",
               file=sys.stderr)  # fmt: skip
     claims = claim_list(report)
@@ -638,7 +641,7 @@ def make_report(directory: str | Path, registry, train_missing: bool = True, pro
         if any(curves.values()):
             figures.append(plot_report_training({k: v for k, v in curves.items() if v},
                                                 out / f"training-{Path(spec_file).stem}.png", spec_file))  # fmt: skip
-    path = write_report(directory, report, runs, evaluations, rows, figures, command, trend, power)
+    path = write_report(directory, report, runs, evaluations, rows, figures, command, trend, power, partial)
     return {"report": str(path), "claims": rows}
 
 
