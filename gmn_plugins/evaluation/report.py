@@ -420,7 +420,7 @@ def write_report(directory: Path, report: ReportSpec, runs: dict[str, list[Plann
         total = sum(len(group) for group in runs.values())
         lines += [f"**Interim report**: {len(partial)} of {total} runs have not reached their spec's `train.steps` ("
                   + ", ".join(f"`{p.out}` at step {step} of {p.spec.train.steps}" for p, step in partial)
-                  + "); their claims are read at those steps.", ""]  # fmt: skip
+                  + "); each is read at its last checkpoint.", ""]  # fmt: skip
     lines += ["## Claims", "", f"| claim | statistic | {a} | {b} | {a} - {b} [95 % interval] | per seed | verdict |",
               "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
