@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
+from gmn_plugins.data.format import open_split
 from gmn_plugins.evaluation.bootstrap import FAILS, HOLDS, UNCLEAR, paired_bootstrap, verdict
 
 
@@ -190,6 +191,23 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     table = run_cli("evaluate", "claims", str(directory), cwd=tmp_path)
     assert table.returncode == 0 and "| tiny (interim) |" in table.stdout, table.stderr[-2000:]
 
+    # claim 3 on more held-out objects (rounds = 2): round 0 is the evaluation already cached, round 1 four new
+    # objects per size under the next evaluation seed; the other claims keep their numbers
+    spec_file = directory / "report.toml"
+    spec_file.write_text(spec_file.read_text().replace("objects = 4\n", "objects = 4\nrounds = 2\n"))
+    more = run_cli("evaluate", "report", str(directory), "--no-progress", "--no-train", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr[-2000:]
+    rows = json.loads((out / "claims.json").read_text())["claims"]
+    assert rows[:6] == claims[:6] and [r["units"] for r in rows[6:]] == [8, 8, 8]
+    assert part.stat().st_mtime_ns == part_stamp and part.with_name(f"{part.stem}-round1.json").is_file()
+    merged = json.loads((part.parent / "report-classification.json").read_text())["records"]["4"]
+    first = json.loads(part.read_text())["records"]
+    assert [r["correct"][:4] for r in merged] == [r["correct"] for r in first] and merged[0]["groups"] == 4
+    # held-out object i is the same in a larger set (round r > 0 reads objects r·4.. of a set of 8)
+    small, large = (open_split(tmp_path / f"data-heldout4x{n}", "test") for n in (4, 8))
+    assert small.keys() == large.keys() and all(np.array_equal(small[key], large[key][:4]) for key in small)
+    assert not any(np.array_equal(small[key], large[key][4:]) for key in ("colours", "walk"))
+
 
 def test_gmn_eval_report_refuses_bad_input_in_one_line(tmp_path):
     directory = _report_dir(tmp_path)
@@ -218,6 +236,10 @@ def test_gmn_eval_report_refuses_bad_input_in_one_line(tmp_path):
     assert done.returncode == 2 and done.stderr.strip().endswith(
         "power: expected counts = [fewer, more] context views (>= 0), scenes, samples and colour_views >= 1, got "
         "counts [3, 3], scenes 6, samples 2, colour_views 3")  # fmt: skip
+    (directory / "report.toml").write_text(text.replace("objects = 4\n", "objects = 4\nrounds = 0\n"))
+    done = run_cli("evaluate", "report", str(directory), cwd=other)
+    assert done.returncode == 2 and done.stderr.strip().endswith(
+        "classification: expected rounds >= 1 and objects >= k >= 1, got rounds 0, objects 4, k 2")
     (directory / "report.toml").write_text(text.replace('spec = "tiny-b.toml"', 'spec = "tiny.toml"'))
     done = run_cli("evaluate", "report", str(directory), cwd=other)
     assert done.returncode == 2 and done.stderr.strip().endswith(

@@ -166,18 +166,20 @@ def default_masks(names: list[str]) -> list[list[int]]:
 
 
 def classify(model: GMN, scenes: SceneSet, k: int = 10, groups: int = 10, contexts=range(6), masks=None,
-             samples: int = 50, seed: int = 0, orientation: str = "paper", progress=None) -> list[dict]:  # fmt: skip
+             samples: int = 50, seed: int = 0, orientation: str = "paper", progress=None,
+             first: int = 0) -> list[dict]:  # fmt: skip
     """Accuracy of Eq. 6 for every context mask (default ``default_masks``) and context size in ``contexts``, over
-    ``groups`` consecutive groups of ``k`` scenes (scenes 0..groups·k-1). Returns records ``{"mask", "c",
+    ``groups`` consecutive groups of ``k`` scenes (scenes first..first+groups·k-1). Returns records ``{"mask", "c",
     "orientation", "top1", "top5", "correct", "groups", "k"}``, one per orientation (``orientation = "both"``: one
     each); ``"correct"``: groups·k ints 0/1, the top-1 hit of every classified item (observation set under
     ``"paper"``, context under ``"code"``) in the order g·k + i, so that mean(correct) = top1 and a caller can
-    bootstrap over objects. Raises ``ValueError`` when the split holds fewer than ``k`` scenes."""
+    bootstrap over objects. Raises ``ValueError`` when the split holds fewer than ``k`` scenes from ``first``."""
     names = [m.name for m in scenes.modalities]
     masks = default_masks(names) if masks is None else masks
-    groups = min(groups, scenes.num_scenes // k)
+    groups = min(groups, (scenes.num_scenes - first) // k)
     if groups < 1:
-        raise ValueError(f"classification needs at least k = {k} scenes, the split has {scenes.num_scenes}")
+        raise ValueError(f"classification needs at least k = {k} scenes from scene {first}, "
+                         f"the split has {scenes.num_scenes}")  # fmt: skip
     chosen = ORIENTATIONS if orientation == "both" else (orientation,)
     records = []
     for mask in masks:
@@ -185,7 +187,8 @@ def classify(model: GMN, scenes: SceneSet, k: int = 10, groups: int = 10, contex
             torch.manual_seed(seed)
             matrices = []
             for g in range(groups):
-                matrices.append(score_matrix(model, scenes, np.arange(g * k, (g + 1) * k), mask, c, samples))
+                group = np.arange(first + g * k, first + (g + 1) * k)
+                matrices.append(score_matrix(model, scenes, group, mask, c, samples))
                 if progress is not None:
                     progress.update(1)
             for o in chosen:

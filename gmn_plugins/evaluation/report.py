@@ -13,7 +13,7 @@ by training seed and evaluation unit (``bootstrap.py``):
    target-modality views, averaged over ``source_counts``. Claim 2a: A - B > 0. Claim 2b: the same with the gap at
    1..10 target views subtracted, A - B > 0 (the gap is largest in the fully cross-modal setting).
 3. ``classification`` (Fig. 4, Eq. 6): per held-out object and context mask, top-1 correctness averaged over the
-   context sizes. Claim: A - B > 0.
+   context sizes (``rounds`` sets of objects per size). Claim: A - B > 0.
 
 Beside the claims, ``[power]`` (``PowerCheck``) states how much each run uses its context (issue 29): a claim
 decided on models that ignore what they observe says little about the paper's.
@@ -73,7 +73,11 @@ class DensityClaim:
 @attrs.frozen
 class ClassificationClaim:
     """Claim 3. ``objects`` held-out objects per size in ``blocks``, in groups of ``k``; ``samples`` importance
-    samples per score (paper: 50); ``contexts``: context views per modality."""
+    samples per score (paper: 50); ``contexts``: context views per modality. ``rounds``: the evaluation repeated on
+    that many disjoint sets of ``objects`` objects per size (round r: held-out objects r·objects..(r+1)·objects-1,
+    evaluation seed ``eval_seed`` + r), every object a unit of the bootstrap: more units for a narrower interval,
+    where round 0 is the evaluation with ``rounds = 1`` and each round is cached on its own, so raising ``rounds``
+    evaluates only the new rounds."""
 
     spec: str
     blocks: list[int] = attrs.Factory(lambda: [4, 6])
@@ -81,6 +85,7 @@ class ClassificationClaim:
     k: int = 10
     contexts: list[int] = attrs.Factory(lambda: [1, 3, 5])
     samples: int = 10
+    rounds: int = 1
 
 
 @attrs.frozen
@@ -147,6 +152,10 @@ def load_report_spec(directory: str | Path) -> ReportSpec:
     if d is not None and (len(d.target_counts) < 2 or d.target_counts[0] != 0):
         problems.append(f"{path}: density.target_counts: expected 0 first (the fully cross-modal setting), then the "
                         f"counts it is compared with, got {d.target_counts}")  # fmt: skip
+    c = spec.classification
+    if c is not None and (c.rounds < 1 or c.k < 1 or c.objects < c.k):
+        problems.append(f"{path}: classification: expected rounds >= 1 and objects >= k >= 1, got rounds {c.rounds}, "
+                        f"objects {c.objects}, k {c.k}")  # fmt: skip
     p = spec.power
     if p is not None and (len(p.counts) != 2 or not 0 <= p.counts[0] < p.counts[1] or p.scenes < 1
                           or p.samples < 1 or p.colour_views < 1):  # fmt: skip
@@ -271,17 +280,36 @@ def _density_values(run, claim: DensityClaim, report: ReportSpec) -> dict:
 
 
 def _classification_values(open_run, claim: ClassificationClaim, report: ReportSpec, part) -> dict:
-    """Each held-out size's records through ``part(name, compute)``, cached on their own: at the repro report's
-    size one size takes about half an hour per run, and an interrupted evaluation keeps the sizes it finished."""
+    """Each held-out size's records through ``part(name, compute)``, one part per size and round, cached on its own:
+    at the repro report's size one size takes about half an hour per run, and an interrupted evaluation keeps the
+    parts it finished. A size's rounds are merged into one record per mask, context size and orientation: the
+    objects' ``correct`` in round order, ``top1`` their mean."""
     from .classification import classify
 
-    def records(blocks: int) -> dict:
+    def records(blocks: int, round_: int) -> dict:
         run = open_run()
-        scenes = run.heldout_scenes(blocks, claim.objects)
+        # held-out object i is the same in every set (its generator is seeded by (seed, split, i)): round 0 of a
+        # larger set is the set of round 0 alone
+        total = claim.objects * (claim.rounds if round_ else 1)
+        scenes = run.heldout_scenes(blocks, total)
         return {"records": classify(run.model, scenes, k=claim.k, groups=claim.objects // claim.k,
-                                    contexts=claim.contexts, samples=claim.samples, seed=report.eval_seed)}  # fmt: skip
+                                    contexts=claim.contexts, samples=claim.samples, seed=report.eval_seed + round_,
+                                    first=round_ * claim.objects)}  # fmt: skip
 
-    return {"records": {str(b): part(f"blocks{b}", lambda b=b: records(b))["records"] for b in claim.blocks}}
+    out = {}
+    for b in claim.blocks:
+        rounds = [part(f"blocks{b}" + (f"-round{r}" if r else ""), lambda b=b, r=r: records(b, r))["records"]
+                  for r in range(claim.rounds)]  # fmt: skip
+        out[str(b)] = [_merged_rounds(same) for same in zip(*rounds)]
+    return {"records": out}
+
+
+def _merged_rounds(records: tuple[dict, ...]) -> dict:
+    """One ``classify`` record from the same record (mask, context size, orientation) of each round."""
+    correct = [hit for rec in records for hit in rec["correct"]]
+    groups = sum(rec["groups"] for rec in records)
+    return {**records[0], "correct": correct, "top1": float(np.mean(correct)), "groups": groups,
+            "top5": float(sum(rec["top5"] * rec["groups"] for rec in records) / groups)}
 
 
 def _power_values(run, check: PowerCheck, report: ReportSpec) -> dict:
@@ -311,8 +339,12 @@ def _evaluate(planned: PlannedRun, claim_name: str, claim, report: ReportSpec, o
            "version": EVALUATION_VERSIONS[claim_name], "step": step}  # fmt: skip
     stem = f"report-{claim_name}" if kept is None else f"report-{claim_name}-step-{step}"
 
-    def part(name: str, compute_part) -> dict:  # a piece of the evaluation, cached on its own as STEM-NAME.json
-        return _cached(planned.out / "eval" / f"{stem}-{name}.json", {**key, "part": name}, compute_part)
+    # a piece of the evaluation, cached on its own as STEM-NAME.json; its key leaves out ``rounds`` (each round is
+    # a part of its own, the same whatever the number of rounds)
+    part_key = {**key, "claim": {k: v for k, v in settings.items() if k != "rounds"}}
+
+    def part(name: str, compute_part) -> dict:
+        return _cached(planned.out / "eval" / f"{stem}-{name}.json", {**part_key, "part": name}, compute_part)
 
     compute = {"missing": lambda: _missing_values(open_run(), claim, report),
                "density": lambda: _density_values(open_run(), claim, report),
