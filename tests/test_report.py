@@ -177,6 +177,9 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert cached.stat().st_mtime_ns == stamp  # evaluations are cached by settings and step
     assert part.stat().st_mtime_ns == part_stamp and (part.parent / "report-classification.json").is_file()
+    # assembled from a cached part, the evaluation's cost is the part's, as long as it took when it was made
+    part_seconds = json.loads(part.read_text())["seconds"]
+    assert json.loads((part.parent / "report-classification.json").read_text())["seconds"] == part_seconds > 0
     assert json.loads((out / "claims.json").read_text())["claims"] == claims  # same numbers
     assert json.loads((out / "claims.json").read_text())["partial"] == {}
 
@@ -203,6 +206,9 @@ def test_gmn_eval_report_trains_evaluates_and_decides_every_claim(tmp_path):
     merged = json.loads((part.parent / "report-classification.json").read_text())["records"]["4"]
     first = json.loads(part.read_text())["records"]
     assert [r["correct"][:4] for r in merged] == [r["correct"] for r in first] and merged[0]["groups"] == 4
+    round1 = json.loads(part.with_name(f"{part.stem}-round1.json").read_text())["seconds"]
+    assert json.loads((part.parent / "report-classification.json").read_text())["seconds"] == pytest.approx(
+        part_seconds + round1, abs=0.051)
     # held-out object i is the same in a larger set (round r > 0 reads objects r·4.. of a set of 8)
     small, large = (open_split(tmp_path / f"data-heldout4x{n}", "test") for n in (4, 8))
     assert small.keys() == large.keys() and all(np.array_equal(small[key], large[key][:4]) for key in small)

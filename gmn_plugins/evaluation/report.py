@@ -212,7 +212,8 @@ def plan(directory: str | Path, report: ReportSpec) -> dict[str, list[PlannedRun
 
 
 def _cached(path: Path, key: dict, compute) -> dict:
-    """The JSON result at ``path`` when it was made with ``key``; else ``compute()``, written atomically."""
+    """The JSON result at ``path`` when it was made with ``key``; else ``compute()``, written atomically with the
+    seconds it took (or the ``"seconds"`` it returns: the parts it was assembled from, as long as they took)."""
     if path.is_file():
         try:
             stored = json.loads(path.read_text())
@@ -222,7 +223,7 @@ def _cached(path: Path, key: dict, compute) -> dict:
             pass
     started = time.perf_counter()
     computed = compute()
-    result = json.loads(json.dumps({"key": key, **computed, "seconds": round(time.perf_counter() - started, 1)}))
+    result = json.loads(json.dumps({"key": key, "seconds": round(time.perf_counter() - started, 1), **computed}))
     write_json(path, result)
     return result
 
@@ -296,12 +297,13 @@ def _classification_values(open_run, claim: ClassificationClaim, report: ReportS
                                     contexts=claim.contexts, samples=claim.samples, seed=report.eval_seed + round_,
                                     first=round_ * claim.objects)}  # fmt: skip
 
-    out = {}
+    out, seconds = {}, 0.0
     for b in claim.blocks:
-        rounds = [part(f"blocks{b}" + (f"-round{r}" if r else ""), lambda b=b, r=r: records(b, r))["records"]
+        rounds = [part(f"blocks{b}" + (f"-round{r}" if r else ""), lambda b=b, r=r: records(b, r))
                   for r in range(claim.rounds)]  # fmt: skip
-        out[str(b)] = [_merged_rounds(same) for same in zip(*rounds)]
-    return {"records": out}
+        out[str(b)] = [_merged_rounds(same) for same in zip(*(r["records"] for r in rounds))]
+        seconds += sum(r["seconds"] for r in rounds)
+    return {"records": out, "seconds": round(seconds, 1)}  # the parts' cost, also when they were cached before
 
 
 def _merged_rounds(records: tuple[dict, ...]) -> dict:
