@@ -289,10 +289,9 @@ def _classification_values(open_run, claim: ClassificationClaim, report: ReportS
 
     def records(blocks: int, round_: int) -> dict:
         run = open_run()
-        # held-out object i is the same in every set (its generator is seeded by (seed, split, i)): round 0 of a
-        # larger set is the set of round 0 alone
-        total = claim.objects * (claim.rounds if round_ else 1)
-        scenes = run.heldout_scenes(blocks, total)
+        # held-out object i is the same in every set (its generator is seeded by (seed, split, i)): the rounds of
+        # a larger set are those of a smaller one, so a cached round stays valid when ``rounds`` grows
+        scenes = run.heldout_scenes(blocks, claim.objects * claim.rounds)
         return {"records": classify(run.model, scenes, k=claim.k, groups=claim.objects // claim.k,
                                     contexts=claim.contexts, samples=claim.samples, seed=report.eval_seed + round_,
                                     first=round_ * claim.objects)}  # fmt: skip
