@@ -213,7 +213,8 @@ def plan(directory: str | Path, report: ReportSpec) -> dict[str, list[PlannedRun
 
 def _cached(path: Path, key: dict, compute) -> dict:
     """The JSON result at ``path`` when it was made with ``key``; else ``compute()``, written atomically with the
-    seconds it took (or the ``"seconds"`` it returns: the parts it was assembled from, as long as they took)."""
+    seconds it took, or the ``"seconds"`` that ``compute()`` returns (a result assembled from cached parts gives the
+    sum of the parts' own seconds)."""
     if path.is_file():
         try:
             stored = json.loads(path.read_text())
