@@ -64,6 +64,8 @@ FROM_QUICKSTART = {
     "recipe": list(RECIPE.values()),
     **{f"recipe-no-{name}": [PAPER[k] if k == name else v for k, v in RECIPE.items()] for name in RECIPE},
     "paper": list(PAPER.values()),
+    # the recipe with the hybrid objective (train.prior_nll_weight: the targets also rendered from the prior's z)
+    "recipe-prior-nll": [*RECIPE.values(), "train.prior_nll_weight=1.0"],
 }
 CANDIDATES = {
     "base": [],  # the quickstart of issue 11

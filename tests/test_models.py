@@ -582,6 +582,31 @@ def test_balanced_kl_keeps_the_value_and_shares_the_gradient_between_prior_and_p
             torch.testing.assert_close(grad, 2 * share * own)  # mu_q, logvar_q, then mu_p, logvar_p
 
 
+def test_prior_nll_weight_adds_the_prior_renders_nll_and_trains_the_prior_heads():
+    """train.prior_nll_weight w (issue 28, Sohn et al. 2015's hybrid objective): the ELBO's terms are unchanged (its
+    draws come first), the loss gains w * NLL of the targets rendered from z ~ P(z | C) / B, and at beta = 0 only
+    that term reaches the prior's Gaussian heads (the ELBO's prior enters through the KL alone)."""
+    context, target = [points(IMAGE, [1, 2, 0]), points(VECTOR, [2, 0, 1])], [points(IMAGE, [2, 1, 1]),
+                                                                               points(VECTOR, [1, 1, 1])]
+    torch.manual_seed(0)
+    model = GMN([IMAGE, VECTOR], TINY, latent_grid=GRID, renderer_context="mean")
+    heads = [p for n, p in model.named_parameters() if ".p_head." in n]
+    results = {}
+    for weight in (0.0, 2.0):
+        model.zero_grad()
+        torch.manual_seed(1)
+        results[weight] = model(context, target, B, beta=0.0, prior_nll_weight=weight)
+        results[weight]["loss"].backward()
+        results[weight]["head_grad"] = sum(p.grad.abs().sum() for p in heads if p.grad is not None)
+    plain, hybrid = results[0.0], results[2.0]
+    assert "nll_prior" not in plain
+    torch.testing.assert_close(hybrid["nll"], plain["nll"])
+    torch.testing.assert_close(hybrid["kl"], plain["kl"])
+    torch.testing.assert_close(hybrid["loss"], plain["loss"] + 2.0 * hybrid["nll_prior"] / B)
+    assert abs(hybrid["nll_prior"] - hybrid["nll"]) > 1e-3  # its own draws, not the posterior's
+    assert plain["head_grad"] == 0 and hybrid["head_grad"] > 0
+
+
 # ---- initialisation (issue 27) ----
 
 @pytest.mark.parametrize("inference,cells", [("baseline", 4), ("apoe", 4), ("poe", 6)])

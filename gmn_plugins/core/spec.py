@@ -207,6 +207,10 @@ class TrainSpec:
     value, but its gradient reaches the prior ``2 * kl_balance`` times and the posterior ``2 * (1 - kl_balance)``
     times as strongly; 0.5 (default) is the ELBO's gradient, 0.8 moves the prior towards the posterior faster (on
     the quickstart's data the prior's samples lag far behind the posterior's, docs/reproducing-the-paper.md).
+    ``prior_nll_weight`` w (beyond the paper, issue 28; 0 = the paper's ELBO): each step also renders the targets
+    from one z ~ P(z | C) per scene and adds w times their NLL to the loss (the hybrid CVAE + GSNN objective of Sohn
+    et al. 2015): the prior and the renderers are trained on what generation renders, not only through the KL.
+    One more prior pass and render per step; the logged ``nll_prior_per_dim`` is that NLL per target dimension.
     ``missing_sizes = [A, B]`` (paper §4 "Missing-modality Problem", Fig. 5; reference §6.5): every training scene
     gets one fixed combination of A..B modalities (P(combination) ∝ 1/size, as the authors' code draws it); empty =
     all modalities always. Every ``eval_every`` steps the negative ELBO of ``eval_scenes`` validation scenes is
@@ -240,6 +244,7 @@ class TrainSpec:
     beta_start: float = 0.1
     beta_anneal_steps: int = 100
     kl_balance: float = 0.5  # share of the KL's gradient on the prior (x2); 0.5 = the ELBO's own (issue 11)
+    prior_nll_weight: float = 0.0  # w: loss + w * NLL of the targets rendered from z ~ P(z | C); 0 = paper (issue 28)
     max_targets: int = 15
     add_opposite: bool = True
     checkpoint_every: int = 100
@@ -535,6 +540,7 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
         within(getattr(t, field), 0.0, f"train.{field}", MAX_BETA)
     within(t.beta_anneal_steps, 0, "train.beta_anneal_steps", MAX_STEPS)
     within(t.kl_balance, 0.0, "train.kl_balance", 1.0)
+    within(t.prior_nll_weight, 0.0, "train.prior_nll_weight", MAX_BETA)
     within(t.eval_every, 0, "train.eval_every", MAX_STEPS)
     within(t.keep_every, 0, "train.keep_every", MAX_STEPS)
     if 0 < t.keep_every <= MAX_STEPS and t.checkpoint_every > 0 and t.keep_every % t.checkpoint_every:  # else above

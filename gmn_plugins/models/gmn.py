@@ -191,14 +191,19 @@ class GMN(nn.Module):
             if hasattr(module, "hoisted"):  # ConvLSTM, encoders._Residual, a plugin's module
                 module.hoisted = self.hoisted
 
-    def forward(self, context: list[Points], target: list[Points], num_scenes: int, beta: float = 1.0):
+    def forward(self, context: list[Points], target: list[Points], num_scenes: int, beta: float = 1.0,
+                prior_nll_weight: float = 0.0):
         """Negative ELBO (paper Eq. 4) with one z ~ Q(z | C, O) per scene.
 
         Returns a dict of scalars: "loss" = (nll + beta * kl) / num_scenes; "nll" = summed Gaussian NLL (fixed sigma,
         log sigma + 0.5 log 2 pi per element included) over all target elements, in nats; "kl" = summed KL over steps and
         scenes, in nats; "nll_per_dim" = nll / number of target elements (nats per dimension); "kl_per_scene"; and per
         scene, for paired statistics: "nll_scenes", "kl_scenes" (B,) in nats and "elements" (B,) target dimensions.
-        Raises ValueError for malformed points or an empty target.
+        ``prior_nll_weight`` w > 0 (beyond the paper, issue 28; ``train.prior_nll_weight``): the targets are also
+        rendered from one z ~ P(z | C) per scene, and "loss" gains w * that NLL / num_scenes ("nll_prior", nats), the
+        hybrid objective of Sohn et al. 2015 (CVAE + GSNN), which trains the prior and the renderers on what is
+        rendered at test time; 0 (default) computes nothing more. Raises ValueError for malformed points or an
+        empty target.
         """
         context = self._on_device(context, num_scenes, "context")
         target = self._on_device(target, num_scenes, "target")
@@ -211,9 +216,13 @@ class GMN(nn.Module):
         z = self.render_input(latents.z, r)
         nll_scenes, kl_scenes = self._nll(z, target, num_scenes), latents.kl
         nll, kl = nll_scenes.sum(), kl_scenes.sum()
-        return {"loss": (nll + beta * kl) / num_scenes, "nll": nll, "kl": kl,
-                "nll_per_dim": nll / elements, "kl_per_scene": kl / num_scenes,
-                "nll_scenes": nll_scenes, "kl_scenes": kl_scenes, "elements": per_scene}
+        out = {"loss": (nll + beta * kl) / num_scenes, "nll": nll, "kl": kl,
+               "nll_per_dim": nll / elements, "kl_per_scene": kl / num_scenes,
+               "nll_scenes": nll_scenes, "kl_scenes": kl_scenes, "elements": per_scene}
+        if prior_nll_weight > 0:
+            nll_prior = self._nll(self._prior_input(r, in_context), target, num_scenes).sum()
+            out |= {"loss": out["loss"] + prior_nll_weight * nll_prior / num_scenes, "nll_prior": nll_prior}
+        return out
 
     @torch.no_grad()
     def log_likelihood(self, context: list[Points], target: list[Points], num_scenes: int, samples: int = 5,
@@ -267,9 +276,7 @@ class GMN(nn.Module):
         device = self.device
         queries = [None if q is None else q.to(device) for q in queries]
         scene = [None if s is None else s.to(device) for s in scene]
-        if self.representation_heads is not None:
-            r = torch.stack([sample_gaussian(*head(r_m)) for head, r_m in zip(self.representation_heads, r)])
-        z = self.render_input(self.inference.prior(r, in_context).z, r)
+        z = self._prior_input(r, in_context)
         return [None if q is None else renderer(z, info.encode(q), s)
                 for info, renderer, q, s in zip(self.modalities, self.renderers, queries, scene)]
 
@@ -308,6 +315,13 @@ class GMN(nn.Module):
             _check(info, p, num_scenes, what)
         device = self.device
         return [p.to(device) for p in points]
+
+    def _prior_input(self, r, in_context) -> torch.Tensor:
+        """``render_input`` of z ~ P(z | C) (paper Eq. 2); with stochastic_representation, of r_m ~ p(r_m | C_m)
+        drawn first."""
+        if self.representation_heads is not None:
+            r = torch.stack([sample_gaussian(*head(r_m)) for head, r_m in zip(self.representation_heads, r)])
+        return self.render_input(self.inference.prior(r, in_context).z, r)
 
     def _posterior(self, r, t, in_context, in_target) -> Latents:
         """z ~ Q(z | C, O); with stochastic_representation, first r_m ~ q(r_m | C_m u O_m) (aggregate

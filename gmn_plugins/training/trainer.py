@@ -526,7 +526,7 @@ def train_step(state: RunState, stream) -> dict:
     try:
         with torch.autocast(state.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"), \
                 (noise_slots(total, slots) if state.world.size > 1 else nullcontext()):  # noise by global slot
-            result = state.net(context, target, episodes, beta=beta)
+            result = state.net(context, target, episodes, beta=beta, prior_nll_weight=t.prior_nll_weight)
     finally:
         state.model.sigma = spec.model.sigma  # validation, samples and evaluation use the final sigma
     state.optimizer.zero_grad(set_to_none=True)
@@ -553,6 +553,10 @@ def step_metrics(state: RunState, result: dict, dims: int, total: int, beta: flo
         nll, kl, dims = sum_over_ranks(state.world, [result["nll"].item(), result["kl"].item(), float(dims)])
         last = {"step": state.step, "loss": (nll + beta * kl) / total, "nll_per_dim": nll / dims,
                 "neg_elbo_per_dim": (nll + beta * kl) / dims, "kl_per_scene": kl / total}  # fmt: skip
+    if "nll_prior" in result:  # train.prior_nll_weight > 0
+        nll_prior, prior_dims = sum_over_ranks(state.world, [result["nll_prior"].item(), float(dims)]) \
+            if state.world.size > 1 else (result["nll_prior"].item(), dims)
+        last["nll_prior_per_dim"] = nll_prior / prior_dims
     scheduled = spec.train.lr_end is not None or spec.train.lr_warmup_steps
     return last | {"beta": beta,
                    **({"lr": state.optimizer.param_groups[0]["lr"]} if scheduled else {}),
