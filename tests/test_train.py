@@ -1,6 +1,7 @@
 """Training on real MESE data at tiny sizes: the loss falls, context matters, and a killed run resumes exactly."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -282,6 +283,23 @@ def test_train_seed_varies_the_training_and_shares_the_dataset(data_dir, tmp_pat
     manifest = (data_dir / "manifest.json").read_text()
     assert json.loads(manifest)["seed"] == 0  # one dataset served all three
     torch.set_num_threads(threads)
+
+
+def test_prior_nll_weight_trains_on_the_priors_renders_and_logs_their_nll(data_dir, tmp_path):
+    """``train.prior_nll_weight`` (issue 28): the first step's ELBO terms are those of the paper's run (the prior's
+    draws come after the posterior's), its loss is higher by w x the prior renders' NLL per scene, and every row
+    logs that NLL per target dimension; the paper's run logs none."""
+    rows = {}
+    for name, weight in (("paper", 0.0), ("hybrid", 2.0)):
+        train(tiny_spec(data_dir, tmp_path / name, 2, "train.log_every=1", "train.threads=1",
+                        f"train.prior_nll_weight={weight}"), "tiny", load_registry(), progress=False)  # fmt: skip
+        rows[name] = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    paper, hybrid = rows["paper"][0], rows["hybrid"][0]
+    assert "nll_prior_per_dim" not in paper and all(math.isfinite(r["nll_prior_per_dim"]) for r in rows["hybrid"])
+    assert hybrid["nll_per_dim"] == pytest.approx(paper["nll_per_dim"], rel=1e-5)
+    assert hybrid["kl_per_scene"] == pytest.approx(paper["kl_per_scene"], rel=1e-5)
+    dims_per_scene = (paper["loss"] - paper["beta"] * paper["kl_per_scene"]) / paper["nll_per_dim"]
+    assert hybrid["loss"] - paper["loss"] == pytest.approx(2.0 * hybrid["nll_prior_per_dim"] * dims_per_scene, rel=1e-4)
 
 
 def test_lr_and_sigma_schedules_follow_the_step_and_are_validated():
