@@ -91,6 +91,7 @@ BLOCKS_WHY = "(the class enumeration grows ~4.7x per block; paper: 4-6)"
         ("train.threads=-1", "train.threads: must be >= 0, got -1"),
         ("train.kl_balance=1.5", "train.kl_balance: must be <= 1.0, got 1.5"),
         ("train.prior_nll_weight=-1", "train.prior_nll_weight: must be >= 0.0, got -1.0"),
+        ("train.prior_nll_start=-1", "train.prior_nll_start: must be >= 0, got -1"),
         # 3. lr in (0, 1]; every float finite
         ("train.lr=1e12", "train.lr: must be > 0 and <= 1.0, got 1000000000000.0"),
         ("train.lr=0", "train.lr: must be > 0 and <= 1.0, got 0.0"),

@@ -288,12 +288,15 @@ def test_train_seed_varies_the_training_and_shares_the_dataset(data_dir, tmp_pat
 def test_prior_nll_weight_trains_on_the_priors_renders_and_logs_their_nll(data_dir, tmp_path):
     """``train.prior_nll_weight`` (issue 28): the first step's ELBO terms are those of the paper's run (the prior's
     draws come after the posterior's), its loss is higher by w x the prior renders' NLL per scene, and every row
-    logs that NLL per target dimension; the paper's run logs none."""
+    logs that NLL per target dimension; the paper's run logs none. With ``train.prior_nll_start = 1`` the first
+    step is the paper run's, the second has the term."""
     rows = {}
-    for name, weight in (("paper", 0.0), ("hybrid", 2.0)):
-        train(tiny_spec(data_dir, tmp_path / name, 2, "train.log_every=1", "train.threads=1",
-                        f"train.prior_nll_weight={weight}"), "tiny", load_registry(), progress=False)  # fmt: skip
+    for name, more in (("paper", []), ("hybrid", ["train.prior_nll_weight=2.0"]),
+                       ("late", ["train.prior_nll_weight=2.0", "train.prior_nll_start=1"])):
+        train(tiny_spec(data_dir, tmp_path / name, 2, "train.log_every=1", "train.threads=1", *more), "tiny",
+              load_registry(), progress=False)  # fmt: skip
         rows[name] = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    assert rows["late"][0] == rows["paper"][0] and "nll_prior_per_dim" in rows["late"][1]
     paper, hybrid = rows["paper"][0], rows["hybrid"][0]
     assert "nll_prior_per_dim" not in paper and all(math.isfinite(r["nll_prior_per_dim"]) for r in rows["hybrid"])
     assert hybrid["nll_per_dim"] == pytest.approx(paper["nll_per_dim"], rel=1e-5)

@@ -211,6 +211,8 @@ class TrainSpec:
     from one z ~ P(z | C) per scene and adds w times their NLL to the loss (the hybrid CVAE + GSNN objective of Sohn
     et al. 2015): the prior and the renderers are trained on what generation renders, not only through the KL.
     One more prior pass and render per step; the logged ``nll_prior_per_dim`` is that NLL per target dimension.
+    ``prior_nll_start``: the step from which the term is on (0 before it), e.g. once the posterior has learnt
+    colour; step-indexed, so a run's first ``prior_nll_start`` steps are those of the same run without it.
     ``missing_sizes = [A, B]`` (paper §4 "Missing-modality Problem", Fig. 5; reference §6.5): every training scene
     gets one fixed combination of A..B modalities (P(combination) ∝ 1/size, as the authors' code draws it); empty =
     all modalities always. Every ``eval_every`` steps the negative ELBO of ``eval_scenes`` validation scenes is
@@ -245,6 +247,7 @@ class TrainSpec:
     beta_anneal_steps: int = 100
     kl_balance: float = 0.5  # share of the KL's gradient on the prior (x2); 0.5 = the ELBO's own (issue 11)
     prior_nll_weight: float = 0.0  # w: loss + w * NLL of the targets rendered from z ~ P(z | C); 0 = paper (issue 28)
+    prior_nll_start: int = 0  # the step from which prior_nll_weight applies (0 before it)
     max_targets: int = 15
     add_opposite: bool = True
     checkpoint_every: int = 100
@@ -541,6 +544,7 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     within(t.beta_anneal_steps, 0, "train.beta_anneal_steps", MAX_STEPS)
     within(t.kl_balance, 0.0, "train.kl_balance", 1.0)
     within(t.prior_nll_weight, 0.0, "train.prior_nll_weight", MAX_BETA)
+    within(t.prior_nll_start, 0, "train.prior_nll_start", MAX_STEPS)
     within(t.eval_every, 0, "train.eval_every", MAX_STEPS)
     within(t.keep_every, 0, "train.keep_every", MAX_STEPS)
     if 0 < t.keep_every <= MAX_STEPS and t.checkpoint_every > 0 and t.keep_every % t.checkpoint_every:  # else above

@@ -53,6 +53,13 @@ def beta_at(spec: ExperimentSpec, step: int) -> float:
     return t.beta_start + (t.beta - t.beta_start) * min(step, t.beta_anneal_steps) / t.beta_anneal_steps
 
 
+def prior_nll_weight_at(spec: ExperimentSpec, step: int) -> float:
+    """``train.prior_nll_weight`` from step ``train.prior_nll_start`` on (0 before it; step-indexed, so a run
+    extended by a larger ``steps`` resumes on the same curve)."""
+    t = spec.train
+    return t.prior_nll_weight if step >= t.prior_nll_start else 0.0
+
+
 def _linear(start: float, end: float, steps: int, step: int) -> float:
     return end if steps == 0 else start + (end - start) * min(step, steps) / steps
 
@@ -526,7 +533,8 @@ def train_step(state: RunState, stream) -> dict:
     try:
         with torch.autocast(state.device.type, dtype=torch.bfloat16, enabled=t.precision == "bf16"), \
                 (noise_slots(total, slots) if state.world.size > 1 else nullcontext()):  # noise by global slot
-            result = state.net(context, target, episodes, beta=beta, prior_nll_weight=t.prior_nll_weight)
+            result = state.net(context, target, episodes, beta=beta,
+                               prior_nll_weight=prior_nll_weight_at(spec, state.step))
     finally:
         state.model.sigma = spec.model.sigma  # validation, samples and evaluation use the final sigma
     state.optimizer.zero_grad(set_to_none=True)
