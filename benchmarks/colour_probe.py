@@ -37,8 +37,8 @@ from quickstart_learning import PAPER  # noqa: E402
 PATTERNS = ("uniform", "square")
 # the paper's model at the quickstart's training of issue 11 (lr 3e-3, beta 1), written out (the quickstart spec
 # holds the fast recipe since issue 28): pass the recipe's settings with --set, e.g. --set 'model.init="kaiming"' ...
-OVERRIDES = ['modalities=["rgb"]', 'model.preset="tiny"', 'train.clip_mode="norm"', *PAPER.values(),
-             "data.test_scenes=0"]  # fmt: skip
+OVERRIDES = ['modalities=["rgb"]', 'model.preset="tiny"', 'train.clip_mode="norm"',
+             *(o for v in PAPER.values() for o in v), "data.test_scenes=0"]  # fmt: skip
 
 
 def colour_images(pattern: str):
