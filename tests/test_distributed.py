@@ -73,12 +73,16 @@ def _weights(out) -> dict[str, torch.Tensor]:
 
 
 def _losses(out) -> list[float]:
-    return [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    """Each logged step's loss, then each step's prior NLL per dimension where logged (train.prior_nll_weight)."""
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows] + [r["nll_prior_per_dim"] for r in rows if "nll_prior_per_dim" in r]
 
 
 # PoE with missing modalities: experts of modalities absent from a rank's scenes get no gradient there (DDP's
-# find_unused_parameters), the hardest case for the ranks to stay equal
-POE = ('model.inference="poe"', "train.missing_sizes=[1, 2]", "train.checkpoint_every=3")
+# find_unused_parameters), the hardest case for the ranks to stay equal; from step 2 the hybrid objective's prior
+# pass too (its noise by global slot, its NLL summed over ranks in the logged loss)
+POE = ('model.inference="poe"', "train.missing_sizes=[1, 2]", "train.checkpoint_every=3",
+       "train.prior_nll_weight=1.0", "train.prior_nll_start=1")
 
 
 @pytest.fixture(scope="module")

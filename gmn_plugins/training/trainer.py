@@ -550,21 +550,23 @@ def train_step(state: RunState, stream) -> dict:
 def step_metrics(state: RunState, result: dict, dims: int, total: int, beta: float) -> dict:
     """The metrics row of the step just taken (``state.step``) from the model's ``result`` on this rank's ``dims``
     target dimensions of the step's ``total`` episodes: loss, nll per dimension, negative ELBO per dimension and KL
-    per scene of the global batch (summed over ranks), β, and the learning rate, σ and thread count where they
-    vary."""
+    per scene of the global batch (summed over ranks), β, with the hybrid objective (``train.prior_nll_weight``)
+    the prior renders' NLL per dimension, and the learning rate, σ and thread count where they vary."""
     spec = state.spec
     if state.world.size == 1:
         last = {"step": state.step, "loss": result["loss"].item(), "nll_per_dim": result["nll_per_dim"].item(),
                 "neg_elbo_per_dim": (result["nll"].item() + beta * result["kl"].item()) / dims,
                 "kl_per_scene": result["kl_per_scene"].item()}  # fmt: skip
+        if "nll_prior" in result:
+            last["nll_prior_per_dim"] = result["nll_prior"].item() / dims
     else:  # the global batch's values, the same on every rank
-        nll, kl, dims = sum_over_ranks(state.world, [result["nll"].item(), result["kl"].item(), float(dims)])
-        last = {"step": state.step, "loss": (nll + beta * kl) / total, "nll_per_dim": nll / dims,
-                "neg_elbo_per_dim": (nll + beta * kl) / dims, "kl_per_scene": kl / total}  # fmt: skip
-    if "nll_prior" in result:  # train.prior_nll_weight > 0
-        nll_prior, prior_dims = sum_over_ranks(state.world, [result["nll_prior"].item(), float(dims)]) \
-            if state.world.size > 1 else (result["nll_prior"].item(), dims)
-        last["nll_prior_per_dim"] = nll_prior / prior_dims
+        prior = [result["nll_prior"].item()] if "nll_prior" in result else []
+        nll, kl, dims, *prior = sum_over_ranks(state.world, [result["nll"].item(), result["kl"].item(), float(dims),
+                                                             *prior])  # fmt: skip
+        hybrid = prior_nll_weight_at(spec, state.step - 1) * prior[0] if prior else 0.0  # the step just taken's
+        last = {"step": state.step, "loss": (nll + beta * kl + hybrid) / total, "nll_per_dim": nll / dims,
+                "neg_elbo_per_dim": (nll + beta * kl) / dims, "kl_per_scene": kl / total,
+                **({"nll_prior_per_dim": prior[0] / dims} if prior else {})}  # fmt: skip
     scheduled = spec.train.lr_end is not None or spec.train.lr_warmup_steps
     return last | {"beta": beta,
                    **({"lr": state.optimizer.param_groups[0]["lr"]} if scheduled else {}),
