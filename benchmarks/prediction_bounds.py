@@ -55,10 +55,12 @@ def predictors(views: np.ndarray, cameras: np.ndarray, context: int) -> dict[str
     """Each predictor's (V - context, C, H, W) prediction of one scene's targets from ``views`` (V, C, H, W) in
     [0, 1] and the cameras' positions ``cameras`` (V, 3)."""
     targets = views[context:]
-    mask = targets.max(1, keepdims=True) > OBJECT_THRESHOLD  # (N, 1, H, W)
-    ctx_mask = views[:context].max(1, keepdims=True) > OBJECT_THRESHOLD
-    ctx_colour = (views[:context] * ctx_mask).sum((0, 2, 3)) / max(ctx_mask.sum(), 1)
-    own_colour = (targets * mask).sum((2, 3)) / np.maximum(mask.sum((2, 3)), 1)  # (N, C): each target's own
+    masks = torch.from_numpy(views.max(1, keepdims=True) > OBJECT_THRESHOLD).float()  # (V, 1, H, W)
+    images = torch.from_numpy(views)
+    mask = masks[context:].numpy()
+    ctx_colour = object_colour(images[:context], masks[:context])  # (C,)
+    own_colour = np.stack([object_colour(images[t : t + 1], masks[t : t + 1])
+                           for t in range(context, len(views))])  # (N, C): each target's own  # fmt: skip
     out = {"own_mean": np.broadcast_to(views.mean(0), targets.shape),
            "context_mean": np.broadcast_to(views[:context].mean(0), targets.shape)}  # fmt: skip
     nearest, other = [], []
