@@ -103,7 +103,7 @@ def main() -> None:
     own = sse["own_mean"] / elements
     rows = []
     print(f"{args.data} {args.split}: {len(colours['truth'])} scenes, {args.context} context views\n")
-    print(f"| predictor | RGB MSE | gain over own_mean | chroma corr. |\n|---|---|---|---|")
+    print("| predictor | RGB MSE | gain over own_mean | chroma corr. |\n|---|---|---|---|")
     for name, total in sse.items():
         mse = total / elements
         corr = chroma_correlation(truth_chroma, chroma(np.array(colours[name])))
