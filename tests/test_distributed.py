@@ -6,9 +6,11 @@ equal 2 ranks on one, and bad worlds stop with one line."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import torch
@@ -47,6 +49,32 @@ def _env() -> dict:
 def _command(launcher: list[str], data, out, steps: int, *extra: str) -> list[str]:
     return [*launcher, "-m", "gmn_plugins.cli.run", str(SPEC), *_base(data), f"train.steps={steps}",
             f"train.out={json.dumps(str(out))}", *extra, "--no-progress"]  # fmt: skip
+
+
+def _two_nodes(job: str) -> list[str]:
+    """torchrun for one of 2 "machines" on localhost (c10d rendezvous, 1 process each): a port the kernel says is
+    free now and a rendezvous id of this call only, so that no other test or job on the host can share the
+    rendezvous (a port from the pid and a fixed id allowed that; suspected in a CI run where the test hung 300 s and
+    a rank aborted, which 6 local runs of the old test and the full file did not reproduce)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [*TORCHRUN, "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
+            f"--rdzv-id={job}-{uuid.uuid4().hex}"]  # fmt: skip
+
+
+def _communicate(procs: list[subprocess.Popen]) -> list[str]:
+    """Each process's stderr once all have ended (at most 600 s; then every one still running is killed)."""
+    deadline, errors = time.time() + 600, []
+    try:
+        for proc in procs:
+            errors.append(proc.communicate(timeout=max(1.0, deadline - time.time()))[1])
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return errors
 
 
 def _run(command: list[str]) -> None:
@@ -132,15 +160,11 @@ def test_a_killed_two_rank_run_resumes_to_the_same_weights(data, tmp_path):
 
 
 def test_two_machines_on_localhost_equal_two_ranks_on_one(data, two, tmp_path):
-    nodes = tmp_path / "nodes"
-    port = 29400 + os.getpid() % 500
-    node = [*TORCHRUN, "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
-            "--rdzv-id=gmn-test"]  # fmt: skip
+    nodes, node = tmp_path / "nodes", _two_nodes("gmn-test")
     procs = [subprocess.Popen(_command(node, data, nodes, 3, *POE), env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
-    for proc in procs:
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err[-3000:]
+    errors = _communicate(procs)
+    assert all(proc.returncode == 0 for proc in procs), "\n---\n".join(e[-3000:] for e in errors)
     a, b = _weights(two), _weights(nodes)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -153,12 +177,10 @@ def test_more_ranks_than_scenes_is_one_line(data, tmp_path):
 
 
 def test_ranks_that_disagree_on_the_spec_stop_with_one_line(data, tmp_path):
-    port = 29900 + os.getpid() % 90
-    node = [*TORCHRUN, "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
-            "--rdzv-id=gmn-disagree"]  # fmt: skip
+    node = _two_nodes("gmn-disagree")
     procs = [subprocess.Popen(_command(node, data, tmp_path / "r", 1, f"train.lr={lr}"), env=_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for lr in (1e-3, 2e-3)]  # fmt: skip
-    errors = [proc.communicate(timeout=600)[1] for proc in procs]
+    errors = _communicate(procs)
     assert all(proc.returncode != 0 for proc in procs)
     assert any("ranks disagree on the spec: rank 1 has another than rank 0 (1 of 2 ranks differ)" in e for e in errors)
 
@@ -179,13 +201,11 @@ def test_a_shard_missing_on_one_machine_stops_every_rank_with_one_line(data, tmp
     lost.unlink()
     shutil.rmtree(packed_dir(copies[1] / "data", "train"), ignore_errors=True)  # a copy not packed yet (earlier
     # tests may have packed the shared fixture: a complete, verified packed copy would not need the shard)
-    port = 29900 + (os.getpid() + 45) % 90
-    node = [*TORCHRUN, "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
-            "--rdzv-id=gmn-lost-shard"]  # fmt: skip
+    node = _two_nodes("gmn-lost-shard")
     command = [arg for arg in _command(node, data, "r", 1) if not arg.startswith("data.dir=")] + ['data.dir="data"']
     procs = [subprocess.Popen(command, env=_env(), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for root in copies]  # fmt: skip
-    errors = [proc.communicate(timeout=600)[1] for proc in procs]
+    errors = _communicate(procs)
     assert all(proc.returncode != 0 for proc in procs)
     for stderr in errors:  # every rank printed the line, not only the one that lacks the shard
         lines = [line for line in stderr.splitlines() if line.startswith("rank ")]
