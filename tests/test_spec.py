@@ -39,6 +39,24 @@ def test_bad_values_are_refused_with_the_field(quickstart_spec, override, expect
     assert str(err.value).startswith(str(quickstart_spec))
 
 
+def test_model_decoder_width_widens_the_image_decoder_only(quickstart_spec):
+    """model.decoder_width (issue 28) replaces the preset's image decoder width W (layers W, 2W, C); unset, the
+    preset's; nothing else in the model changes."""
+    from gmn_plugins.core.plugins import load_registry
+    from gmn_plugins.training.experiment import build_model
+
+    def decoder_and_rest(*overrides):
+        spec = load_spec(quickstart_spec, ['model.preset="tiny"', *overrides])
+        model = build_model(spec, load_registry().resolve(spec.modalities, "quickstart.toml"), device="meta")
+        i = spec.modalities.index("rgb")
+        widths = [m.out_channels for m in model.renderers[i].decoder if hasattr(m, "out_channels")]
+        rest = {k: v.shape for k, v in model.state_dict().items() if not k.startswith(f"renderers.{i}.decoder.")}
+        return widths, rest
+
+    (tiny, rest), (wide, wide_rest) = decoder_and_rest(), decoder_and_rest("model.decoder_width=32")
+    assert tiny == [8, 16, 3] and wide == [32, 64, 3] and rest == wide_rest
+
+
 def test_typo_in_a_field_name_exits_2_with_one_line(tmp_path, quickstart_spec):
     bad = tmp_path / "typo.toml"
     bad.write_text(quickstart_spec.read_text().replace("max_targets", "max_tragets"))
@@ -92,6 +110,8 @@ BLOCKS_WHY = "(the class enumeration grows ~4.7x per block; paper: 4-6)"
         ("train.kl_balance=1.5", "train.kl_balance: must be <= 1.0, got 1.5"),
         ("train.prior_nll_weight=-1", "train.prior_nll_weight: must be >= 0.0, got -1.0"),
         ("train.prior_nll_start=-1", "train.prior_nll_start: must be >= 0, got -1"),
+        ("model.decoder_width=0", "model.decoder_width: must be >= 1, got 0"),
+        ("model.decoder_width=4096", "model.decoder_width: must be <= 1024, got 4096"),
         # 3. lr in (0, 1]; every float finite
         ("train.lr=1e12", "train.lr: must be > 0 and <= 1.0, got 1000000000000.0"),
         ("train.lr=0", "train.lr: must be > 0 and <= 1.0, got 0.0"),

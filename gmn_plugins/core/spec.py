@@ -45,6 +45,7 @@ MAX_BATCH_SCENES = 1024  # scenes per training step (paper: 12)
 MAX_LR = 1.0  # Adam moves every parameter by about lr per step: past 1 a run diverges at once (specs: 1e-4, 1e-3)
 MAX_PROCESSES = 1024  # data.workers, data.loader_workers and train.threads
 MAX_LATENT_GRID = 256  # model.latent_grid h and w (images: H/4; v4 at 64x64: 16)
+MAX_DECODER_WIDTH = 1024  # model.decoder_width (v4: 32; its middle layer has twice, at 32x32 for a 64x64 image)
 MAX_STEPS = 100_000_000  # train.steps and every step count or period (paper: ~1M steps; 1e8 is years on a GPU)
 MAX_SIGMA = 100.0  # model.sigma, train.sigma_start: inputs lie in [-3, 3]; a std 30x wider learns nothing (paper: 1)
 MAX_BETA = 1000.0  # train.beta, train.beta_start: the KL's weight (paper: 0.1 -> 1; beta-VAEs use up to ~250)
@@ -157,7 +158,9 @@ class ModelSpec:
     (beyond the paper: rho_m + their mean, in range whatever the number of views; issue 28). ``target_encoder``:
     ``shared`` (the paper's: the posterior reads the targets through the same encoder as the context) or
     ``shallow`` (each family's shallow target encoder: a short path from target pixels to the posterior, as GQN's
-    inference core; beyond the paper, issue 28).
+    inference core; beyond the paper, issue 28). ``decoder_width``: the image decoder's width W (``Preset``'s
+    ``decoder_width``; its middle layer has 2W); unset: the preset's (v4 32, as the authors' nc_enc; small 16;
+    tiny 8). A wider one keeps both chroma axes of the colour where tiny's 8 kept one (beyond the paper, issue 28).
     """
 
     inference: Inference = "apoe"
@@ -172,6 +175,7 @@ class ModelSpec:
     aggregate: Aggregate = "sum"
     target_encoder: TargetEncoder = "shared"
     renderer_context: RendererContext = "none"
+    decoder_width: int | None = None
 
 
 @attrs.frozen
@@ -527,6 +531,8 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
     if grid is not None and not (len(grid) == 2 and all(1 <= g <= MAX_LATENT_GRID for g in grid)):
         problems.append(f"{file}: model.latent_grid: expected [h, w] with 1 <= h, w <= {MAX_LATENT_GRID}, got "
                         f"{_show(grid)}")  # fmt: skip
+    if spec.model.decoder_width is not None:
+        within(spec.model.decoder_width, 1, "model.decoder_width", MAX_DECODER_WIDTH)
     if not 0 < spec.model.sigma <= MAX_SIGMA:
         problems.append(f"{file}: model.sigma: must be > 0 and <= {MAX_SIGMA:g}, got {spec.model.sigma}")
     if not 0 < t.lr <= MAX_LR:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import torch
 
 from ..mese.generate import DatasetConfig
@@ -60,8 +61,11 @@ def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | 
                 from None  # fmt: skip
     infos = [ModalityInfo(m.name, m.family, m.shape, m.query_kind) for m in modalities]
     s = spec.model
+    preset = PRESETS[s.preset]
+    if s.decoder_width is not None:
+        preset = attrs.evolve(preset, decoder_width=s.decoder_width)
     with torch.device(device):
-        return GMN(infos, PRESETS[s.preset], inference=s.inference, experts=s.experts, sigma=s.sigma,
+        return GMN(infos, preset, inference=s.inference, experts=s.experts, sigma=s.sigma,
                    first_step_prior=s.first_step_prior, stochastic_representation=s.stochastic_representation,
                    vector_projection=s.vector_projection, latent_grid=s.latent_grid, init=s.init,
                    aggregate=s.aggregate, target_encoder=s.target_encoder,
