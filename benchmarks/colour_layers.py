@@ -5,14 +5,14 @@ held-out R^2 of a ridge regression, along the two axes of the chroma plane that 
 
     python benchmarks/colour_layers.py RUN [--split train] [--scenes 160] [--checkpoint RUN/checkpoints/step-N.pt]
 
-The axes: u1 and u2, the singular vectors (on the truth's side) of the best linear map from the truth's chroma to the render's (the
-chroma of the object's mean colour, in an orthonormal basis of the plane its three channels span with sum zero), with
-singular values s1 >= s2. A run that renders colour along one axis only has s2 near 0 (docs/fast-recipe.md, "Colour
-along one axis"); then the stage where R^2 along u2 falls is where the second axis is lost. Each scene renders
-its first target view from z ~ P(z | C), C its first 5 RGB views; the regression is fitted on the first half of the
-scenes and scored on the second. Spatial stages (r, the renderer's input) are read out whole; the renderer's layers
-as each channel's mean over the target's object pixels (the mask resized to the layer), one value per call (the
-ConvLSTM runs once per DRAW step).
+The axes: u1 and u2, the singular vectors (on the truth's side) of the best linear map from the truth's chroma to
+the render's (the chroma of the object's mean colour, in an orthonormal basis of the plane of colours whose three
+channels sum to zero), with singular values s1 >= s2. A run that renders colour along one axis only has s2 near 0
+(docs/fast-recipe.md, "Colour along one axis"); then the stage where R^2 along u2 falls is where the second axis
+is lost. Each scene renders its first target view from z ~ P(z | C), C its first 5 RGB views; the regression is
+fitted on the first half of the scenes and scored on the second. Spatial stages (r, the renderer's input) are read
+out whole; the renderer's layers as each channel's mean over the target's object pixels (the mask resized to the
+layer), one value per call (the ConvLSTM runs once per DRAW step).
 """
 
 from __future__ import annotations
