@@ -320,3 +320,21 @@ def test_a_modality_description_is_not_part_of_its_identity():
     check_compatible(old, spec, [rgb.identity()], "ckpt")  # a checkpoint of before 0.2
     with pytest.raises(CheckpointError, match="modality rgb: spec_hash differs"):
         check_compatible(old, spec, [edited.identity()], "ckpt")  # its legacy hash covered the description
+
+
+def test_a_run_resumes_whether_its_spec_leaves_the_decoder_width_to_the_preset_or_writes_it_out():
+    """model.decoder_width unset is the preset's (tiny: 8, small: 16): a checkpoint from before the option (or one
+    that left it unset) resumes under a spec that writes out the same width, and is refused under another."""
+    from gmn_plugins.training.checkpoint import check_compatible
+    from gmn_plugins.core.plugins import load_registry
+
+    rgb = load_registry().modalities["rgb"].identity()
+
+    def spec(**model):
+        return {"seed": 0, "model": model, "data": {}, "train": {}}
+
+    old = {"modalities": [rgb], "spec": spec(preset="small")}  # written before the field existed
+    check_compatible(old, spec(preset="small", decoder_width=16), [rgb], "ckpt")
+    check_compatible({**old, "spec": spec(preset="tiny", decoder_width=8)}, spec(preset="tiny"), [rgb], "ckpt")
+    with pytest.raises(CheckpointError, match="model.decoder_width: checkpoint has 16, spec has 8"):
+        check_compatible(old, spec(preset="small", decoder_width=8), [rgb], "ckpt")

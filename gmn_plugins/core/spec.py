@@ -160,7 +160,8 @@ class ModelSpec:
     ``shallow`` (each family's shallow target encoder: a short path from target pixels to the posterior, as GQN's
     inference core; beyond the paper, issue 28). ``decoder_width``: the image decoder's width W (``Preset``'s
     ``decoder_width``; its middle layer has 2W); unset: the preset's (v4 32, as the authors' nc_enc; small 16;
-    tiny 8). A wider one keeps both chroma axes of the colour where tiny's 8 kept one (beyond the paper, issue 28).
+    tiny 8). Beyond the paper (issue 28): on the colour probe a wider one broke the plateau where tiny's 8 renders
+    colour along one chroma axis; on MESE it did not (docs/fast-recipe.md).
     """
 
     inference: Inference = "apoe"

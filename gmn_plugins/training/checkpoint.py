@@ -19,6 +19,7 @@ import torch
 from ..runtime.faults import cannot_write
 from ..runtime.files import CheckpointError, atomic_write
 from ..core.spec import DataSpec, ModelSpec, TrainSpec, to_dict
+from ..models.presets import PRESETS
 
 FORMAT_VERSION = 2  # 2: payload sha256, data identity
 # training fields that may change between a run and its resumption
@@ -96,6 +97,14 @@ def _differs(path, field: str, have, want) -> CheckpointError:
                            f"it (or set another train.out)")  # fmt: skip
 
 
+def _as_built(section: str, values: dict) -> dict:
+    """A spec section with each size left unset replaced by the one the model is built with (``model.decoder_width``:
+    the preset's), so that a run resumes whether its spec leaves it unset or writes it out."""
+    if section == "model" and values.get("decoder_width") is None and values.get("preset") in PRESETS:
+        return {**values, "decoder_width": PRESETS[values["preset"]].decoder_width}
+    return values
+
+
 def check_compatible(ckpt: dict, spec: dict, modalities: list[dict], path: str | os.PathLike,
                      data: dict | None = None) -> None:  # fmt: skip
     """Raise ``CheckpointError`` ``PATH: FIELD: checkpoint has X, spec has Y`` if ``ckpt`` is of another model, run
@@ -113,10 +122,12 @@ def check_compatible(ckpt: dict, spec: dict, modalities: list[dict], path: str |
     old = ckpt["spec"]
     for section, free in (("model", set()), ("data", RESUMABLE_DATA_FIELDS), ("train", RESUMABLE_TRAIN_FIELDS)):
         defaults = _DEFAULTS[section]  # a field added after the checkpoint was written had its default value then
-        for key in sorted((set(old.get(section, {})) | set(spec[section])) - free):
-            have = old[section].get(key, defaults.get(key))
-            if have != spec[section].get(key, defaults.get(key)):
-                raise _differs(path, f"{section}.{key}", have, spec[section].get(key))
+        keys = sorted((set(old.get(section, {})) | set(spec[section])) - free)
+        have, want = (_as_built(section, {k: values.get(k, defaults.get(k)) for k in keys})
+                      for values in (old.get(section, {}), spec[section]))  # fmt: skip
+        for key in keys:
+            if have[key] != want[key]:
+                raise _differs(path, f"{section}.{key}", have[key], want[key])
     if old["seed"] != spec["seed"]:
         raise _differs(path, "seed", old["seed"], spec["seed"])
     have_data = (ckpt.get("data") or {}).get("manifest_sha256")
