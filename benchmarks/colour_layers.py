@@ -65,7 +65,7 @@ def main() -> None:
     renderer.register_forward_pre_hook(lambda module, inputs: calls.setdefault("renderer input", []).append(inputs[0]))
     renderer.lstm.register_forward_hook(keep("ConvLSTM state"))
     for i, layer in enumerate(renderer.decoder):
-        renderer.decoder[i].register_forward_hook(keep(f"decoder {i} {type(layer).__name__}"))
+        layer.register_forward_hook(keep(f"decoder {i} {type(layer).__name__}"))
     n = min(args.scenes, scenes.num_scenes)
     truth, render, features = [], [], {}
     for s in range(n):
