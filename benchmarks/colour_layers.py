@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from gmn_plugins.core.plugins import load_registry
-from gmn_plugins.evaluation.colour import OBJECT_THRESHOLD, object_colour
+from gmn_plugins.evaluation.colour import OBJECT_THRESHOLD, chroma, object_colour
 from gmn_plugins.evaluation.runs import load_run
 
 CHROMA_BASIS = np.array([[1, -1, 0], [1, 1, -2]]) / np.sqrt([[2], [6]])  # orthonormal, each row sums to 0
@@ -91,15 +91,15 @@ def main() -> None:
             rows[name] = torch.cat(per_call)
         for name, row in rows.items():
             features.setdefault(name, []).append(row.float().cpu().numpy())
-    chroma = [(c - c.mean(1, keepdims=True)) @ CHROMA_BASIS.T for c in (np.array(truth), np.array(render))]
-    t, rc = (c - c.mean(0) for c in chroma)
+    planar = [chroma(np.array(c)) @ CHROMA_BASIS.T for c in (truth, render)]  # (S, 2) each
+    t, rc = (c - c.mean(0) for c in planar)
     u, singular, _ = np.linalg.svd(np.linalg.lstsq(t, rc, rcond=None)[0])
     print(f"{args.run} ({n} {args.split} scenes): truth -> render chroma map, singular values "
           f"{singular[0]:.2f}, {singular[1]:.2f}")
     print(f"{'stage':28s} {'values':>7s}  R^2 along u1  along u2")
-    for name, rows in [*features.items(), ("render", list(chroma[1]))]:
+    for name, rows in [*features.items(), ("render", list(planar[1]))]:
         x = np.array(rows, dtype=np.float64).reshape(n, -1)
-        r2 = [heldout_r2(x, chroma[0] @ u[:, k]) for k in (0, 1)]
+        r2 = [heldout_r2(x, planar[0] @ u[:, k]) for k in (0, 1)]
         print(f"{name:28s} {x.shape[1]:7d}  {r2[0]:12.2f}  {r2[1]:8.2f}")
 
 
