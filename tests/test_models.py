@@ -720,3 +720,57 @@ def test_renderer_context_gives_the_renderers_the_context_representation():
     assert model.encoders[0].rho.grad.abs().sum() > 0  # the renderers' path reaches the context's encoder
     with pytest.raises(ValueError, match="renderer_context"):
         GMN([IMAGE, VECTOR], TINY, renderer_context="sum")
+
+
+def test_chroma_weight_weighs_the_colour_errors_of_rgb_images():
+    """model.chroma_weight (issue 28): the image family's likelihood with w = 1 is the paper's Gaussian to the bit;
+    with w != 1 it is the normalised Gaussian whose covariance per pixel is sigma^2 (P_lum + P_chroma / w) (checked
+    against torch.distributions), so colour errors weigh w times, luminance errors as before; images of other
+    channel counts and other families keep the paper's likelihood, through the GMN too."""
+    from gmn_plugins.core.families import IMAGE as IMAGE_FAMILY, VECTOR as VECTOR_FAMILY
+
+    sigma, w = 0.1, 4.0
+    mean, senses = torch.rand(2, 3, 5, 5), torch.rand(2, 3, 5, 5)
+    paper = IMAGE_FAMILY.nll(mean, senses, sigma)
+    assert torch.equal(IMAGE_FAMILY.nll(mean, senses, sigma, chroma_weight=1.0), paper)
+    weighted = IMAGE_FAMILY.nll(mean, senses, sigma, chroma_weight=w)
+    assert weighted.shape == paper.shape
+    lum = torch.full((3, 3), 1 / 3)
+    covariance = sigma ** 2 * (lum + (torch.eye(3) - lum) / w)
+    density = torch.distributions.MultivariateNormal(torch.zeros(3), covariance)
+    want = -density.log_prob((senses - mean).movedim(1, -1)).sum()
+    assert torch.allclose(weighted.sum(), want, rtol=1e-5)
+    grey, colour = torch.full((1, 3, 2, 2), 0.05), torch.tensor([0.05, -0.05, 0.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    zero = torch.zeros(1, 3, 2, 2)
+    normaliser = -math.log(w) * 4  # -0.5 log w for each of the two chroma coordinates of 4 pixels
+    assert torch.allclose(IMAGE_FAMILY.nll(zero, grey, sigma, chroma_weight=w).sum(),
+                          IMAGE_FAMILY.nll(zero, grey, sigma).sum() + normaliser)  # fmt: skip
+    quadratic = IMAGE_FAMILY.nll(zero, colour, sigma).sum() - IMAGE_FAMILY.nll(zero, zero, sigma).sum()
+    assert torch.allclose(IMAGE_FAMILY.nll(zero, colour, sigma, chroma_weight=w).sum(),
+                          IMAGE_FAMILY.nll(zero, zero, sigma).sum() + w * quadratic + normaliser)  # fmt: skip
+    one = torch.rand(2, 1, 5, 5)
+    assert torch.equal(IMAGE_FAMILY.nll(one, senses[:, :1], sigma, chroma_weight=w),
+                       IMAGE_FAMILY.nll(one, senses[:, :1], sigma))  # fmt: skip
+    assert IMAGE_FAMILY.likelihood_values({"chroma_weight": w, "other": 1}) == {"chroma_weight": w}
+    assert VECTOR_FAMILY.likelihood_values({"chroma_weight": w}) == {}
+
+    context, target = [points(IMAGE, [1, 2, 0]), points(VECTOR, [2, 0, 1])], [points(IMAGE, [2, 1, 1]),
+                                                                               points(VECTOR, [1, 1, 1])]
+    outs = []
+    for options in (None, {"chroma_weight": 1.0}, {"chroma_weight": w}):
+        torch.manual_seed(0)
+        model = GMN([IMAGE, VECTOR], TINY, latent_grid=GRID, sigma=sigma, likelihood_options=options)
+        torch.manual_seed(1)
+        outs.append(model(context, target, B))
+    assert torch.equal(outs[0]["loss"], outs[1]["loss"])
+    assert outs[2]["nll"] != outs[0]["nll"] and torch.equal(outs[2]["kl"], outs[0]["kl"])
+    vector_only = [points(IMAGE, [0, 0, 0]), target[1]]
+    torch.manual_seed(0)
+    plain = GMN([IMAGE, VECTOR], TINY, latent_grid=GRID, sigma=sigma)
+    torch.manual_seed(0)
+    model = GMN([IMAGE, VECTOR], TINY, latent_grid=GRID, sigma=sigma, likelihood_options={"chroma_weight": w})
+    torch.manual_seed(1)
+    a = plain(context, vector_only, B)["nll"]
+    torch.manual_seed(1)
+    assert torch.equal(model(context, vector_only, B)["nll"], a)  # the vector family's likelihood is untouched
+    outs[2]["loss"].backward()

@@ -94,6 +94,8 @@ def test_16_an_empty_run_or_data_directory_is_refused(override, field, capsys, m
 
 @pytest.mark.parametrize("override, message", [
     ("model.sigma=1e12", "model.sigma: must be > 0 and <= 100, got 1000000000000.0"),
+    ("model.chroma_weight=0", "model.chroma_weight: must be > 0 and <= 10000, got 0.0"),
+    ("model.chroma_weight=-4.0", "model.chroma_weight: must be > 0 and <= 10000, got -4.0"),
     ("train.sigma_start=1e12", "train.sigma_start: must be > 0 and <= 100, got 1000000000000.0"),
     ("train.beta_start=1e12", "train.beta_start: must be <= 1000.0, got 1000000000000.0"),
     ("train.beta=1e12", "train.beta: must be <= 1000.0, got 1000000000000.0"),
@@ -104,7 +106,8 @@ def test_20_sigma_beta_and_step_counts_are_bounded(override, message):
     with pytest.raises(SpecError) as caught:
         load_spec(SPEC, [override])
     assert str(caught.value) == f"{SPEC}: {message}"
-    load_spec(SPEC, ["model.sigma=100", "train.beta=1000", "train.beta_anneal_steps=100000000"])  # the bounds
+    load_spec(SPEC, ["model.sigma=100", "model.chroma_weight=1e4", "train.beta=1000",
+                     "train.beta_anneal_steps=100000000"])  # the bounds
 
 
 # -------------------------------------------------------------------------------------- training: 17, 22, 23

@@ -57,7 +57,8 @@ def check_modality(modality: Modality, preset_name: str = "small", points: int =
     _expect(mean.requires_grad, "renderer output", "detached from z and the renderer's parameters")
     done.append(f"renderer: z {tuple(z.shape[1:])}, (N, {kind.encoded_dim}) -> mean {want[1:]}")
 
-    nll = family.nll(mean, senses, 1.0)
+    defaults = family.likelihood_values({})  # the family's likelihood options, as the engine passes them
+    nll = family.nll(mean, senses, 1.0, **defaults)
     want = (points, *shape)
     _expect(isinstance(nll, torch.Tensor), "family nll", f"expected a tensor, got {type(nll).__name__}")
     _expect(tuple(nll.shape) == want, "family nll", f"expected the elementwise shape (N, *shape) = {want}, got "
@@ -65,7 +66,7 @@ def check_modality(modality: Modality, preset_name: str = "small", points: int =
     _expect(nll.dtype == torch.float32, "family nll", f"expected float32, got {nll.dtype}")
     _expect(bool(torch.isfinite(nll).all()), "family nll", "not finite (mean, senses in [0, 1], sigma 1)")
     _expect(nll.requires_grad, "family nll", "detached from the renderer's mean (no gradient can flow)")
-    other = family.nll(mean, torch.rand(points, *shape), 1.0)
+    other = family.nll(mean, torch.rand(points, *shape), 1.0, **defaults)
     _expect(not torch.equal(nll, other), "family nll", "the same for two different targets (it ignores the senses)")
     done.append(f"nll: mean, senses {want[1:]}, sigma -> elementwise {want[1:]} float32, finite, depends on both")
 

@@ -10,7 +10,8 @@ A **family** (``image``: (C, H, W); ``vector``: (D,); a plugin's ``sequence`` (T
 - the latent grid it asks for (``latent_grid``; images: H/4 x W/4);
 - how a sense or a prediction is drawn in sample grids and generation figures (``draw``), and so how many context
   views a generation figure gives its modalities by default (``figure_context``);
-- its likelihood (``nll``: a Gaussian with the model's fixed σ by default);
+- its likelihood (``nll``: a Gaussian with the model's fixed σ by default) and the likelihood's own options
+  (``likelihood_options``: name -> default, passed to ``nll`` as keywords, e.g. the image family's ``chroma_weight``);
 - how ``gmn-eval predict`` scores a prediction (``prediction_error``: per-element squared error by default).
 
 The engine calls these methods and never branches on a family's name or a tensor's rank. A plugin registers a
@@ -122,6 +123,8 @@ class Family:
     (design.md, layer 3). Each is a class or a ``"module:Class"`` string.
     ``options``: {model option: allowed values, default first}; ``build_encoder`` and ``build_renderer`` pass
     each to the constructor as a keyword argument.
+    ``likelihood_options``: {model option: default} that ``nll`` takes as keyword arguments (``likelihood_values``;
+    none by default, so ``nll(mean, senses, sigma)`` is called as it is written).
     ``target_encoder`` (optional, None = none): an encoder class of the ``encoder`` signature with a short path from
     a target's values to the latent grid, which the posterior reads instead of ``encoder``'s with
     ``model.target_encoder = "shallow"`` (GQN's inference core reads the target image directly); without one, the
@@ -135,6 +138,7 @@ class Family:
     description: str = ""
     options: dict[str, tuple] = attrs.field(factory=dict, converter=_options, eq=False)
     target_encoder: Any = attrs.field(default=None, eq=False)
+    likelihood_options: dict[str, Any] = attrs.field(factory=dict, converter=dict, eq=False)
 
     def _references(self) -> list[tuple[str, Any]]:
         parts = [("encoder", self.encoder), ("renderer", self.renderer)]
@@ -179,6 +183,11 @@ class Family:
                 raise ValueError(f"family {self.name!r}: {name} must be one of {allowed}, got {value!r}")
             out[name] = value
         return out
+
+    def likelihood_values(self, given: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of this family's ``nll``: each of its ``likelihood_options`` from ``given`` (others
+        ignored), its default where missing."""
+        return {name: given.get(name, default) for name, default in self.likelihood_options.items()}
 
     def build_encoder(self, shape: tuple[int, ...], preset, grid: tuple[int, int], options: dict | None = None,
                       query_dim: int = 7):  # fmt: skip
@@ -247,5 +256,6 @@ class Family:
     def nll(self, mean, senses, sigma: float):
         """Elementwise negative log-likelihood (N, *shape) in nats of ``senses`` under the renderer's ``mean``.
         Default (reference §4.3): a Gaussian with the model's fixed ``sigma``,
-        0.5 ((x - mean) / sigma)^2 + log sigma + 0.5 log 2 pi."""
+        0.5 ((x - mean) / sigma)^2 + log sigma + 0.5 log 2 pi. A family with ``likelihood_options`` also receives
+        them as keyword arguments."""
         return 0.5 * ((senses - mean) / sigma) ** 2 + (math.log(sigma) + HALF_LOG_2PI)

@@ -47,6 +47,7 @@ MAX_PROCESSES = 1024  # data.workers, data.loader_workers and train.threads
 MAX_LATENT_GRID = 256  # model.latent_grid h and w (images: H/4; v4 at 64x64: 16)
 MAX_DECODER_WIDTH = 1024  # model.decoder_width (v4: 32; its middle layer has twice, at 32x32 for a 64x64 image)
 MAX_STEPS = 100_000_000  # train.steps and every step count or period (paper: ~1M steps; 1e8 is years on a GPU)
+MAX_CHROMA_WEIGHT = 1e4  # model.chroma_weight: the colour errors' std sigma / 100 at most
 MAX_SIGMA = 100.0  # model.sigma, train.sigma_start: inputs lie in [-3, 3]; a std 30x wider learns nothing (paper: 1)
 MAX_BETA = 1000.0  # train.beta, train.beta_start: the KL's weight (paper: 0.1 -> 1; beta-VAEs use up to ~250)
 MAX_SENSE_VALUES = 1 << 22  # values of one sense of a modality (a 1024x1024 RGB image: 3,145,728; paper: 64x64x3)
@@ -161,7 +162,10 @@ class ModelSpec:
     inference core; beyond the paper, issue 28). ``decoder_width``: the image decoder's width W (``Preset``'s
     ``decoder_width``; its middle layer has 2W); unset: the preset's (v4 32, as the authors' nc_enc; small 16;
     tiny 8). Beyond the paper (issue 28): on the colour probe a wider one broke the plateau where tiny's 8 renders
-    colour along one chroma axis; on MESE it did not (docs/fast-recipe.md).
+    colour along one chroma axis; on MESE it did not (docs/fast-recipe.md). ``chroma_weight``: w, the weight of
+    the colour errors in the image family's likelihood (``ImageFamily.nll``): 1 is the paper's Gaussian; w != 1
+    gives the two chroma coordinates of an orthonormal colour basis std sigma / sqrt w, luminance sigma (3-channel
+    images only; beyond the paper, issue 28).
     """
 
     inference: Inference = "apoe"
@@ -177,6 +181,7 @@ class ModelSpec:
     target_encoder: TargetEncoder = "shared"
     renderer_context: RendererContext = "none"
     decoder_width: int | None = None
+    chroma_weight: float = 1.0
 
 
 @attrs.frozen
@@ -536,6 +541,9 @@ def _check_ranges(spec: ExperimentSpec, file: str) -> None:
         within(spec.model.decoder_width, 1, "model.decoder_width", MAX_DECODER_WIDTH)
     if not 0 < spec.model.sigma <= MAX_SIGMA:
         problems.append(f"{file}: model.sigma: must be > 0 and <= {MAX_SIGMA:g}, got {spec.model.sigma}")
+    if not 0 < spec.model.chroma_weight <= MAX_CHROMA_WEIGHT:
+        problems.append(f"{file}: model.chroma_weight: must be > 0 and <= {MAX_CHROMA_WEIGHT:g}, got "
+                        f"{_show(spec.model.chroma_weight)}")  # fmt: skip
     if not 0 < t.lr <= MAX_LR:
         problems.append(f"{file}: train.lr: must be > 0 and <= {MAX_LR}, got {t.lr}")
     if t.lr_end is not None and not 0 < t.lr_end <= MAX_LR:

@@ -119,6 +119,8 @@ class GMN(nn.Module):
     through a 1 x 1 convolution r -> T * ceil(r / T) channels appended to z, as GQN's generator reads r: a
     deterministic path from what the context shows to what is rendered (beyond the paper, issue 28;
     ``render_input``). The renderers are built for T * (z + ceil(r / T)) input channels.
+    likelihood_options: {option: value} for the families' likelihoods (``Family.likelihood_options``, e.g. the image
+    family's ``chroma_weight``); each family's ``nll`` takes the ones it declares, its defaults for the others.
     Raises ValueError for an unknown inference, experts, first_step_prior, family option value, init, aggregate,
     renderer_context or amortizer,
     amortizer="loop" without inference="apoe", an empty modality list or sigma <= 0.
@@ -129,7 +131,8 @@ class GMN(nn.Module):
                  first_step_prior: str = "bias", stochastic_representation: bool = False,
                  vector_projection: str = "dense", hoisted: bool = True, amortizer: str = "batched",
                  family_options: dict | None = None, init: str = "default", aggregate: str = "sum",
-                 target_encoder: str = "shared", renderer_context: str = "none"):
+                 target_encoder: str = "shared", renderer_context: str = "none",
+                 likelihood_options: dict | None = None):
         super().__init__()
         if renderer_context not in RENDERER_CONTEXTS:
             raise ValueError(f"renderer_context must be one of {RENDERER_CONTEXTS}, got {renderer_context!r}")
@@ -143,6 +146,7 @@ class GMN(nn.Module):
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         self.sigma = float(sigma)
+        self.likelihood_options = dict(likelihood_options or {})
         if not modalities:
             raise ValueError("a GMN needs at least one modality")
         if inference not in INFERENCES:
@@ -372,7 +376,8 @@ class GMN(nn.Module):
                 mean, senses = renderer(z, info.encode(p.queries), p.scene), p.senses
                 if transform is not None:
                     mean, senses = transform(mean), transform(senses)
-                error = info.family.nll(mean.float(), senses, self.sigma)  # float32 under bf16 autocast too
+                error = info.family.nll(mean.float(), senses, self.sigma,  # float32 under bf16 autocast too
+                                        **info.family.likelihood_values(self.likelihood_options))
                 nll = nll.index_add(0, p.scene, error.flatten(1).sum(1))
         return nll
 

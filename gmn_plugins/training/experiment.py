@@ -69,7 +69,7 @@ def build_model(spec: ExperimentSpec, modalities: list[Modality], device: str | 
                    first_step_prior=s.first_step_prior, stochastic_representation=s.stochastic_representation,
                    vector_projection=s.vector_projection, latent_grid=s.latent_grid, init=s.init,
                    aggregate=s.aggregate, target_encoder=s.target_encoder,
-                   renderer_context=s.renderer_context)
+                   renderer_context=s.renderer_context, likelihood_options={"chroma_weight": s.chroma_weight})
 
 
 def resolve_device(spec: ExperimentSpec, spec_file: str = "spec") -> torch.device:
