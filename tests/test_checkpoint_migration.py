@@ -55,7 +55,8 @@ def test_a_checkpoint_from_before_issue_12_loads_evaluates_and_resumes(old_code,
 
     then = ['model.preset="small"', "train.lr=0.001", 'train.clip_mode="value"', "train.beta=1.0",  # the quickstart's
             'model.init="default"', 'model.aggregate="sum"', 'model.target_encoder="shared"',  # settings then
-            'model.renderer_context="none"', "train.prior_nll_weight=0.0", "train.prior_nll_start=0"]  # fmt: skip
+            'model.renderer_context="none"', "model.chroma_weight=1.0", "train.prior_nll_weight=0.0",
+            "train.prior_nll_start=0"]  # fmt: skip
     resumed = run_cli("run", str(REPO / "specs" / "quickstart.toml"), *overrides, *then, "data.test_scenes=0", "train.steps=3",
                       "--no-progress", env={"GMN_LOAD_PLUGINS": ""})  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
