@@ -24,6 +24,7 @@ def test_the_sequence_family_comes_from_the_plugin_and_passes_its_check():
     rows = {r["name"]: r for r in json.loads(run_cli("plugins", "families", "--json").stdout)}
     assert rows["sequence"]["encoder"] == "gmn_trajectory.nets:SequenceEncoder" and rows["sequence"]["dims"] == 2
     assert rows["vector"]["options"] == "vector_projection=dense|light"
+    assert rows["image"]["options"] == "chroma_weight=1.0 (likelihood)"
     done = run_cli("plugins", "check", "trajectory")
     assert done.returncode == 0, done.stderr
     assert "gradients: reach z and every encoder and renderer parameter" in done.stdout

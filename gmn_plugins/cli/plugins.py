@@ -27,13 +27,15 @@ def _provided(registry, key: str) -> str:
 
 
 def _family_rows(registry) -> list[dict]:
-    """One row per model family: dims, options (name=allowed values), encoder and renderer (as named: a family's
+    """One row per model family: dims, options (name=allowed values; a likelihood option as name=default
+    (likelihood)), encoder and renderer (as named: a family's
     classes are imported only when a model is built), distribution, description."""
     def named(ref):
         return ref if isinstance(ref, str) else f"{ref.__module__}:{ref.__qualname__}"
 
     return [{"name": f.name, "dims": f.dims,
-             "options": ", ".join(f"{k}={'|'.join(map(str, v))}" for k, v in f.options.items()) or "-",
+             "options": ", ".join([*(f"{k}={'|'.join(map(str, v))}" for k, v in f.options.items()),
+                                   *(f"{k}={v} (likelihood)" for k, v in f.likelihood_options.items())]) or "-",
              "encoder": named(f.encoder), "renderer": named(f.renderer),
              "distribution": _provided(registry, f"family:{f.name}"), "description": f.description}
             for f in sorted(registry.families.values(), key=lambda f: f.name)]  # fmt: skip
