@@ -16,7 +16,7 @@ import numpy as np
 
 from gmn_plugins import hookimpl
 
-from .family import Family
+from .family import HALF_LOG_2PI, Family
 from .options import VECTOR_PROJECTIONS  # the authors' dense projection or the light broadcast (reference §9.1.3)
 
 
@@ -54,8 +54,7 @@ class ImageFamily(Family):
         error = ((senses - mean).movedim(1, -1) @ basis.T).movedim(-1, 1)  # (N, 3, H, W): luminance, chroma, chroma
         scale = mean.new_tensor([1.0, chroma_weight, chroma_weight]).view(1, 3, *[1] * (error.dim() - 2))
         log_norm = mean.new_tensor([0.0, -0.5 * math.log(chroma_weight), -0.5 * math.log(chroma_weight)])
-        return (0.5 * scale * (error / sigma) ** 2 + log_norm.view_as(scale)
-                + (math.log(sigma) + 0.5 * math.log(2 * math.pi)))
+        return 0.5 * scale * (error / sigma) ** 2 + log_norm.view_as(scale) + (math.log(sigma) + HALF_LOG_2PI)
 
 
 # The orthonormal colour basis of ImageFamily.nll's chroma_weight: rows luminance, red-green, yellow-blue.
