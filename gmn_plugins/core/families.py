@@ -52,9 +52,9 @@ class ImageFamily(Family):
             return super().nll(mean, senses, sigma)
         basis = mean.new_tensor(COLOUR_BASIS)
         error = ((senses - mean).movedim(1, -1) @ basis.T).movedim(-1, 1)  # (N, 3, H, W): luminance, chroma, chroma
-        scale = mean.new_tensor([1.0, chroma_weight, chroma_weight]).view(1, 3, *[1] * (error.dim() - 2))
-        log_norm = mean.new_tensor([0.0, -0.5 * math.log(chroma_weight), -0.5 * math.log(chroma_weight)])
-        return 0.5 * scale * (error / sigma) ** 2 + log_norm.view_as(scale) + (math.log(sigma) + HALF_LOG_2PI)
+        chroma_std = sigma / math.sqrt(chroma_weight)
+        std = mean.new_tensor([sigma, chroma_std, chroma_std]).view(1, 3, 1, 1)  # per coordinate of the basis
+        return 0.5 * (error / std) ** 2 + std.log() + HALF_LOG_2PI
 
 
 # The orthonormal colour basis of ImageFamily.nll's chroma_weight: rows luminance, red-green, yellow-blue.
