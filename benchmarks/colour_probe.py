@@ -1,7 +1,8 @@
 """Can a GMN read a colour from its context views and render it? A probe for issue 11's "undertrained or a bug?":
 MESE's renders carry no colour after 12 000 steps, so this asks the same of data where colour is all there is.
 
-    python benchmarks/colour_probe.py --out ~/gmn-bench/colour-probe [--pattern square] [--steps 600] [--threads 1]
+    python benchmarks/colour_probe.py --out ~/gmn-bench/colour-probe [--pattern square] [--steps 600] [--threads 1] \
+        [--recipe] [--set OVERRIDE ...]
 
 Makes an RGB-only dataset in the real format (``memory_scaling.synthetic_dataset``: shards, manifest and config as
 ``gmn-data generate`` writes them) whose views show only each scene's colour (its first block's, uniform in
@@ -15,6 +16,8 @@ Trains specs/quickstart.toml on it with ``modalities = ["rgb"]``, the tiny prese
 (``chroma_corr_prior`` near 1) and follows a swap of the context's channels. One that fails here cannot blame
 MESE's harder scenes. docs/reproducing-the-paper.md ("Undertrained or a bug?") has the results: with torch's
 default initialisation it fails; with ``--set model.init="kaiming"`` it learned colour in 2 of 4 runs.
+``--recipe`` trains issue 28's fast recipe instead (``quickstart_learning.RECIPE``: the quickstart's options, lr,
+beta, chroma weight and hybrid term, written out), the probe of docs/fast-recipe.md's goal (>= 0.9 within 1000 steps).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from memory_scaling import SPEC, synthetic_dataset  # noqa: E402
-from quickstart_learning import PAPER  # noqa: E402
+from quickstart_learning import PAPER, RECIPE  # noqa: E402
 
 PATTERNS = ("uniform", "square")
 # the paper's model at the quickstart's training of issue 11 (lr 3e-3, beta 1), written out (the quickstart spec
@@ -63,6 +66,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--scenes", type=int, default=384, help="training scenes (the quickstart's)")
+    parser.add_argument("--recipe", action="store_true", help="the fast recipe's settings (after the paper's, before --set)")
     parser.add_argument("--set", action="append", default=[], help="another spec override for the run (repeatable)")
     parser.add_argument("--name", default="run", help="the run's directory in OUT/PATTERN")
     args = parser.parse_args()
@@ -72,7 +76,8 @@ def main() -> None:
     synthetic_dataset(data, overrides, SPEC, images=colour_images(args.pattern))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     run = out / args.name
-    subprocess.run([sys.executable, "-m", "gmn_plugins.cli.run", str(SPEC), *overrides, *args.set,
+    recipe = [o for v in RECIPE.values() for o in v] if args.recipe else []
+    subprocess.run([sys.executable, "-m", "gmn_plugins.cli.run", str(SPEC), *overrides, *recipe, *args.set,
                     f"train.out={json.dumps(str(run))}", f"train.steps={args.steps}", f"train.threads={args.threads}",
                     "--no-progress"], check=True, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "colour_transfer.py"), str(run)], check=True, env=env)

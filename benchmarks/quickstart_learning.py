@@ -56,9 +56,9 @@ RECIPE = {
     # renders lean on the context path the prior shares) lifts the prior's colour (docs/fast-recipe.md)
     "lr": ["train.lr=0.0005"],
     "beta": ["train.beta=4.0"],
-    # the hybrid objective once the posterior has colour: from step 2400 the targets are also rendered from the
-    # prior's z and scored (from step 0 it keeps the posterior's colour to one chroma axis or none)
-    "prior-nll": ["train.prior_nll_weight=1.0", "train.prior_nll_start=2400"],
+    # the hybrid objective: the targets are also rendered from the prior's z and scored, from the first step (before
+    # the chroma weight it had to wait for the posterior's colour, from step 2400 of 4800: "recipe-prior-nll-from-2400")
+    "prior-nll": ["train.prior_nll_weight=1.0", "train.prior_nll_start=0"],
 }
 # each setting as the paper has it (the learning rate: the quickstart's before issue 28)
 PAPER = {"init": ['model.init="default"'], "aggregate": ['model.aggregate="sum"'],
@@ -74,9 +74,9 @@ FROM_QUICKSTART = {
     "recipe": [o for v in RECIPE.values() for o in v],
     **{f"recipe-no-{name}": [o for k, v in RECIPE.items() for o in (PAPER[k] if k == name else v)] for name in RECIPE},
     "paper": [o for v in PAPER.values() for o in v],
-    # the hybrid objective from the first step
-    "recipe-prior-nll-from-start": [*(o for k, v in RECIPE.items() if k != "prior-nll" for o in v),
-                                    "train.prior_nll_weight=1.0", "train.prior_nll_start=0"],
+    # the hybrid objective from step 2400, as the quickstart had it before the chroma weight (4800 steps)
+    "recipe-prior-nll-from-2400": [*(o for k, v in RECIPE.items() if k != "prior-nll" for o in v),
+                                   "train.prior_nll_weight=1.0", "train.prior_nll_start=2400"],
 }
 CANDIDATES = {
     "base": [],  # the quickstart of issue 11
