@@ -51,11 +51,10 @@ RECIPE = {
     # colour errors weigh 4 times in the RGB likelihood: takes seeds 2-4 off the one-axis plateau (docs/fast-recipe.md,
     # "Colour errors weighed w times"); the ablation tables before it ran with the paper's likelihood (1)
     "chroma-weight": ["model.chroma_weight=4.0"],
-    # not options beyond the paper but training settings: the quickstart's lr 3e-3 keeps the recipe grey to 10000
-    # steps and 1e-3 learns colour in 2 of 4 seeds, 5e-4 in 3 of 3; beta 4 (the KL weighs 4 times, so the
-    # renders lean on the context path the prior shares) lifts the prior's colour (docs/fast-recipe.md)
+    # not an option beyond the paper but a training setting: the quickstart's lr 3e-3 keeps the recipe grey to 10000
+    # steps and 1e-3 learns colour in 2 of 4 seeds, 5e-4 in 3 of 3 (docs/fast-recipe.md); beta stays the paper's 1
+    # (beta 4 was in the recipe until the ablation of 2026-12-07 found it no help: "recipe-beta4")
     "lr": ["train.lr=0.0005"],
-    "beta": ["train.beta=4.0"],
     # the hybrid objective: the targets are also rendered from the prior's z and scored, from the first step (before
     # the chroma weight it had to wait for the posterior's colour, from step 2400 of 4800: "recipe-prior-nll-from-2400")
     "prior-nll": ["train.prior_nll_weight=1.0", "train.prior_nll_start=0"],
@@ -63,17 +62,23 @@ RECIPE = {
 # each setting as the paper has it (the learning rate: the quickstart's before issue 28)
 PAPER = {"init": ['model.init="default"'], "aggregate": ['model.aggregate="sum"'],
          "target-encoder": ['model.target_encoder="shared"'], "renderer-context": ['model.renderer_context="none"'],
-         "chroma-weight": ["model.chroma_weight=1.0"], "lr": ["train.lr=0.003"], "beta": ["train.beta=1.0"],
+         "chroma-weight": ["model.chroma_weight=1.0"], "lr": ["train.lr=0.003"],
          "prior-nll": ["train.prior_nll_weight=0.0"]}  # fmt: skip
+# the paper's beta, written out in every candidate of FROM_QUICKSTART (the spec's own is the paper's too since
+# 2026-12-07; before, the recipe held beta 4)
+PAPER_BETA = ["train.beta=1.0"]
 # Candidates that start from the quickstart spec as it is (not from ISSUE11_QUICKSTART), each setting written out
 # so that a candidate keeps its meaning whatever the spec holds: the recipe (the spec since issue 28), the recipe
 # with each setting reverted to the paper's (the ablation: docs/fast-recipe.md's section "The ablation with the
 # hybrid term"; its first ablation table ran before "prior-nll" joined the recipe, i.e. each row with it reverted
 # too), and the paper's model at the quickstart's training.
 FROM_QUICKSTART = {
-    "recipe": [o for v in RECIPE.values() for o in v],
-    **{f"recipe-no-{name}": [o for k, v in RECIPE.items() for o in (PAPER[k] if k == name else v)] for name in RECIPE},
-    "paper": [o for v in PAPER.values() for o in v],
+    "recipe": [*(o for v in RECIPE.values() for o in v), *PAPER_BETA],
+    **{f"recipe-no-{name}": [*(o for k, v in RECIPE.items() for o in (PAPER[k] if k == name else v)), *PAPER_BETA]
+       for name in RECIPE},
+    "paper": [*(o for v in PAPER.values() for o in v), *PAPER_BETA],
+    # beta 4, as the recipe had it until 2026-12-07 (the KL weighs 4 times)
+    "recipe-beta4": [*(o for v in RECIPE.values() for o in v), "train.beta=4.0"],
     # the hybrid objective from step 2400, as the quickstart had it before the chroma weight (4800 steps)
     "recipe-prior-nll-from-2400": [*(o for k, v in RECIPE.items() if k != "prior-nll" for o in v),
                                    "train.prior_nll_weight=1.0", "train.prior_nll_start=2400"],
@@ -118,7 +123,7 @@ CANDIDATES = {
 
 def overrides(name: str) -> list[str]:
     """The gmn-run overrides of candidate ``name``: issue 11's base and its own, or its own alone (issue 28's)."""
-    paper_model = [o for k, v in PAPER.items() if k != "lr" for o in v]  # issue 11 tuned the paper's model at beta 1
+    paper_model = [*(o for k, v in PAPER.items() if k != "lr" for o in v), *PAPER_BETA]  # issue 11 tuned it at beta 1
     return CANDIDATES[name] if name in FROM_QUICKSTART else [*ISSUE11_QUICKSTART, *paper_model, *CANDIDATES[name]]
 
 
