@@ -69,9 +69,9 @@ PAPER = {"init": ['model.init="default"'], "aggregate": ['model.aggregate="sum"'
 PAPER_BETA = ["train.beta=1.0"]
 # Candidates that start from the quickstart spec as it is (not from ISSUE11_QUICKSTART), each setting written out
 # so that a candidate keeps its meaning whatever the spec holds: the recipe (the spec since issue 28), the recipe
-# with each setting reverted to the paper's (the ablation: docs/fast-recipe.md's section "The ablation with the
-# hybrid term"; its first ablation table ran before "prior-nll" joined the recipe, i.e. each row with it reverted
-# too), and the paper's model at the quickstart's training.
+# with each setting reverted to the paper's (the ablation: docs/fast-recipe.md's section "The ablation of the
+# quickstart's recipe"; its earlier ablation tables ran with the recipe as it was then), and the paper's model at the
+# quickstart's training.
 FROM_QUICKSTART = {
     "recipe": [*(o for v in RECIPE.values() for o in v), *PAPER_BETA],
     **{f"recipe-no-{name}": [*(o for k, v in RECIPE.items() for o in (PAPER[k] if k == name else v)), *PAPER_BETA]
