@@ -13,7 +13,8 @@ so compare them only between candidates run under the same load (``--threads 1``
 ELBO is comparable only between candidates of equal ``model.sigma`` (it is a likelihood at that sigma), the MSE
 always.
 
-Issue 28's candidates (``recipe`` and its ablations ``recipe-no-OPTION``, ``paper``) start from the quickstart's
+Issue 28's candidates (``recipe`` and its ablations ``recipe-no-OPTION``, ``paper``, and ``recipe-shallow...``, the
+recipe as its ablation of 2026-12-07 ran it) start from the quickstart's
 spec as it is, not from issue 11's, every setting they vary written out; each is scored on colour too (``benchmarks/colour_transfer.py``: chroma
 correlation of the renders with the truth's, prior and posterior, before and after swapping the observed channels),
 and ``--seeds 0,1,2`` trains each candidate once per training seed (runs OUT/NAME-seedS). Select on ``--split val``;
@@ -46,7 +47,6 @@ LR3 = ["train.lr=0.003"]
 RECIPE = {
     "init": ['model.init="kaiming"'],
     "aggregate": ['model.aggregate="mean"'],
-    "target-encoder": ['model.target_encoder="shallow"'],
     "renderer-context": ['model.renderer_context="mean"'],
     # colour errors weigh 4 times in the RGB likelihood: takes seeds 2-4 off the one-axis plateau (docs/fast-recipe.md,
     # "Colour errors weighed w times"); the ablation tables before it ran with the paper's likelihood (1)
@@ -67,24 +67,32 @@ PAPER = {"init": ['model.init="default"'], "aggregate": ['model.aggregate="sum"'
 # the paper's beta, written out in every candidate of FROM_QUICKSTART (the spec's own is the paper's too since
 # 2026-12-07; before, the recipe held beta 4)
 PAPER_BETA = ["train.beta=1.0"]
+# model.target_encoder="shallow" was in the recipe until its ablation of 2026-12-07: reverted alone it cost the
+# prior's colour in none of 3 seeds (docs/fast-recipe.md, "The ablation of the quickstart's recipe"), so it left;
+# the candidates RECIPE_SHALLOW... keep the recipe that ablation ran (and those before it) reachable
+SHALLOW = {"target-encoder": ['model.target_encoder="shallow"']}
+RECIPE_SHALLOW = {**RECIPE, **SHALLOW}
+# written out in every recipe candidate without SHALLOW, so that each keeps its meaning whatever the spec holds
+PAPER_FIXED = [*PAPER["target-encoder"], *PAPER_BETA]
 # Candidates that start from the quickstart spec as it is (not from ISSUE11_QUICKSTART), each setting written out
 # so that a candidate keeps its meaning whatever the spec holds: the recipe (the spec since issue 28), the recipe
 # with each setting reverted to the paper's (the ablation: docs/fast-recipe.md's section "The ablation of the
 # quickstart's recipe"; its earlier ablation tables ran with the recipe as it was then), and the paper's model at the
 # quickstart's training.
 FROM_QUICKSTART = {
-    "recipe": [*(o for v in RECIPE.values() for o in v), *PAPER_BETA],
-    **{f"recipe-no-{name}": [*(o for k, v in RECIPE.items() for o in (PAPER[k] if k == name else v)), *PAPER_BETA]
+    "recipe": [*(o for v in RECIPE.values() for o in v), *PAPER_FIXED],
+    **{f"recipe-no-{name}": [*(o for k, v in RECIPE.items() for o in (PAPER[k] if k == name else v)), *PAPER_FIXED]
        for name in RECIPE},
     "paper": [*(o for v in PAPER.values() for o in v), *PAPER_BETA],
-    # init and target_encoder both reverted: neither alone costs the colour in seeds 0 and 1; together they cost
-    # seed 2 its colour (docs/fast-recipe.md, "The ablation of the quickstart's recipe"), so both stay
-    "recipe-no-init-target-encoder": [*(o for k, v in RECIPE.items()
-                                        for o in (PAPER[k] if k in ("init", "target-encoder") else v)), *PAPER_BETA],
+    # the recipe with the shallow target encoder, as the ablation of 2026-12-07 ran it, and its rows (each setting
+    # reverted alone; init and target_encoder together: "recipe-no-init", which reverts both)
+    "recipe-shallow": [*(o for v in RECIPE_SHALLOW.values() for o in v), *PAPER_BETA],
+    **{f"recipe-shallow-no-{name}": [*(o for k, v in RECIPE_SHALLOW.items() for o in (PAPER[k] if k == name else v)),
+                                     *PAPER_BETA] for name in RECIPE_SHALLOW},
     # beta 4, as the recipe had it until 2026-12-07 (the KL weighs 4 times)
-    "recipe-beta4": [*(o for v in RECIPE.values() for o in v), "train.beta=4.0"],
+    "recipe-beta4": [*(o for v in RECIPE_SHALLOW.values() for o in v), "train.beta=4.0"],
     # the hybrid objective from step 2400, as the quickstart had it before the chroma weight (4800 steps)
-    "recipe-prior-nll-from-2400": [*(o for k, v in RECIPE.items() if k != "prior-nll" for o in v),
+    "recipe-prior-nll-from-2400": [*(o for k, v in RECIPE_SHALLOW.items() if k != "prior-nll" for o in v),
                                    "train.prior_nll_weight=1.0", "train.prior_nll_start=2400"],
 }
 CANDIDATES = {
