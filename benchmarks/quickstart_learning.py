@@ -69,7 +69,7 @@ PAPER = {"init": ['model.init="default"'], "aggregate": ['model.aggregate="sum"'
 PAPER_BETA = ["train.beta=1.0"]
 # model.target_encoder="shallow" was in the recipe until its ablation of 2026-12-07: reverted alone it cost the
 # prior's colour in none of 3 seeds (docs/fast-recipe.md, "The ablation of the quickstart's recipe"), so it left;
-# the candidates RECIPE_SHALLOW... keep the recipe that ablation ran (and those before it) reachable
+# the candidates recipe-shallow... keep the recipe that ablation ran (and those before it) reachable
 SHALLOW = {"target-encoder": ['model.target_encoder="shallow"']}
 RECIPE_SHALLOW = {**RECIPE, **SHALLOW}
 # written out in every recipe candidate without SHALLOW, so that each keeps its meaning whatever the spec holds
