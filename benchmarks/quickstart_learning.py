@@ -74,23 +74,29 @@ SHALLOW = {"target-encoder": ['model.target_encoder="shallow"']}
 RECIPE_SHALLOW = {**RECIPE, **SHALLOW}
 # written out in every recipe candidate without SHALLOW, so that each keeps its meaning whatever the spec holds
 PAPER_FIXED = [*PAPER["target-encoder"], *PAPER_BETA]
+
+
+def reverted(recipe: dict, name: str | None, fixed: list[str]) -> list[str]:
+    """The overrides of ``recipe`` with setting ``name`` put back to the paper's (None: none), then ``fixed``."""
+    return [*(o for k, v in recipe.items() for o in (PAPER[k] if k == name else v)), *fixed]
+
+
+
 # Candidates that start from the quickstart spec as it is (not from ISSUE11_QUICKSTART), each setting written out
 # so that a candidate keeps its meaning whatever the spec holds: the recipe (the spec since issue 28), the recipe
 # with each setting reverted to the paper's (the ablation: docs/fast-recipe.md's section "The ablation of the
 # quickstart's recipe"; its earlier ablation tables ran with the recipe as it was then), and the paper's model at the
 # quickstart's training.
 FROM_QUICKSTART = {
-    "recipe": [*(o for v in RECIPE.values() for o in v), *PAPER_FIXED],
-    **{f"recipe-no-{name}": [*(o for k, v in RECIPE.items() for o in (PAPER[k] if k == name else v)), *PAPER_FIXED]
-       for name in RECIPE},
+    "recipe": reverted(RECIPE, None, PAPER_FIXED),
+    **{f"recipe-no-{name}": reverted(RECIPE, name, PAPER_FIXED) for name in RECIPE},
     "paper": [*(o for v in PAPER.values() for o in v), *PAPER_BETA],
     # the recipe with the shallow target encoder, as the ablation of 2026-12-07 ran it, and its rows (each setting
     # reverted alone; init and target_encoder together: "recipe-no-init", which reverts both)
-    "recipe-shallow": [*(o for v in RECIPE_SHALLOW.values() for o in v), *PAPER_BETA],
-    **{f"recipe-shallow-no-{name}": [*(o for k, v in RECIPE_SHALLOW.items() for o in (PAPER[k] if k == name else v)),
-                                     *PAPER_BETA] for name in RECIPE_SHALLOW},
+    "recipe-shallow": reverted(RECIPE_SHALLOW, None, PAPER_BETA),
+    **{f"recipe-shallow-no-{name}": reverted(RECIPE_SHALLOW, name, PAPER_BETA) for name in RECIPE_SHALLOW},
     # beta 4, as the recipe had it until 2026-12-07 (the KL weighs 4 times)
-    "recipe-beta4": [*(o for v in RECIPE_SHALLOW.values() for o in v), "train.beta=4.0"],
+    "recipe-beta4": reverted(RECIPE_SHALLOW, None, ["train.beta=4.0"]),
     # the hybrid objective from step 2400, as the quickstart had it before the chroma weight (4800 steps)
     "recipe-prior-nll-from-2400": [*(o for k, v in RECIPE_SHALLOW.items() if k != "prior-nll" for o in v),
                                    "train.prior_nll_weight=1.0", "train.prior_nll_start=2400"],
