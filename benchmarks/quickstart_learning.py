@@ -81,7 +81,6 @@ def reverted(recipe: dict, name: str | None, fixed: list[str]) -> list[str]:
     return [*(o for k, v in recipe.items() for o in (PAPER[k] if k == name else v)), *fixed]
 
 
-
 # Candidates that start from the quickstart spec as it is (not from ISSUE11_QUICKSTART), each setting written out
 # so that a candidate keeps its meaning whatever the spec holds: the recipe (the spec since issue 28), the recipe
 # with each setting reverted to the paper's (the ablation: docs/fast-recipe.md's section "The ablation of the
